@@ -1,0 +1,117 @@
+namespace Etcd.Server;
+
+/// <summary>
+/// A member's configuration: the typed form of etcd's flags (<c>etcd --help</c>), with etcd 3.4's defaults.
+/// Immutable; build with <c>with</c> expressions. The <c>etcd</c> executable fills it from flags,
+/// <c>ETCD_*</c> variables and <c>--config-file</c>; tests and benchmarks build it directly and start it with
+/// <c>EtcdHost</c>. Durations are in milliseconds, sizes in bytes.
+/// </summary>
+public sealed record EtcdOptions
+{
+    /// <summary>Human-readable member name (<c>--name</c>, default <c>default</c>).</summary>
+    public string Name { get; init; } = "default";
+
+    /// <summary>Data directory (<c>--data-dir</c>); empty means <c>${name}.etcd</c> in the working directory.</summary>
+    public string DataDir { get; init; } = "";
+
+    /// <summary>Dedicated WAL directory (<c>--wal-dir</c>); empty means <c>{data-dir}/member/wal</c>.</summary>
+    public string WalDir { get; init; } = "";
+
+    /// <summary>URLs to serve clients on (<c>--listen-client-urls</c>). Port 0 picks a free port (tests).</summary>
+    public IReadOnlyList<Uri> ListenClientUrls { get; init; } = [new("http://localhost:2379")];
+
+    /// <summary>Client URLs advertised to the cluster (<c>--advertise-client-urls</c>).</summary>
+    public IReadOnlyList<Uri> AdvertiseClientUrls { get; init; } = [new("http://localhost:2379")];
+
+    /// <summary>URLs to serve peers on (<c>--listen-peer-urls</c>).</summary>
+    public IReadOnlyList<Uri> ListenPeerUrls { get; init; } = [new("http://localhost:2380")];
+
+    /// <summary>Peer URLs advertised to the cluster (<c>--initial-advertise-peer-urls</c>).</summary>
+    public IReadOnlyList<Uri> InitialAdvertisePeerUrls { get; init; } = [new("http://localhost:2380")];
+
+    /// <summary>Optional extra URLs serving only /metrics and /health (<c>--listen-metrics-urls</c>).</summary>
+    public IReadOnlyList<Uri> ListenMetricsUrls { get; init; } = [];
+
+    /// <summary>Initial cluster, <c>name=peerURL,...</c> (<c>--initial-cluster</c>); empty means <c>{name}={initial-advertise-peer-urls}</c>.</summary>
+    public string InitialCluster { get; init; } = "";
+
+    /// <summary>Initial cluster token (<c>--initial-cluster-token</c>), mixed into the member and cluster IDs.</summary>
+    public string InitialClusterToken { get; init; } = "etcd-cluster";
+
+    /// <summary><c>new</c> or <c>existing</c> (<c>--initial-cluster-state</c>).</summary>
+    public string InitialClusterState { get; init; } = "new";
+
+    /// <summary>Applied entries between raft snapshots (<c>--snapshot-count</c>).</summary>
+    public ulong SnapshotCount { get; init; } = 100_000;
+
+    /// <summary>Heartbeat interval in ms (<c>--heartbeat-interval</c>); one raft tick.</summary>
+    public int HeartbeatIntervalMs { get; init; } = 100;
+
+    /// <summary>Election timeout in ms (<c>--election-timeout</c>).</summary>
+    public int ElectionTimeoutMs { get; init; } = 1000;
+
+    /// <summary>Backend size quota in bytes (<c>--quota-backend-bytes</c>); 0 means etcd's default of 2 GiB.</summary>
+    public long QuotaBackendBytes { get; init; }
+
+    /// <summary>Largest client request in bytes (<c>--max-request-bytes</c>); gRPC receives up to this + 512 KiB.</summary>
+    public int MaxRequestBytes { get; init; } = 1_572_864;
+
+    /// <summary>Most operations in one Txn (<c>--max-txn-ops</c>).</summary>
+    public int MaxTxnOps { get; init; } = 128;
+
+    /// <summary>Minimum time in ms between HTTP/2 keepalive pings a client may send (<c>--grpc-keepalive-min-time</c>).</summary>
+    public int GrpcKeepaliveMinTimeMs { get; init; } = 5_000;
+
+    /// <summary>Server keepalive ping interval in ms (<c>--grpc-keepalive-interval</c>); 0 disables.</summary>
+    public int GrpcKeepaliveIntervalMs { get; init; } = 2 * 60 * 60 * 1000;
+
+    /// <summary>Keepalive ping timeout in ms (<c>--grpc-keepalive-timeout</c>).</summary>
+    public int GrpcKeepaliveTimeoutMs { get; init; } = 20_000;
+
+    /// <summary>Most concurrent HTTP/2 streams per client connection (<c>--max-concurrent-streams</c>); 0 = unlimited.</summary>
+    public uint MaxConcurrentStreams { get; init; }
+
+    /// <summary><c>zap</c> or <c>capnslog</c> (<c>--logger</c>); both write etcd's messages.</summary>
+    public string Logger { get; init; } = "capnslog";
+
+    /// <summary>debug, info, warn, error, panic or fatal (<c>--log-level</c>).</summary>
+    public string LogLevel { get; init; } = "info";
+
+    /// <summary>Where logs go (<c>--log-outputs</c>): default, stderr, stdout or file paths.</summary>
+    public IReadOnlyList<string> LogOutputs { get; init; } = ["default"];
+
+    /// <summary>Peer TLS with generated certificates (<c>--peer-auto-tls</c>).</summary>
+    public bool PeerAutoTls { get; init; }
+
+    /// <summary>Auto-compaction mode (<c>--auto-compaction-mode</c>): periodic or revision.</summary>
+    public string AutoCompactionMode { get; init; } = "periodic";
+
+    /// <summary>Auto-compaction retention (<c>--auto-compaction-retention</c>); "0" disables.</summary>
+    public string AutoCompactionRetention { get; init; } = "0";
+
+    /// <summary>Raft pre-vote (<c>--pre-vote</c>).</summary>
+    public bool PreVote { get; init; }
+
+    /// <summary>Strict reconfiguration checks (<c>--strict-reconfig-check</c>).</summary>
+    public bool StrictReconfigCheck { get; init; } = true;
+
+    /// <summary>Start as a new single-member cluster from existing data (<c>--force-new-cluster</c>).</summary>
+    public bool ForceNewCluster { get; init; }
+
+    /// <summary>Enable the v2 API (<c>--enable-v2</c>); accepted and ignored when false.</summary>
+    public bool EnableV2 { get; init; }
+
+    /// <summary>Resolved data directory.</summary>
+    public string ResolvedDataDir => DataDir.Length > 0 ? DataDir : Name + ".etcd";
+
+    /// <summary>Resolved WAL directory.</summary>
+    public string ResolvedWalDir => WalDir.Length > 0 ? WalDir : Path.Combine(ResolvedDataDir, "member", "wal");
+
+    /// <summary>Resolved snap directory, <c>{data-dir}/member/snap</c>.</summary>
+    public string SnapDir => Path.Combine(ResolvedDataDir, "member", "snap");
+
+    /// <summary>Resolved initial cluster string.</summary>
+    public string ResolvedInitialCluster => InitialCluster.Length > 0
+        ? InitialCluster
+        : string.Join(",", InitialAdvertisePeerUrls.Select(u => $"{Name}={u.OriginalString.TrimEnd('/')}"));
+}
