@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs every test: the unit and in-process tests (dotnet test), then the e2e tests of etcd's own suite
+# listed in tests/e2e-passing.txt against bin/etcd (published first) and the real etcdctl.
+# Prints a closing line 'N passed, N failed'.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+fail=0
+dotnet build Etcd.slnx -c Release --nologo -v q || exit 1
+"$root/scripts/publish.sh" || exit 1
+log=$(mktemp)
+dotnet test Etcd.slnx -c Release --no-build --nologo 2>&1 | tee "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || fail=1
+unit_passed=$(grep -oE 'Passed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
+unit_failed=$(grep -oE 'Failed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
+e2e_passed=0; e2e_failed=0
+shared="$root/../shared/conformance/run-e2e"
+if [ -f tests/e2e-passing.txt ] && [ -x "$shared" ]; then
+  regex=$(grep -vE '^\s*(#|$)' tests/e2e-passing.txt | sed 's/$/$/' | paste -sd'|' -)
+  if [ -n "$regex" ]; then
+    elog=$(mktemp)
+    "$shared" --server "$root/bin/etcd" --run "$regex" 2>&1 | tee "$elog"
+    [ "${PIPESTATUS[0]}" -eq 0 ] || fail=1
+    e2e_passed=$(grep -oE '^e2e: [0-9]+ passed' "$elog" | grep -oE '[0-9]+' || echo 0)
+    e2e_failed=$(grep -oE '^e2e: [0-9]+ passed, [0-9]+ failed' "$elog" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+' || echo 0)
+  fi
+elif [ -f tests/e2e-passing.txt ]; then
+  echo "test: $shared not found; e2e tests not run" >&2
+  fail=1
+fi
+echo "unit: $unit_passed passed, $unit_failed failed; e2e: $e2e_passed passed, $e2e_failed failed"
+echo "total: $((unit_passed + e2e_passed)) passed, $((unit_failed + e2e_failed)) failed"
+exit $fail

@@ -1,0 +1,219 @@
+using Etcd.Api;
+using Etcd.Api.Grpc;
+using Etcdserverpb;
+using Google.Protobuf;
+using Microsoft.Extensions.Logging;
+using Raftpb;
+
+namespace Etcd.Server;
+
+public sealed partial class EtcdServer
+{
+    /// <summary>
+    /// Applies committed entries in order on the raft loop thread (etcd's <c>applyEntries</c>): normal
+    /// entries carry an <see cref="InternalRaftRequest"/> whose result (response or error) goes to the
+    /// proposer's waiter; conf-change entries change raft's configuration and the membership.
+    /// </summary>
+    private void ApplyEntries(IReadOnlyList<Entry> entries)
+    {
+        foreach (var e in entries)
+        {
+            if (e.Index <= AppliedIndex)
+            {
+                continue;
+            }
+
+            switch (e.Type)
+            {
+                case EntryType.EntryNormal:
+                    ApplyNormal(e);
+                    break;
+                case EntryType.EntryConfChange:
+                    ApplyConfChange(ConfChange.Parser.ParseFrom(e.Data));
+                    break;
+                case EntryType.EntryConfChangeV2:
+                    _node.ApplyConfChange(ConfChangeV2.Parser.ParseFrom(e.Data));
+                    break;
+            }
+
+            Interlocked.Exchange(ref _appliedIndex, (long)e.Index);
+            if (e.Index > CommittedIndex)
+            {
+                Interlocked.Exchange(ref _committedIndex, (long)e.Index);
+            }
+
+            Metrics.ProposalsApplied.Increment();
+        }
+
+        _appliedWaiters.Trigger(AppliedIndex);
+    }
+
+    private void ApplyNormal(Entry e)
+    {
+        if (e.Data.IsEmpty)
+        {
+            // The empty entry a new leader appends to commit entries of earlier terms.
+            return;
+        }
+
+        InternalRaftRequest req;
+        try
+        {
+            req = InternalRaftRequest.Parser.ParseFrom(e.Data);
+        }
+        catch (InvalidProtocolBufferException ex)
+        {
+            _log.LogError("failed to unmarshal raft entry {index} {error}", e.Index, ex.Message);
+            return;
+        }
+
+        var id = req.Header?.ID ?? 0;
+        if (id == 0)
+        {
+            id = req.ID;
+        }
+
+        object? result;
+        try
+        {
+            result = ApplyRequest(req);
+        }
+        catch (RpcException ex)
+        {
+            result = ex;
+        }
+
+        if (id != 0 && _waiters.TryGetValue(id, out var w))
+        {
+            if (result is Exception ex)
+            {
+                w.TrySetException(ex);
+            }
+            else
+            {
+                w.TrySetResult(result);
+            }
+        }
+    }
+
+    private object? ApplyRequest(InternalRaftRequest req)
+    {
+        if (req.V2 is { } v2)
+        {
+            ApplyV2(v2);
+            return null;
+        }
+
+        if (req.Put is { } put)
+        {
+            return Kv.Put(put);
+        }
+
+        if (req.DeleteRange is { } del)
+        {
+            return Kv.DeleteRange(del);
+        }
+
+        if (req.Txn is { } txn)
+        {
+            return Kv.Txn(txn);
+        }
+
+        if (req.Compaction is { } compaction)
+        {
+            return Kv.Compact(compaction);
+        }
+
+        if (req.Range is { } range)
+        {
+            return Kv.Range(range);
+        }
+
+        if (req.ClusterVersionSet is { } cv)
+        {
+            SetClusterVersion(cv.Ver);
+            return null;
+        }
+
+        if (req.ClusterMemberAttrSet is { } attr)
+        {
+            Cluster.UpdateAttributes(attr.MemberID, attr.MemberAttributes?.Name, attr.MemberAttributes?.ClientUrls);
+            return null;
+        }
+
+        return new RpcException(StatusCode.Unimplemented, "etcdserver: request not supported yet");
+    }
+
+    /// <summary>The two v2 store writes etcd 3.4 still uses: member attributes and the cluster version.</summary>
+    private void ApplyV2(Request r)
+    {
+        if (r.Method != "PUT")
+        {
+            return;
+        }
+
+        if (r.Path == "/0/version")
+        {
+            SetClusterVersion(r.Val);
+            return;
+        }
+
+        const string prefix = "/0/members/";
+        if (r.Path.StartsWith(prefix, StringComparison.Ordinal) && r.Path.EndsWith("/attributes", StringComparison.Ordinal))
+        {
+            var idText = r.Path[prefix.Length..^"/attributes".Length];
+            if (ulong.TryParse(idText, System.Globalization.NumberStyles.HexNumber, null, out var id))
+            {
+                using var doc = System.Text.Json.JsonDocument.Parse(r.Val);
+                var name = doc.RootElement.TryGetProperty("name", out var n) ? n.GetString() : null;
+                var urls = doc.RootElement.TryGetProperty("clientURLs", out var c) && c.ValueKind == System.Text.Json.JsonValueKind.Array
+                    ? c.EnumerateArray().Select(x => x.GetString() ?? "").ToList()
+                    : [];
+                Cluster.UpdateAttributes(id, name, urls);
+            }
+        }
+    }
+
+    private void SetClusterVersion(string version)
+    {
+        var first = Cluster.Version is null;
+        Cluster.SetVersion(version);
+        var majorMinor = string.Join('.', version.Split('.').Take(2));
+        if (first)
+        {
+            _log.LogInformation("set initial cluster version {cluster-id} {local-member-id} {cluster-version}", Hex(Cluster.ClusterId), Hex(MemberId), majorMinor);
+        }
+
+        _log.LogInformation("enabled capabilities for version {cluster-version}", majorMinor);
+    }
+
+    private void ApplyConfChange(ConfChange cc)
+    {
+        _node.ApplyConfChange(cc);
+        switch (cc.Type)
+        {
+            case ConfChangeType.ConfChangeAddNode:
+            case ConfChangeType.ConfChangeAddLearnerNode:
+                if (cc.HasContext && !cc.Context.IsEmpty)
+                {
+                    var m = System.Text.Json.JsonSerializer.Deserialize<Membership.Member>(cc.Context.Span);
+                    if (m is not null)
+                    {
+                        m.IsLearner = cc.Type == ConfChangeType.ConfChangeAddLearnerNode;
+                        Cluster.AddMember(m);
+                        _log.LogInformation("added member {cluster-id} {local-member-id} {added-peer-id} {added-peer-peer-urls}", Hex(Cluster.ClusterId), Hex(MemberId), Hex(m.Id), string.Join(",", m.PeerUrls));
+                    }
+                }
+
+                break;
+            case ConfChangeType.ConfChangeRemoveNode:
+                Cluster.RemoveMember(cc.NodeId);
+                break;
+        }
+
+        if (cc.Id != 0 && _waiters.TryGetValue(cc.Id, out var w))
+        {
+            w.TrySetResult(null);
+        }
+    }
+}

@@ -1,0 +1,137 @@
+using Etcd.Api;
+using Etcd.Storage.Mvcc;
+using Etcdserverpb;
+
+namespace Etcd.Server;
+
+public sealed partial class EtcdServer
+{
+    /// <summary>
+    /// Range (etcd's <c>EtcdServer.Range</c>): serializable reads run on local state; others first wait for a
+    /// linearizable read barrier. Request validation (empty key, sort options) is the caller's
+    /// (<see cref="KvStore.ValidateRange"/>). Errors: <see cref="EtcdErrors.Compacted"/>, <see cref="EtcdErrors.FutureRev"/>.
+    /// </summary>
+    public async Task<RangeResponse> RangeAsync(RangeRequest request, CancellationToken cancellationToken)
+    {
+        if (!request.Serializable)
+        {
+            await LinearizableReadNotifyAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        var resp = Kv.Range(request);
+        FillHeader(resp.Header ??= new ResponseHeader());
+        return resp;
+    }
+
+    /// <summary>Put through raft. Errors: <see cref="EtcdErrors.LeaseNotFound"/>, <see cref="EtcdErrors.KeyNotFound"/> (ignore_value/lease), proposal errors.</summary>
+    public async Task<PutResponse> PutAsync(PutRequest request, CancellationToken cancellationToken)
+    {
+        var resp = (PutResponse)(await ProposeAsync(new InternalRaftRequest { Put = request }, cancellationToken).ConfigureAwait(false))!;
+        FillHeader(resp.Header ??= new ResponseHeader());
+        return resp;
+    }
+
+    /// <summary>DeleteRange through raft.</summary>
+    public async Task<DeleteRangeResponse> DeleteRangeAsync(DeleteRangeRequest request, CancellationToken cancellationToken)
+    {
+        var resp = (DeleteRangeResponse)(await ProposeAsync(new InternalRaftRequest { DeleteRange = request }, cancellationToken).ConfigureAwait(false))!;
+        FillHeader(resp.Header ??= new ResponseHeader());
+        return resp;
+    }
+
+    /// <summary>
+    /// Txn: a read-only txn is served locally (after a linearizable barrier unless every range in it is
+    /// serializable), any other goes through raft, as etcd's <c>EtcdServer.Txn</c>.
+    /// </summary>
+    public async Task<TxnResponse> TxnAsync(TxnRequest request, CancellationToken cancellationToken)
+    {
+        TxnResponse resp;
+        if (IsTxnReadOnly(request))
+        {
+            if (!IsTxnSerializable(request))
+            {
+                await LinearizableReadNotifyAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            resp = Kv.Txn(request);
+        }
+        else
+        {
+            resp = (TxnResponse)(await ProposeAsync(new InternalRaftRequest { Txn = request }, cancellationToken).ConfigureAwait(false))!;
+        }
+
+        FillHeader(resp.Header ??= new ResponseHeader());
+        return resp;
+    }
+
+    /// <summary>Compact through raft. Errors: <see cref="EtcdErrors.Compacted"/>, <see cref="EtcdErrors.FutureRev"/>.</summary>
+    public async Task<CompactionResponse> CompactAsync(CompactionRequest request, CancellationToken cancellationToken)
+    {
+        var resp = (CompactionResponse)(await ProposeAsync(new InternalRaftRequest { Compaction = request }, cancellationToken).ConfigureAwait(false))!;
+        FillHeader(resp.Header ??= new ResponseHeader());
+        return resp;
+    }
+
+    /// <summary>Fills cluster and member ID, raft term and (when unset) the current revision, as etcd's v3rpc header filler.</summary>
+    public void FillHeader(ResponseHeader header)
+    {
+        header.ClusterId = Cluster.ClusterId;
+        header.MemberId = MemberId;
+        header.RaftTerm = Term;
+        if (header.Revision == 0)
+        {
+            header.Revision = Kv.CurrentRevision;
+        }
+    }
+
+    private static bool IsTxnReadOnly(TxnRequest r)
+    {
+        foreach (var op in r.Success.Concat(r.Failure))
+        {
+            if (op.RequestCase != RequestOp.RequestOneofCase.RequestRange &&
+                !(op.RequestCase == RequestOp.RequestOneofCase.RequestTxn && IsTxnReadOnly(op.RequestTxn)))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static bool IsTxnSerializable(TxnRequest r)
+    {
+        foreach (var op in r.Success.Concat(r.Failure))
+        {
+            if (op.RequestCase == RequestOp.RequestOneofCase.RequestRange && !op.RequestRange.Serializable)
+            {
+                return false;
+            }
+
+            if (op.RequestCase == RequestOp.RequestOneofCase.RequestTxn && !IsTxnSerializable(op.RequestTxn))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>Status of this member (etcd's Maintenance.Status).</summary>
+    public StatusResponse Status()
+    {
+        var resp = new StatusResponse
+        {
+            Header = new ResponseHeader(),
+            Version = Version,
+            DbSize = _backend.Size,
+            DbSizeInUse = _backend.SizeInUse,
+            Leader = Leader,
+            RaftIndex = CommittedIndex,
+            RaftTerm = Term,
+            RaftAppliedIndex = AppliedIndex,
+            IsLearner = Cluster.Find(MemberId)?.IsLearner ?? false,
+        };
+        FillHeader(resp.Header);
+        return resp;
+    }
+}

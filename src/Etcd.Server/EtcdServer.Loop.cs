@@ -1,0 +1,239 @@
+using System.Buffers.Binary;
+using Etcd.Raft;
+using Microsoft.Extensions.Logging;
+using Raftpb;
+
+namespace Etcd.Server;
+
+public sealed partial class EtcdServer
+{
+    /// <summary>How long a ReadIndex may stay unanswered before it is sent again (etcd: readIndexRetryTime).</summary>
+    private static readonly TimeSpan ReadIndexRetry = TimeSpan.FromMilliseconds(500);
+
+    private readonly ReadBatch _readBatch = new();
+    private readonly Dictionary<ulong, (TaskCompletionSource<ulong> Notifier, long SentTicks, byte[] Ctx)> _readsInFlight = new();
+
+    private void RunLoop()
+    {
+        try
+        {
+            var reader = _inputs.Reader;
+            while (true)
+            {
+                if (!reader.TryPeek(out _))
+                {
+                    if (!reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
+                    {
+                        break;
+                    }
+                }
+
+                // Drain everything queued: proposals that arrived while we were persisting are batched into one Ready.
+                var drained = 0;
+                while (drained < 4096 && reader.TryRead(out var input))
+                {
+                    drained++;
+                    HandleInput(input);
+                }
+
+                while (_node.HasReady())
+                {
+                    ProcessReady(_node.GetReady());
+                }
+            }
+        }
+        catch (Exception e)
+        {
+            _log.LogCritical(e, "raft loop failed {error}", e.Message);
+            FailAll(e);
+            _stopped.TrySetResult();
+            return;
+        }
+
+        FailAll(null);
+        _wal.Dispose();
+        _stopped.TrySetResult();
+    }
+
+    private void FailAll(Exception? cause)
+    {
+        _stopping.Cancel();
+        foreach (var (_, w) in _waiters)
+        {
+            w.TrySetException(Api.EtcdErrors.Stopped.ToException());
+        }
+
+        foreach (var (_, r) in _readsInFlight)
+        {
+            r.Notifier.TrySetException(Api.EtcdErrors.Stopped.ToException());
+        }
+
+        _readBatch.FailAll(Api.EtcdErrors.Stopped.ToException());
+        _appliedWaiters.FailAll(Api.EtcdErrors.Stopped.ToException());
+        _ = cause;
+    }
+
+    private void HandleInput(RaftInput input)
+    {
+        switch (input.Kind)
+        {
+            case RaftInputKind.Tick:
+                _node.Tick();
+                RetryStaleReads();
+                break;
+            case RaftInputKind.Propose:
+                try
+                {
+                    _node.Propose(input.Data!);
+                }
+                catch (RaftException e)
+                {
+                    if (_waiters.TryGetValue(input.Id, out var w))
+                    {
+                        w.TrySetException(IsLeaderless()
+                            ? Api.EtcdErrors.NoLeader.ToException()
+                            : new Api.Grpc.RpcException(Api.Grpc.StatusCode.Unknown, e.Message));
+                    }
+                }
+
+                break;
+            case RaftInputKind.ReadRequested:
+                var notifier = _readBatch.Take();
+                if (notifier is not null)
+                {
+                    var id = _reqIds.Next();
+                    var ctx = new byte[8];
+                    BinaryPrimitives.WriteUInt64BigEndian(ctx, id);
+                    _readsInFlight[id] = (notifier, Environment.TickCount64, ctx);
+                    _node.ReadIndex(ctx);
+                }
+
+                break;
+        }
+    }
+
+    private bool IsLeaderless() => Leader == 0;
+
+    private void RetryStaleReads()
+    {
+        if (_readsInFlight.Count == 0)
+        {
+            return;
+        }
+
+        var now = Environment.TickCount64;
+        foreach (var key in _readsInFlight.Keys.ToList())
+        {
+            var r = _readsInFlight[key];
+            if (now - r.SentTicks >= (long)ReadIndexRetry.TotalMilliseconds)
+            {
+                _readsInFlight[key] = (r.Notifier, now, r.Ctx);
+                _node.ReadIndex(r.Ctx);
+            }
+        }
+    }
+
+    private void ProcessReady(Ready rd)
+    {
+        if (rd.SoftState is { } ss)
+        {
+            var wasLeader = IsLeader;
+            if (Leader != ss.Lead && ss.Lead != 0)
+            {
+                Metrics.LeaderChanges.Increment();
+            }
+
+            Interlocked.Exchange(ref _leaderId, (long)ss.Lead);
+            Volatile.Write(ref _isLeader, ss.RaftState == StateType.Leader ? 1 : 0);
+            if (!wasLeader && IsLeader)
+            {
+                _log.LogInformation("elected leader {local-member-id} at term {term}", Hex(MemberId), _node.GetBasicStatus().HardState.Term);
+            }
+        }
+
+        foreach (var rs in rd.ReadStates)
+        {
+            if (rs.RequestCtx.Length == 8)
+            {
+                var id = BinaryPrimitives.ReadUInt64BigEndian(rs.RequestCtx);
+                if (_readsInFlight.Remove(id, out var r))
+                {
+                    r.Notifier.TrySetResult(rs.Index);
+                }
+            }
+        }
+
+        // Persist before anything is sent or applied: what raft acknowledges must survive a crash.
+        if (rd.HasHardState || rd.Entries.Count > 0)
+        {
+            var start = System.Diagnostics.Stopwatch.GetTimestamp();
+            _wal.Save(rd.HardState, rd.Entries);
+            if (rd.MustSync)
+            {
+                Metrics.WalFsyncSeconds.Observe(System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds);
+            }
+        }
+
+        if (rd.HasHardState)
+        {
+            _raftStorage.SetHardState(rd.HardState);
+            Interlocked.Exchange(ref _term, (long)rd.HardState.Term);
+            if (rd.HardState.Commit > CommittedIndex)
+            {
+                Interlocked.Exchange(ref _committedIndex, (long)rd.HardState.Commit);
+            }
+        }
+
+        if (rd.Entries.Count > 0)
+        {
+            _raftStorage.Append(rd.Entries);
+        }
+
+        // Single-member clusters send nothing; the peer transport (Clusters issue) sends rd.Messages here.
+        if (rd.CommittedEntries.Count > 0)
+        {
+            ApplyEntries(rd.CommittedEntries);
+        }
+
+        _node.Advance(rd);
+        AfterAdvance();
+    }
+
+    private void AfterAdvance()
+    {
+        // A member that is the only voter need not wait out an election timeout.
+        if (!_campaignedAfterReplay && Leader == 0)
+        {
+            var members = Cluster.Members();
+            if (members.Count == 1 && members[0].Id == MemberId && AppliedIndex >= _raftStorage.LastIndex())
+            {
+                _campaignedAfterReplay = true;
+                _node.Campaign();
+            }
+        }
+
+        if (IsLeader && !_proposedClusterVersion && Cluster.Version is null)
+        {
+            _proposedClusterVersion = true;
+            _ = SetClusterVersionAsync();
+        }
+    }
+
+    private async Task SetClusterVersionAsync()
+    {
+        try
+        {
+            var req = new Etcdserverpb.InternalRaftRequest
+            {
+                V2 = new Etcdserverpb.Request { Method = "PUT", Path = "/0/version", Val = ClusterVersionValue },
+            };
+            await ProposeAsync(req, _stopping.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OperationCanceledException or Api.Grpc.RpcException)
+        {
+            _proposedClusterVersion = false;
+        }
+    }
+
+    private static string Hex(ulong id) => Membership.Member.IdString(id);
+}

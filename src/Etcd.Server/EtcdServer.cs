@@ -1,0 +1,391 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Threading.Channels;
+using Etcd.Api;
+using Etcd.Raft;
+
+using Etcd.Storage.Backend;
+using Etcd.Storage.Mvcc;
+using Etcd.Storage.Wal;
+using Etcdserverpb;
+using Google.Protobuf;
+using Microsoft.Extensions.Logging;
+using Raftpb;
+
+namespace Etcd.Server;
+
+/// <summary>
+/// One etcd member (etcd's <c>etcdserver.EtcdServer</c>): the raft loop that persists each Ready to the
+/// WAL before applying it, the apply of committed <see cref="InternalRaftRequest"/>s to MVCC and
+/// membership, proposals with request IDs and waiters, and linearizable reads through ReadIndex.
+/// </summary>
+/// <remarks>
+/// Concurrency: the <see cref="RawNode"/>, the WAL and all writes to the store are touched only by the raft
+/// loop thread. Any thread may call the request methods (<see cref="ProposeAsync"/>,
+/// <see cref="LinearizableReadNotifyAsync"/>, the KV methods); they hand work to the loop through a channel
+/// and await the result. Reads of the store run on the caller's thread (MVCC reads are safe concurrently
+/// with the apply loop's writes).
+/// </remarks>
+public sealed partial class EtcdServer : IAsyncDisposable
+{
+    /// <summary>The etcd version we report (Status.version, /version, etcd_server_version).</summary>
+    public const string Version = "3.4.23";
+
+    /// <summary>The cluster version a new cluster is set to (<c>/0/version</c>), as etcd 3.4 sets it.</summary>
+    public const string ClusterVersionValue = "3.4.0";
+
+    private readonly EtcdOptions _options;
+    private readonly ILogger _log;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly Wal _wal;
+    private readonly MemoryStorage _raftStorage;
+    private readonly RawNode _node;
+    private readonly IBackend _backend;
+    private readonly IdGenerator _reqIds;
+    private readonly Channel<RaftInput> _inputs = Channel.CreateUnbounded<RaftInput>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly ConcurrentDictionary<ulong, TaskCompletionSource<object?>> _waiters = new();
+    private readonly AppliedWaiters _appliedWaiters = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _readyToServe = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TimeSpan _requestTimeout;
+    private Thread? _loopThread;
+    private Timer? _ticker;
+
+    private long _appliedIndex;
+    private long _committedIndex;
+    private long _term;
+    private long _leaderId;
+    private int _isLeader;
+    private bool _campaignedAfterReplay;
+    private bool _proposedClusterVersion;
+
+    private EtcdServer(
+        EtcdOptions options,
+        ILoggerFactory loggerFactory,
+        ulong memberId,
+        Membership.RaftCluster cluster,
+        Wal wal,
+        MemoryStorage raftStorage,
+        RawNode node,
+        IBackend backend,
+        KvStore kv)
+    {
+        _options = options;
+        _loggerFactory = loggerFactory;
+        _log = loggerFactory.CreateLogger("etcdserver");
+        MemberId = memberId;
+        Cluster = cluster;
+        _wal = wal;
+        _raftStorage = raftStorage;
+        _node = node;
+        _backend = backend;
+        Kv = kv;
+        _reqIds = new IdGenerator(memberId, DateTimeOffset.UtcNow);
+        _requestTimeout = TimeSpan.FromMilliseconds(5000 + 2 * options.ElectionTimeoutMs);
+        Metrics = new Metrics.EtcdMetrics();
+    }
+
+    /// <summary>This member's ID.</summary>
+    public ulong MemberId { get; }
+
+    /// <summary>The cluster's membership and version.</summary>
+    public Membership.RaftCluster Cluster { get; }
+
+    /// <summary>The MVCC store (reads may be served from any thread).</summary>
+    public KvStore Kv { get; }
+
+    /// <summary>The member's options.</summary>
+    public EtcdOptions Options => _options;
+
+    /// <summary>Counters and gauges for /metrics.</summary>
+    public Metrics.EtcdMetrics Metrics { get; }
+
+    /// <summary>Current raft term.</summary>
+    public ulong Term => (ulong)Interlocked.Read(ref _term);
+
+    /// <summary>Current leader's ID, 0 when there is none.</summary>
+    public ulong Leader => (ulong)Interlocked.Read(ref _leaderId);
+
+    /// <summary>Whether this member is the leader.</summary>
+    public bool IsLeader => Volatile.Read(ref _isLeader) == 1;
+
+    /// <summary>Highest raft index known committed.</summary>
+    public ulong CommittedIndex => (ulong)Interlocked.Read(ref _committedIndex);
+
+    /// <summary>Highest raft index applied to the state machine.</summary>
+    public ulong AppliedIndex => (ulong)Interlocked.Read(ref _appliedIndex);
+
+    /// <summary>The backend (size for Status).</summary>
+    public IBackend Backend => _backend;
+
+    /// <summary>Completes once the member has published itself and can serve clients.</summary>
+    public Task ReadyToServe => _readyToServe.Task;
+
+    /// <summary>Completes when the raft loop has stopped (by <see cref="DisposeAsync"/> or a fatal error).</summary>
+    public Task Stopped => _stopped.Task;
+
+    /// <summary>
+    /// Opens or bootstraps the member described by <paramref name="options"/>: a data directory holding a
+    /// WAL restarts from it (the initial-cluster flags are then ignored, as in etcd); otherwise a new
+    /// member is bootstrapped from <c>--initial-cluster</c>. Starts the raft loop.
+    /// </summary>
+    /// <exception cref="EtcdStartException">The data directory or configuration is unusable; the message says why.</exception>
+    public static EtcdServer Start(EtcdOptions options, ILoggerFactory loggerFactory)
+    {
+        var log = loggerFactory.CreateLogger("etcdserver");
+        var dataDir = options.ResolvedDataDir;
+        var walDir = options.ResolvedWalDir;
+        try
+        {
+            Directory.CreateDirectory(dataDir);
+            Directory.CreateDirectory(options.SnapDir);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new EtcdStartException($"cannot access data directory: {e.Message}", e);
+        }
+
+        var backend = new InMemoryBackend();
+        var raftStorage = new MemoryStorage();
+        Wal wal;
+        Membership.RaftCluster cluster;
+        ulong memberId;
+        RawNode node;
+        var haveWal = Wal.Exist(walDir);
+        if (haveWal)
+        {
+            try
+            {
+                wal = Wal.Open(walDir, new Walpb.Snapshot { Index = 0, Term = 0 });
+                var read = wal.ReadAll();
+                var meta = Metadata.Parser.ParseFrom(read.Metadata);
+                memberId = meta.NodeID;
+                cluster = new Membership.RaftCluster(meta.ClusterID, options.InitialClusterToken);
+                raftStorage.SetHardState(read.State);
+                raftStorage.Append(read.Entries);
+                log.LogInformation(
+                    "restarting local member {cluster-id} {local-member-id} {commit-index}",
+                    Membership.Member.IdString(meta.ClusterID),
+                    Membership.Member.IdString(memberId),
+                    read.State.Commit);
+            }
+            catch (Exception e) when (e is not EtcdStartException)
+            {
+                throw new EtcdStartException($"failed to open WAL in {walDir}: {e.Message}", e);
+            }
+
+            node = new RawNode(RaftConfigFor(options, memberId, raftStorage, loggerFactory));
+        }
+        else
+        {
+            try
+            {
+                cluster = Membership.RaftCluster.FromInitialCluster(options.ResolvedInitialCluster, options.InitialClusterToken);
+            }
+            catch (ArgumentException e)
+            {
+                throw new EtcdStartException(e.Message, e);
+            }
+
+            var self = cluster.FindByName(options.Name)
+                ?? throw new EtcdStartException($"couldn't find local name \"{options.Name}\" in the initial cluster configuration");
+            var advertised = options.InitialAdvertisePeerUrls.Select(u => u.OriginalString.TrimEnd('/')).OrderBy(u => u, StringComparer.Ordinal).ToList();
+            if (!advertised.SequenceEqual(self.PeerUrls.Select(u => u.TrimEnd('/'))))
+            {
+                throw new EtcdStartException(
+                    $"--initial-cluster has {options.Name}={string.Join(",", self.PeerUrls)} but missing from --initial-advertise-peer-urls={string.Join(",", advertised)}");
+            }
+
+            memberId = self.Id;
+            var metadata = new Metadata { NodeID = memberId, ClusterID = cluster.ClusterId }.ToByteArray();
+            try
+            {
+                wal = Wal.Create(walDir, metadata);
+            }
+            catch (Exception e)
+            {
+                throw new EtcdStartException($"failed to create WAL in {walDir}: {e.Message}", e);
+            }
+
+            node = new RawNode(RaftConfigFor(options, memberId, raftStorage, loggerFactory));
+            var peers = cluster.Members()
+                .Select(m => new Peer(m.Id, System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(m)))
+                .ToList();
+            node.Bootstrap(peers);
+            log.LogInformation(
+                "starting local member {local-member-id} {cluster-id}",
+                Membership.Member.IdString(memberId),
+                Membership.Member.IdString(cluster.ClusterId));
+        }
+
+        var kv = new KvStore(backend);
+        var server = new EtcdServer(options, loggerFactory, memberId, cluster, wal, raftStorage, node, backend, kv);
+        server.StartLoop();
+        return server;
+    }
+
+    private static RaftConfig RaftConfigFor(EtcdOptions options, ulong id, MemoryStorage storage, ILoggerFactory loggerFactory) => new()
+    {
+        Id = id,
+        ElectionTick = Math.Max(1, options.ElectionTimeoutMs / Math.Max(1, options.HeartbeatIntervalMs)),
+        HeartbeatTick = 1,
+        Storage = storage,
+        MaxSizePerMsg = 1024 * 1024,
+        MaxInflightMsgs = 4096 / 8,
+        MaxUncommittedEntriesSize = 1L << 30,
+        CheckQuorum = true,
+        PreVote = options.PreVote,
+        Logger = new RaftLogger(loggerFactory.CreateLogger("raft")),
+    };
+
+    private void StartLoop()
+    {
+        _loopThread = new Thread(RunLoop) { IsBackground = true, Name = "etcd-raft-loop" };
+        _loopThread.Start();
+        var tick = TimeSpan.FromMilliseconds(_options.HeartbeatIntervalMs);
+        _ticker = new Timer(_ => _inputs.Writer.TryWrite(RaftInput.TickInput), null, tick, tick);
+        _ = PublishAsync();
+    }
+
+    /// <summary>
+    /// Proposes <paramref name="request"/> through raft and waits for it to be applied; returns the apply
+    /// result (a response message). Throws the <see cref="EtcdException"/> the apply produced,
+    /// <see cref="EtcdErrors.RequestTooLarge"/> over <c>--max-request-bytes</c>,
+    /// <see cref="EtcdErrors.Timeout"/> when not applied within etcd's request timeout,
+    /// <see cref="EtcdErrors.Stopped"/> when the server stops, or <see cref="OperationCanceledException"/>.
+    /// </summary>
+    public async Task<object?> ProposeAsync(InternalRaftRequest request, CancellationToken cancellationToken)
+    {
+        var id = _reqIds.Next();
+        request.Header ??= new RequestHeader();
+        request.Header.ID = id;
+        var data = request.ToByteArray();
+        if (data.Length > _options.MaxRequestBytes)
+        {
+            throw EtcdErrors.RequestTooLarge.ToException();
+        }
+
+        var tcs = new TaskCompletionSource<object?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _waiters[id] = tcs;
+        Metrics.ProposalsPending.Increment();
+        try
+        {
+            if (!_inputs.Writer.TryWrite(RaftInput.Propose(id, data)))
+            {
+                throw EtcdErrors.Stopped.ToException();
+            }
+
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
+            timeout.CancelAfter(_requestTimeout);
+            try
+            {
+                return await tcs.Task.WaitAsync(timeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                Metrics.ProposalsFailed.Increment();
+                throw (_stopping.IsCancellationRequested ? EtcdErrors.Stopped : EtcdErrors.Timeout).ToException();
+            }
+        }
+        finally
+        {
+            _waiters.TryRemove(id, out _);
+            Metrics.ProposalsPending.Decrement();
+        }
+    }
+
+    /// <summary>
+    /// Waits until this member has applied everything committed when the call began, confirmed with the
+    /// leader through raft's ReadIndex (etcd's <c>linearizableReadNotify</c>). Concurrent callers share one
+    /// ReadIndex round. Throws <see cref="EtcdErrors.Timeout"/> or <see cref="EtcdErrors.Stopped"/>.
+    /// </summary>
+    public async Task LinearizableReadNotifyAsync(CancellationToken cancellationToken)
+    {
+        var notifier = _readBatch.Join();
+        _inputs.Writer.TryWrite(RaftInput.ReadRequested);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
+        timeout.CancelAfter(_requestTimeout);
+        ulong index;
+        try
+        {
+            index = await notifier.Task.WaitAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw (_stopping.IsCancellationRequested ? EtcdErrors.Stopped : EtcdErrors.Timeout).ToException();
+        }
+
+        await WaitAppliedAsync(index, timeout.Token).ConfigureAwait(false);
+    }
+
+    /// <summary>Completes once the applied index reaches <paramref name="index"/>.</summary>
+    public Task WaitAppliedAsync(ulong index, CancellationToken cancellationToken)
+        => AppliedIndex >= index ? Task.CompletedTask : _appliedWaiters.WaitAsync(index, () => AppliedIndex, cancellationToken);
+
+    /// <summary>Stops the raft loop, fails pending requests with <see cref="EtcdErrors.Stopped"/> and closes the WAL.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_stopping.IsCancellationRequested)
+        {
+            await _stopped.Task.ConfigureAwait(false);
+            return;
+        }
+
+        _stopping.Cancel();
+        _ticker?.Dispose();
+        _inputs.Writer.TryComplete();
+        await _stopped.Task.ConfigureAwait(false);
+        Kv.Dispose();
+        _backend.Dispose();
+    }
+
+    private async Task PublishAsync()
+    {
+        // etcd's publish: put our name and client URLs into the cluster through raft, retrying until it lands.
+        var attrs = System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["name"] = _options.Name,
+            ["clientURLs"] = _options.AdvertiseClientUrls.Select(u => u.OriginalString.TrimEnd('/')).ToArray(),
+        });
+        var path = $"/0/members/{Membership.Member.IdString(MemberId)}/attributes";
+        while (!_stopping.IsCancellationRequested)
+        {
+            try
+            {
+                var req = new InternalRaftRequest { V2 = new Request { Method = "PUT", Path = path, Val = attrs } };
+                await ProposeAsync(req, _stopping.Token).ConfigureAwait(false);
+                _log.LogInformation(
+                    "published local member to cluster through raft {local-member-id} {local-member-attributes} {request-path} {cluster-id}",
+                    Membership.Member.IdString(MemberId),
+                    $"{{Name:{_options.Name} ClientURLs:[{string.Join(" ", _options.AdvertiseClientUrls.Select(u => u.OriginalString.TrimEnd('/')))}]}}",
+                    path,
+                    Membership.Member.IdString(Cluster.ClusterId));
+                _readyToServe.TrySetResult();
+                return;
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (EtcdException e) when (e.Error == EtcdErrors.Stopped)
+            {
+                return;
+            }
+            catch (EtcdException e)
+            {
+                _log.LogWarning("failed to publish local member to cluster through raft {error}", e.Message);
+            }
+        }
+    }
+}
+
+/// <summary>A member could not start: bad configuration or an unusable data directory.</summary>
+public sealed class EtcdStartException : Exception
+{
+    /// <summary>Creates the exception with the reason etcd would print.</summary>
+    public EtcdStartException(string message, Exception? inner = null)
+        : base(message, inner)
+    {
+    }
+}

@@ -1,0 +1,80 @@
+using Etcd.Api;
+using Etcd.Api.Grpc;
+using Etcd.Storage.Mvcc;
+using Etcdserverpb;
+
+namespace Etcd.Server.Services;
+
+/// <summary>
+/// The gRPC services of a member (etcd's <c>api/v3rpc</c>): thin adapters that validate a request as
+/// etcd's v3rpc layer does, call <see cref="EtcdServer"/> and return its response. Methods not
+/// registered here answer Unimplemented.
+/// </summary>
+public static class EtcdServices
+{
+    /// <summary>Registers KV, Maintenance (Status, Alarm) and Cluster (MemberList) for <paramref name="server"/>.</summary>
+    public static ServiceRegistry Register(ServiceRegistry registry, EtcdServer server)
+    {
+        var maxTxnOps = server.Options.MaxTxnOps;
+        registry.MapUnary(EtcdMethods.KVService.Range, async (req, ctx) =>
+        {
+            KvStore.ValidateRange(req);
+            return await server.RangeAsync(req, ctx.CancellationToken).ConfigureAwait(false);
+        });
+        registry.MapUnary(EtcdMethods.KVService.Put, async (req, ctx) =>
+        {
+            KvStore.ValidatePut(req);
+            return await server.PutAsync(req, ctx.CancellationToken).ConfigureAwait(false);
+        });
+        registry.MapUnary(EtcdMethods.KVService.DeleteRange, async (req, ctx) =>
+        {
+            KvStore.ValidateDeleteRange(req);
+            return await server.DeleteRangeAsync(req, ctx.CancellationToken).ConfigureAwait(false);
+        });
+        registry.MapUnary(EtcdMethods.KVService.Txn, async (req, ctx) =>
+        {
+            KvStore.ValidateTxn(req, maxTxnOps);
+            return await server.TxnAsync(req, ctx.CancellationToken).ConfigureAwait(false);
+        });
+        registry.MapUnary(EtcdMethods.KVService.Compact, async (req, ctx) =>
+            await server.CompactAsync(req, ctx.CancellationToken).ConfigureAwait(false));
+
+        registry.MapUnary(EtcdMethods.MaintenanceService.Status, (req, ctx) => ValueTask.FromResult(server.Status()));
+        registry.MapUnary(EtcdMethods.MaintenanceService.Alarm, (req, ctx) =>
+        {
+            if (req.Action != AlarmRequest.Types.AlarmAction.Get)
+            {
+                throw new RpcException(StatusCode.Unimplemented, "alarm activation is not supported yet");
+            }
+
+            var resp = new AlarmResponse { Header = new ResponseHeader() };
+            server.FillHeader(resp.Header);
+            return ValueTask.FromResult(resp);
+        });
+
+        registry.MapUnary(EtcdMethods.ClusterService.MemberList, async (req, ctx) =>
+        {
+            if (req.Linearizable)
+            {
+                await server.LinearizableReadNotifyAsync(ctx.CancellationToken).ConfigureAwait(false);
+            }
+
+            var resp = new MemberListResponse { Header = new ResponseHeader() };
+            foreach (var m in server.Cluster.Members())
+            {
+                var pm = new Member { ID = m.Id, Name = m.Name ?? "", IsLearner = m.IsLearner };
+                pm.PeerURLs.AddRange(m.PeerUrls);
+                if (m.ClientUrls is not null)
+                {
+                    pm.ClientURLs.AddRange(m.ClientUrls);
+                }
+
+                resp.Members.Add(pm);
+            }
+
+            server.FillHeader(resp.Header);
+            return resp;
+        });
+        return registry;
+    }
+}
