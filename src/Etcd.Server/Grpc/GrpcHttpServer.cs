@@ -1,0 +1,211 @@
+using System.Net;
+using System.Net.Sockets;
+using Etcd.Api.Grpc;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Etcd.Server.Grpc;
+
+/// <summary>
+/// etcd's client-facing server: on each URL one cleartext port that speaks gRPC over HTTP/2 (prior knowledge,
+/// as etcdctl and clientv3 dial <c>http://</c> endpoints) and HTTP/1.1, told apart by the connection's first
+/// bytes. HTTP/2 requests with <c>content-type: application/grpc*</c> are dispatched through the
+/// <see cref="ServiceRegistry"/> (unknown methods: Unimplemented); every other request, of any HTTP version,
+/// goes to the fallback <see cref="RequestDelegate"/> (health, version, metrics, JSON gateway).
+/// Lifecycle: construct, <see cref="StartAsync"/> once, <see cref="StopAsync"/>, dispose. Start and stop are not
+/// to be called concurrently; <see cref="BoundUrls"/> may be read from any thread after start.
+/// </summary>
+public sealed class GrpcHttpServer : IAsyncDisposable
+{
+    private readonly GrpcHttpServerOptions _options;
+    private readonly RequestDelegate _fallback;
+    private readonly GrpcDispatcher _dispatcher;
+    private readonly List<SniffedPort> _ports = [];
+    private readonly ILogger _logger;
+    private KestrelServer? _kestrel;
+    private ServiceProvider? _services;
+    private IReadOnlyList<Uri> _boundUrls = [];
+
+    /// <summary>Creates a stopped server.</summary>
+    /// <param name="options">URLs, limits, keepalive, logging.</param>
+    /// <param name="registry">The gRPC methods served (frozen at the first request).</param>
+    /// <param name="fallback">Serves every request that is not gRPC over HTTP/2.</param>
+    public GrpcHttpServer(GrpcHttpServerOptions options, ServiceRegistry registry, RequestDelegate fallback)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(registry);
+        ArgumentNullException.ThrowIfNull(fallback);
+        _options = options;
+        _fallback = fallback;
+        _logger = options.LoggerFactory.CreateLogger<GrpcHttpServer>();
+        _dispatcher = new GrpcDispatcher(registry, options, _logger);
+    }
+
+    /// <summary>
+    /// The URLs actually bound, in the order of <see cref="GrpcHttpServerOptions.Urls"/>, with real ports
+    /// (e.g. <c>http://127.0.0.1:41234/</c>). Empty before <see cref="StartAsync"/>.
+    /// </summary>
+    public IReadOnlyList<Uri> BoundUrls => _boundUrls;
+
+    /// <summary>The bound socket addresses, in the order of <see cref="BoundUrls"/>.</summary>
+    public IReadOnlyList<IPEndPoint> BoundEndPoints => _ports.Select(p => p.BoundEndPoint!).ToArray();
+
+    /// <summary>
+    /// Binds every URL and starts serving. Throws <see cref="IOException"/> (Kestrel's address-in-use error)
+    /// when a port is taken, <see cref="NotSupportedException"/> for https URLs, <see cref="FormatException"/>
+    /// for malformed URLs.
+    /// </summary>
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        if (_kestrel is not null)
+        {
+            throw new InvalidOperationException("the server is already started");
+        }
+
+        var loggerFactory = _options.LoggerFactory;
+        var kestrelOptions = new KestrelServerOptions
+        {
+            AddServerHeader = false,
+        };
+        var limits = kestrelOptions.Limits;
+        limits.KeepAliveTimeout = Timeout.InfiniteTimeSpan;
+        limits.MaxRequestBodySize = null;
+        limits.Http2.MaxStreamsPerConnection = _options.MaxConcurrentStreams;
+        limits.Http2.KeepAlivePingDelay = _options.KeepAlivePingInterval;
+        limits.Http2.KeepAlivePingTimeout = _options.KeepAlivePingTimeout;
+
+        var services = new ServiceCollection();
+        services.AddSingleton(loggerFactory);
+        services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
+        _services = services.BuildServiceProvider();
+        kestrelOptions.ApplicationServices = _services;
+
+        var urls = new List<(Uri Url, SniffedPort Port)>();
+        foreach (var text in _options.Urls)
+        {
+            var (url, endPoint) = await ParseUrlAsync(text, cancellationToken).ConfigureAwait(false);
+            var port = new SniffedPort(endPoint, loggerFactory);
+            _ports.Add(port);
+            urls.Add((url, port));
+            kestrelOptions.Listen(new SniffedEndPoint(port, HttpProtocols.Http2), l => l.Protocols = HttpProtocols.Http2);
+            kestrelOptions.Listen(new SniffedEndPoint(port, HttpProtocols.Http1), l => l.Protocols = HttpProtocols.Http1);
+        }
+
+        _kestrel = new KestrelServer(Options.Create(kestrelOptions), new SniffingListenerFactory(), loggerFactory);
+        await _kestrel.StartAsync(new Application(HandleAsync), cancellationToken).ConfigureAwait(false);
+
+        _boundUrls = urls.Select(u =>
+        {
+            var bound = u.Port.BoundEndPoint!;
+            return new UriBuilder(u.Url) { Port = bound.Port }.Uri;
+        }).ToArray();
+        foreach (var u in _boundUrls)
+        {
+            _logger.LogInformation("serving gRPC (h2c) and HTTP/1.1 on {Url}", u);
+        }
+    }
+
+    /// <summary>
+    /// Stops accepting, lets in-flight requests finish until <paramref name="cancellationToken"/> fires, then
+    /// aborts the rest (their handlers' tokens fire). Idempotent.
+    /// </summary>
+    public async Task StopAsync(CancellationToken cancellationToken = default)
+    {
+        var kestrel = _kestrel;
+        if (kestrel is null)
+        {
+            return;
+        }
+
+        await kestrel.StopAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var port in _ports)
+        {
+            await port.StopAcceptingAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Stops (aborting in-flight requests) and frees the sockets and pools.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5)))
+        {
+            await StopAsync(cts.Token).ConfigureAwait(false);
+        }
+
+        _kestrel?.Dispose();
+        foreach (var port in _ports)
+        {
+            await port.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_services is not null)
+        {
+            await _services.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private Task HandleAsync(HttpContext context)
+    {
+        var request = context.Request;
+        if (HttpProtocol.IsHttp2(request.Protocol) && GrpcProtocol.IsGrpcContentType(request.ContentType))
+        {
+            return _dispatcher.HandleAsync(context);
+        }
+
+        return _fallback(context);
+    }
+
+    private static async Task<(Uri Url, IPEndPoint EndPoint)> ParseUrlAsync(string text, CancellationToken cancellationToken)
+    {
+        if (!Uri.TryCreate(text, UriKind.Absolute, out var url))
+        {
+            throw new FormatException($"expected a URL http://host:port, got {text}");
+        }
+
+        if (url.Scheme == Uri.UriSchemeHttps)
+        {
+            throw new NotSupportedException($"TLS listeners are not supported yet: {text}");
+        }
+
+        if (url.Scheme != Uri.UriSchemeHttp)
+        {
+            throw new FormatException($"URL scheme must be http, got {text}");
+        }
+
+        var host = url.Host;
+        IPAddress address;
+        if (string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase))
+        {
+            address = IPAddress.Loopback;
+        }
+        else if (!IPAddress.TryParse(url.HostNameType == UriHostNameType.IPv6 ? url.Host.Trim('[', ']') : host, out address!))
+        {
+            var addresses = await Dns.GetHostAddressesAsync(host, cancellationToken).ConfigureAwait(false);
+            address = addresses.FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork) ?? addresses.FirstOrDefault()
+                ?? throw new FormatException($"cannot resolve {host} in {text}");
+        }
+
+        return (url, new IPEndPoint(address, url.Port));
+    }
+
+    /// <summary>The Kestrel application: one <see cref="DefaultHttpContext"/> per request, no DI scope.</summary>
+    private sealed class Application : IHttpApplication<HttpContext>
+    {
+        private readonly RequestDelegate _handler;
+
+        public Application(RequestDelegate handler) => _handler = handler;
+
+        public HttpContext CreateContext(IFeatureCollection contextFeatures) => new DefaultHttpContext(contextFeatures);
+
+        public Task ProcessRequestAsync(HttpContext context) => _handler(context);
+
+        public void DisposeContext(HttpContext context, Exception? exception)
+        {
+        }
+    }
+}

@@ -1,0 +1,41 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Etcd.Server.Grpc;
+
+/// <summary>
+/// Settings of a <see cref="GrpcHttpServer"/>. Immutable once the server is constructed; the defaults are
+/// etcd 3.4's (etcdmain/config.go, embed/config.go).
+/// </summary>
+public sealed record GrpcHttpServerOptions
+{
+    /// <summary>etcd's default <c>--max-request-bytes</c> (1.5 MiB) plus its 512 KiB gRPC overhead: 2 MiB.</summary>
+    public const int DefaultMaxReceiveMessageBytes = (3 * 512 * 1024) + (512 * 1024);
+
+    /// <summary>
+    /// The URLs to listen on, <c>http://host:port</c>: host <c>localhost</c> (bound as 127.0.0.1, as Go's
+    /// listener does), an IPv4/IPv6 literal (<c>0.0.0.0</c>, <c>[::]</c> is dual-stack) or a name resolved
+    /// once at start; port 0 binds a free port (see <see cref="GrpcHttpServer.BoundUrls"/>). Each URL serves
+    /// gRPC over h2c and HTTP/1.1 on one port. <c>https</c> is not supported yet (throws
+    /// <see cref="NotSupportedException"/> at start).
+    /// </summary>
+    public IReadOnlyList<string> Urls { get; init; } = ["http://127.0.0.1:0"];
+
+    /// <summary>Largest request message accepted, in bytes (etcd: <c>--max-request-bytes</c> + 512 KiB). Larger ones fail with ResourceExhausted.</summary>
+    public int MaxReceiveMessageBytes { get; init; } = DefaultMaxReceiveMessageBytes;
+
+    /// <summary>Largest response message sent, in bytes (etcd: unlimited).</summary>
+    public int MaxSendMessageBytes { get; init; } = int.MaxValue;
+
+    /// <summary>HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS per connection (etcd: <c>--max-concurrent-streams</c>, default unlimited).</summary>
+    public int MaxConcurrentStreams { get; init; } = int.MaxValue;
+
+    /// <summary>Idle time after which the server pings a client over HTTP/2 (etcd: <c>--grpc-keepalive-interval</c>, 2 h).</summary>
+    public TimeSpan KeepAlivePingInterval { get; init; } = TimeSpan.FromHours(2);
+
+    /// <summary>How long the server waits for a ping's answer before closing the connection (etcd: <c>--grpc-keepalive-timeout</c>, 20 s).</summary>
+    public TimeSpan KeepAlivePingTimeout { get; init; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>Logging; none by default.</summary>
+    public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
+}

@@ -1,0 +1,73 @@
+using System.Diagnostics;
+using Etcd.Api.Grpc;
+using Etcdserverpb;
+using Google.Protobuf;
+
+namespace Etcd.Api.Tests.Grpc;
+
+/// <summary>The real etcdctl 3.4 (grpc-go) against our server with a fake KV service.</summary>
+public sealed class EtcdctlInteropTests
+{
+    internal const string Etcdctl = "/usr/bin/etcdctl";
+
+    private static void MapFakeKv(ServiceRegistry r) => r
+        .MapUnary(EtcdMethods.KVService.Range, (req, ctx) =>
+        {
+            var resp = new RangeResponse { Header = new ResponseHeader { ClusterId = 1, MemberId = 2, Revision = 7, RaftTerm = 3 }, Count = 1 };
+            resp.Kvs.Add(new Mvccpb.KeyValue { Key = req.Key, Value = ByteString.CopyFromUtf8("bar-from-csharp"), CreateRevision = 5, ModRevision = 7, Version = 2 });
+            return ValueTask.FromResult(resp);
+        })
+        .MapUnary(EtcdMethods.KVService.Put, (req, ctx) => throw EtcdErrors.NoSpace.ToException())
+        .MapUnary(EtcdMethods.KVService.DeleteRange, (req, ctx) => throw new InvalidOperationException("boom ünïcode"));
+
+    private static async Task<(int Code, string Out, string Err)> RunAsync(params string[] args)
+    {
+        var psi = new ProcessStartInfo(Etcdctl) { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.Environment["ETCDCTL_API"] = "3";
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await p.WaitForExitAsync(cts.Token);
+        return (p.ExitCode, await stdout, await stderr);
+    }
+
+    [EtcdctlFact]
+    public async Task Etcdctl_Get_Put_Del()
+    {
+        await using var t = await TestServer.StartAsync(MapFakeKv);
+        var port = t.Url.Port;
+
+        foreach (var endpoint in new[] { $"127.0.0.1:{port}", $"http://127.0.0.1:{port}" })
+        {
+            var get = await RunAsync("--endpoints=" + endpoint, "--dial-timeout=5s", "--command-timeout=10s", "get", "foo");
+            Assert.True(get.Code == 0, get.Err);
+            Assert.Equal("foo\nbar-from-csharp\n", get.Out);
+        }
+
+        var put = await RunAsync($"--endpoints=127.0.0.1:{port}", "--dial-timeout=5s", "--command-timeout=10s", "put", "foo", "bar");
+        Assert.NotEqual(0, put.Code);
+        Assert.Contains("Error: etcdserver: mvcc: database space exceeded", put.Err);
+
+        var del = await RunAsync($"--endpoints=127.0.0.1:{port}", "--dial-timeout=5s", "--command-timeout=10s", "del", "foo");
+        Assert.NotEqual(0, del.Code);
+        Assert.Contains("boom ünïcode", del.Err);
+    }
+}
+
+/// <summary>A fact skipped (with the reason) when /usr/bin/etcdctl is absent.</summary>
+public sealed class EtcdctlFactAttribute : FactAttribute
+{
+    public EtcdctlFactAttribute()
+    {
+        if (!File.Exists(EtcdctlInteropTests.Etcdctl))
+        {
+            Skip = "etcdctl is not installed at " + EtcdctlInteropTests.Etcdctl;
+        }
+    }
+}
