@@ -11,6 +11,7 @@ public sealed partial class EtcdServer
     private static readonly TimeSpan ReadIndexRetry = TimeSpan.FromMilliseconds(500);
 
     private readonly ReadBatch _readBatch = new();
+    private readonly List<RaftInput> _parked = [];
     private readonly Dictionary<ulong, (TaskCompletionSource<ulong> Notifier, long SentTicks, byte[] Ctx)> _readsInFlight = new();
 
     private void RunLoop()
@@ -82,6 +83,14 @@ public sealed partial class EtcdServer
                 RetryStaleReads();
                 break;
             case RaftInputKind.Propose:
+                if (Leader == 0)
+                {
+                    // No leader: raft would drop it. Park it until one is elected (etcd blocks such proposals
+                    // until a leader appears or the request times out).
+                    _parked.Add(input);
+                    break;
+                }
+
                 try
                 {
                     _node.Propose(input.Data!);
@@ -144,6 +153,19 @@ public sealed partial class EtcdServer
             }
 
             Interlocked.Exchange(ref _leaderId, (long)ss.Lead);
+            if (ss.Lead != 0 && _parked.Count > 0)
+            {
+                var parked = _parked.ToArray();
+                _parked.Clear();
+                foreach (var p in parked)
+                {
+                    if (_waiters.ContainsKey(p.Id))
+                    {
+                        _inputs.Writer.TryWrite(p);
+                    }
+                }
+            }
+
             Volatile.Write(ref _isLeader, ss.RaftState == StateType.Leader ? 1 : 0);
             if (!wasLeader && IsLeader)
             {

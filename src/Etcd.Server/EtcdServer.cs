@@ -130,8 +130,12 @@ public sealed partial class EtcdServer : IAsyncDisposable
     /// WAL restarts from it (the initial-cluster flags are then ignored, as in etcd); otherwise a new
     /// member is bootstrapped from <c>--initial-cluster</c>. Starts the raft loop.
     /// </summary>
+    /// <param name="options">The member's configuration.</param>
+    /// <param name="loggerFactory">Where the member logs.</param>
+    /// <param name="startLoop">False to open only; call <see cref="StartLoop"/> once the client listeners are bound,
+    /// so nothing is published as ready before clients can connect.</param>
     /// <exception cref="EtcdStartException">The data directory or configuration is unusable; the message says why.</exception>
-    public static EtcdServer Start(EtcdOptions options, ILoggerFactory loggerFactory)
+    public static EtcdServer Start(EtcdOptions options, ILoggerFactory loggerFactory, bool startLoop = true)
     {
         var log = loggerFactory.CreateLogger("etcdserver");
         var dataDir = options.ResolvedDataDir;
@@ -221,7 +225,11 @@ public sealed partial class EtcdServer : IAsyncDisposable
 
         var kv = new KvStore(backend);
         var server = new EtcdServer(options, loggerFactory, memberId, cluster, wal, raftStorage, node, backend, kv);
-        server.StartLoop();
+        if (startLoop)
+        {
+            server.StartLoop();
+        }
+
         return server;
     }
 
@@ -239,8 +247,14 @@ public sealed partial class EtcdServer : IAsyncDisposable
         Logger = new RaftLogger(loggerFactory.CreateLogger("raft")),
     };
 
-    private void StartLoop()
+    /// <summary>Starts the raft loop, the ticker and publishing (once; <see cref="Start"/> does it unless told not to).</summary>
+    public void StartLoop()
     {
+        if (_loopThread is not null)
+        {
+            return;
+        }
+
         _loopThread = new Thread(RunLoop) { IsBackground = true, Name = "etcd-raft-loop" };
         _loopThread.Start();
         var tick = TimeSpan.FromMilliseconds(_options.HeartbeatIntervalMs);
@@ -335,6 +349,12 @@ public sealed partial class EtcdServer : IAsyncDisposable
         _stopping.Cancel();
         _ticker?.Dispose();
         _inputs.Writer.TryComplete();
+        if (_loopThread is null)
+        {
+            _wal.Dispose();
+            _stopped.TrySetResult();
+        }
+
         await _stopped.Task.ConfigureAwait(false);
         Kv.Dispose();
         _backend.Dispose();

@@ -1,11 +1,87 @@
+using System.Runtime.InteropServices;
+using Etcd.Main.Config;
+using Etcd.Server;
+using Etcd.Server.Logging;
+using Microsoft.Extensions.Logging;
+
 namespace Etcd.Main;
 
-/// <summary>The <c>etcd</c> executable's entry point.</summary>
+/// <summary>
+/// The <c>etcd</c> executable: etcd's flags, <c>ETCD_*</c> variables and <c>--config-file</c> into
+/// <see cref="EtcdOptions"/>, then <see cref="EtcdHost"/> until SIGTERM or SIGINT. Exit codes: 0 after a
+/// clean stop, 1 when the member cannot start (the reason is logged), 2 for flag errors (as etcd).
+/// </summary>
 internal static class Program
 {
-    private static int Main(string[] args)
+    private static async Task<int> Main(string[] args)
     {
-        Console.Error.WriteLine("etcd: not yet wired");
-        return 1;
+        var config = EtcdConfigLoader.Load(args, Environment.GetEnvironmentVariables());
+        if (config.StandardOutput.Length > 0)
+        {
+            Console.Out.Write(config.StandardOutput);
+        }
+
+        if (config.StandardError.Length > 0)
+        {
+            Console.Error.Write(config.StandardError);
+        }
+
+        if (config.ShouldExit)
+        {
+            return config.ExitCode;
+        }
+
+        var options = config.Options!;
+        ILoggerFactory loggerFactory;
+        try
+        {
+            loggerFactory = EtcdLogging.CreateLoggerFactory(options.Logger, options.LogLevel, options.LogOutputs);
+        }
+        catch (Exception e) when (e is ArgumentException or IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"etcd: failed to set up logging: {e.Message}");
+            return 1;
+        }
+
+        using (loggerFactory)
+        {
+            var log = loggerFactory.CreateLogger("etcdmain/etcd.go");
+            log.LogFields(
+                LogLevel.Information,
+                "starting etcd",
+                ("etcd-version", EtcdServer.Version),
+                ("go-os", "linux"),
+                ("dotnet-version", Environment.Version.ToString()),
+                ("data-dir", options.ResolvedDataDir));
+
+            using var stop = new CancellationTokenSource();
+            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
+            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
+
+            EtcdHost host;
+            try
+            {
+                host = await EtcdHost.StartAsync(options, loggerFactory, stop.Token);
+            }
+            catch (EtcdStartException e)
+            {
+                log.LogFields(LogLevel.Critical, "discovery failed", ("error", e.Message));
+                return 1;
+            }
+            catch (OperationCanceledException)
+            {
+                return 0;
+            }
+
+            await Task.WhenAny(host.Stopped, Task.Delay(Timeout.Infinite, stop.Token).ContinueWith(_ => { }, TaskScheduler.Default));
+            var failed = host.Stopped.IsCompleted && !stop.IsCancellationRequested;
+            if (!failed)
+            {
+                log.LogFields(LogLevel.Information, "received signal; shutting down", ("signal", "terminated"));
+            }
+
+            await host.DisposeAsync();
+            return failed ? 1 : 0;
+        }
     }
 }

@@ -140,7 +140,7 @@ public sealed class JsonGateway
             var response = await served.InvokeUnaryAsync(request, ctx).ConfigureAwait(false);
             http.Response.StatusCode = 200;
             http.Response.ContentType = "application/json";
-            await http.Response.WriteAsync(Formatter.Format(response), http.RequestAborted).ConfigureAwait(false);
+            await http.Response.WriteAsync(Compact(Formatter.Format(response)), http.RequestAborted).ConfigureAwait(false);
         }
         catch (RpcException e)
         {
@@ -170,6 +170,47 @@ public sealed class JsonGateway
         StatusCode.Unavailable => HttpStatusCode.ServiceUnavailable,
         _ => HttpStatusCode.InternalServerError,
     };
+
+    /// <summary>
+    /// Removes the whitespace Google.Protobuf's formatter puts between tokens, so bodies read like Go's
+    /// encoder writes them (<c>{"a":1,"b":"x y"}</c>); whitespace inside strings is kept.
+    /// </summary>
+    internal static string Compact(string json)
+    {
+        var sb = new StringBuilder(json.Length);
+        var inString = false;
+        var escaped = false;
+        foreach (var c in json)
+        {
+            if (inString)
+            {
+                sb.Append(c);
+                if (escaped)
+                {
+                    escaped = false;
+                }
+                else if (c == '\\')
+                {
+                    escaped = true;
+                }
+                else if (c == '"')
+                {
+                    inString = false;
+                }
+            }
+            else if (c == '"')
+            {
+                inString = true;
+                sb.Append(c);
+            }
+            else if (!char.IsWhiteSpace(c))
+            {
+                sb.Append(c);
+            }
+        }
+
+        return sb.ToString();
+    }
 
     private static async Task WriteErrorAsync(HttpContext http, HttpStatusCode status, StatusCode code, string message)
     {
