@@ -358,7 +358,8 @@ internal sealed class ClientCall<TRequest, TResponse> : IStreamingCall<TResponse
 
     private void ResetStream()
     {
-        _push?.Complete();
+        // Fail the request body rather than end it: ending it would send END_STREAM (a clean half-close).
+        _push?.Abort();
         try
         {
             Volatile.Read(ref _response)?.Dispose();
@@ -488,13 +489,15 @@ internal sealed class ClientCall<TRequest, TResponse> : IStreamingCall<TResponse
 
         public void Complete() => _complete.TrySetResult();
 
+        public void Abort() => _complete.TrySetException(new OperationCanceledException("the call was cancelled"));
+
         protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) =>
             SerializeToStreamAsync(stream, context, CancellationToken.None);
 
         protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
         {
             _stream.TrySetResult(stream);
-            using var registration = cancellationToken.Register(static s => ((TaskCompletionSource)s!).TrySetResult(), _complete);
+            using var registration = cancellationToken.Register(static s => ((PushContent)s!).Abort(), this);
             await _complete.Task.ConfigureAwait(false);
         }
 
