@@ -1,0 +1,117 @@
+using System.Text;
+
+namespace Etcd.Compat.Tests.Harness;
+
+/// <summary>One etcdctl invocation in a scenario.</summary>
+/// <param name="Args">etcdctl arguments after --endpoints.</param>
+/// <param name="ExpectedExit">Exit code both sides must produce (guards against "both failed the same way").</param>
+/// <param name="Stdin">Text fed to stdin (txn -i), or null.</param>
+/// <param name="Protobuf">True for -w protobuf: stdout is compared as normalised protobuf bytes.</param>
+public sealed record Step(string[] Args, int ExpectedExit = 0, string? Stdin = null, bool Protobuf = false)
+{
+    /// <inheritdoc/>
+    public override string ToString() => "etcdctl " + string.Join(' ', Args.Select(a => a.Contains(' ') || a.Length == 0 ? $"'{a}'" : a)) +
+                                         (Stdin is null ? string.Empty : $" <<< {Stdin.Replace("\n", "\\n")}");
+}
+
+/// <summary>
+/// Runs scenarios against both members of a <see cref="MemberPair"/> in lockstep (each step on both
+/// sides before the next step) and compares normalised stdout, stderr and exit code.
+/// </summary>
+public sealed class Comparison
+{
+    private readonly MemberPair _pair;
+    private readonly List<string> _mismatches = new();
+    private int _steps;
+
+    /// <summary>Creates a comparison over <paramref name="pair"/>.</summary>
+    public Comparison(MemberPair pair) => _pair = pair;
+
+    /// <summary>Number of steps run so far.</summary>
+    public int Steps => _steps;
+
+    /// <summary>Shorthand: a step expected to succeed.</summary>
+    public static Step Ok(params string[] args) => new(args);
+
+    /// <summary>Shorthand: a step expected to exit with <paramref name="exit"/>.</summary>
+    public static Step Fails(int exit, params string[] args) => new(args, exit);
+
+    /// <summary>Runs <paramref name="steps"/> in order on both sides and records mismatches.</summary>
+    public async Task RunAsync(IEnumerable<Step> steps)
+    {
+        foreach (var step in steps)
+        {
+            await RunAsync(step);
+        }
+    }
+
+    /// <summary>Runs one step on both sides; records a mismatch; returns the two raw results (reference, under test).</summary>
+    public async Task<(EtcdctlResult Reference, EtcdctlResult UnderTest)> RunAsync(Step step)
+    {
+        _steps++;
+        var referenceTask = Etcdctl.RunAsync(_pair.Reference.Endpoint, step.Args, step.Stdin);
+        var underTestTask = Etcdctl.RunAsync(_pair.UnderTest.Endpoint, step.Args, step.Stdin);
+        await Task.WhenAll(referenceTask, underTestTask);
+        var reference = referenceTask.Result;
+        var underTest = underTestTask.Result;
+
+        var problems = new List<string>();
+        if (reference.ExitCode != step.ExpectedExit)
+        {
+            problems.Add($"REFERENCE etcd exited {reference.ExitCode}, scenario expects {step.ExpectedExit} (the scenario itself is wrong or the reference misbehaved)");
+        }
+
+        if (underTest.ExitCode != reference.ExitCode)
+        {
+            problems.Add($"exit code: reference {reference.ExitCode}, under test {underTest.ExitCode}");
+        }
+
+        var refOut = step.Protobuf
+            ? OutputNormaliser.NormaliseProtobuf(reference.StdoutBytes, _pair.ReferenceIdentity)
+            : OutputNormaliser.Normalise(reference.Stdout, _pair.ReferenceIdentity);
+        var ourOut = step.Protobuf
+            ? OutputNormaliser.NormaliseProtobuf(underTest.StdoutBytes, _pair.UnderTestIdentity)
+            : OutputNormaliser.Normalise(underTest.Stdout, _pair.UnderTestIdentity);
+        if (refOut != ourOut)
+        {
+            problems.Add($"stdout differs (normalised):\n  reference:\n{Indent(refOut)}\n  under test:\n{Indent(ourOut)}");
+        }
+
+        var refErr = OutputNormaliser.Normalise(reference.Stderr, _pair.ReferenceIdentity);
+        var ourErr = OutputNormaliser.Normalise(underTest.Stderr, _pair.UnderTestIdentity);
+        if (refErr != ourErr)
+        {
+            problems.Add($"stderr differs (normalised):\n  reference:\n{Indent(refErr)}\n  under test:\n{Indent(ourErr)}");
+        }
+
+        if (problems.Count > 0)
+        {
+            _mismatches.Add($"step {_steps}: {step}\n  " + string.Join("\n  ", problems));
+        }
+
+        return (reference, underTest);
+    }
+
+    /// <summary>Fails the test listing every mismatching step (with both normalised outputs) and the members' log tails.</summary>
+    public void AssertNoMismatches()
+    {
+        Assert.True(_steps > 0, "scenario ran no steps");
+        if (_mismatches.Count == 0)
+        {
+            return;
+        }
+
+        var report = new StringBuilder();
+        report.Append(_mismatches.Count).Append(" of ").Append(_steps).Append(" steps differ between real etcd (")
+            .Append(_pair.Reference.BinaryPath).Append(") and the server under test (").Append(_pair.UnderTest.BinaryPath).Append("):\n\n");
+        foreach (var m in _mismatches)
+        {
+            report.Append(m).Append("\n\n");
+        }
+
+        report.Append("--- server under test log tail ---\n").Append(_pair.UnderTest.LogTail(40));
+        Assert.Fail(report.ToString());
+    }
+
+    private static string Indent(string s) => string.Join('\n', s.Split('\n').Select(l => "    |" + l));
+}
