@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Etcd.Compat.Tests.Harness;
 using static Etcd.Compat.Tests.Harness.Comparison;
 
@@ -30,11 +31,11 @@ internal static class Scenarios
         yield return Ok("put", "zz", "last");
     }
 
-    /// <summary>Starts a pair, runs <paramref name="steps"/>, asserts no mismatches.</summary>
-    public static async Task CompareAsync(Func<Comparison, Task> body)
+    /// <summary>Starts a fresh pair, runs <paramref name="body"/>'s steps on both, asserts no mismatches.</summary>
+    public static async Task CompareAsync(Func<Comparison, Task> body, [CallerMemberName] string name = "")
     {
         await using var pair = await MemberPair.StartAsync();
-        var comparison = new Comparison(pair);
+        var comparison = new Comparison(pair, name);
         await body(comparison);
         comparison.AssertNoMismatches();
     }

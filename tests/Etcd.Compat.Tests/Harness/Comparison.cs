@@ -20,12 +20,28 @@ public sealed record Step(string[] Args, int ExpectedExit = 0, string? Stdin = n
 /// </summary>
 public sealed class Comparison
 {
+    /// <summary>
+    /// If set, each comparison writes its normalised transcript (every step, both sides) to
+    /// &lt;dir&gt;/&lt;name&gt;.txt: handy to see what is compared and to debug mismatches.
+    /// </summary>
+    public const string TranscriptDirVariable = "COMPAT_TRANSCRIPT_DIR";
+
     private readonly MemberPair _pair;
     private readonly List<string> _mismatches = new();
+    private readonly StringBuilder? _transcript;
+    private readonly string _name;
     private int _steps;
 
-    /// <summary>Creates a comparison over <paramref name="pair"/>.</summary>
-    public Comparison(MemberPair pair) => _pair = pair;
+    /// <summary>Creates a comparison named <paramref name="name"/> (used for the transcript file) over <paramref name="pair"/>.</summary>
+    public Comparison(MemberPair pair, string name = "comparison")
+    {
+        _pair = pair;
+        _name = name;
+        if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable(TranscriptDirVariable)))
+        {
+            _transcript = new StringBuilder();
+        }
+    }
 
     /// <summary>Number of steps run so far.</summary>
     public int Steps => _steps;
@@ -84,6 +100,11 @@ public sealed class Comparison
             problems.Add($"stderr differs (normalised):\n  reference:\n{Indent(refErr)}\n  under test:\n{Indent(ourErr)}");
         }
 
+        _transcript?.Append("=== step ").Append(_steps).Append(": ").Append(step).Append('\n')
+            .Append("--- reference exit ").Append(reference.ExitCode).Append(" stdout:\n").Append(refOut).Append('\n')
+            .Append("--- reference stderr:\n").Append(refErr).Append('\n')
+            .Append("--- under test exit ").Append(underTest.ExitCode).Append(problems.Count == 0 ? " (same)\n" : " DIFFERENT:\n  " + string.Join("\n  ", problems) + "\n");
+
         if (problems.Count > 0)
         {
             _mismatches.Add($"step {_steps}: {step}\n  " + string.Join("\n  ", problems));
@@ -95,6 +116,13 @@ public sealed class Comparison
     /// <summary>Fails the test listing every mismatching step (with both normalised outputs) and the members' log tails.</summary>
     public void AssertNoMismatches()
     {
+        if (_transcript is not null)
+        {
+            var dir = Environment.GetEnvironmentVariable(TranscriptDirVariable)!;
+            Directory.CreateDirectory(dir);
+            File.WriteAllText(Path.Combine(dir, _name + ".txt"), _transcript.ToString());
+        }
+
         Assert.True(_steps > 0, "scenario ran no steps");
         if (_mismatches.Count == 0)
         {

@@ -91,7 +91,7 @@ public static class CompatEnvironment
         RequireUnderTest();
     }
 
-    private static string RequireFile(string path, string what, string variable)
+    internal static string RequireFile(string path, string what, string variable)
     {
         if (!File.Exists(path))
         {
