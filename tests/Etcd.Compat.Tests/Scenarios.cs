@@ -32,11 +32,15 @@ internal static class Scenarios
     }
 
     /// <summary>Starts a fresh pair, runs <paramref name="body"/>'s steps on both, asserts no mismatches.</summary>
-    public static async Task CompareAsync(Func<Comparison, Task> body, [CallerMemberName] string name = "")
+    public static Task CompareAsync(Func<Comparison, Task> body, [CallerMemberName] string name = "") =>
+        CompareWithPairAsync((_, c) => body(c), name);
+
+    /// <summary>As <see cref="CompareAsync"/>, also handing the body the pair (to stop, kill or restart members).</summary>
+    public static async Task CompareWithPairAsync(Func<MemberPair, Comparison, Task> body, [CallerMemberName] string name = "")
     {
         await using var pair = await MemberPair.StartAsync();
         var comparison = new Comparison(pair, name);
-        await body(comparison);
+        await body(pair, comparison);
         comparison.AssertNoMismatches();
     }
 }
