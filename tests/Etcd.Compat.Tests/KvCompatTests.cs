@@ -27,6 +27,12 @@ public sealed class KvCompatTests
             Fails(128, "put", "onlykey"),
             Ok("put", "spaces in key", "value with spaces"),
             Ok("put", "unicode/ключ", "значение"),
+            new Step(["put", "from-stdin"], Stdin: "line one\nline two\n"),
+            Ok("get", "from-stdin", "-w", "json"),
+            // 1.6 MB value: above etcd's 1.5 MiB --max-request-bytes default, below the 2 MiB gRPC message
+            // limit (etcdctl itself refuses to send more than 2 MiB, so the server's gRPC limit is not reachable here).
+            new Step(["put", "too-big"], ExpectedExit: 1, Stdin: new string('x', 1_600_000)),
+            Ok("put", "--", "-dash-key", "-dash-value"),
             Ok("get", "", "--prefix", "-w", "json"),
             Ok("get", "", "--prefix"),
         ]);
@@ -109,6 +115,8 @@ public sealed class KvCompatTests
             Ok("put", "key/03", "again"),
             Ok("get", "key/03", "-w", "json"),
             Ok("get", "key/03", "--rev", "10"),
+            Ok("del", "", "--prefix"),
+            Ok("get", "", "--prefix", "-w", "json"),
         ]);
     });
 }

@@ -66,6 +66,10 @@ public sealed class TxnCompactionCompatTests
             Ok("compaction", "33", "--physical"),
             Ok("get", "", "--prefix", "--rev", "33", "-w", "json"),
             Fails(128, "compaction"),
+            Ok("defrag"),
+            Ok("alarm", "list"),
+            Ok("alarm", "disarm"),
+            Ok("get", "", "--prefix", "--keys-only"),
             Ok("endpoint", "status", "-w", "json"),
         ]);
     });

@@ -11,7 +11,9 @@ public sealed record Step(string[] Args, int ExpectedExit = 0, string? Stdin = n
 {
     /// <inheritdoc/>
     public override string ToString() => "etcdctl " + string.Join(' ', Args.Select(a => a.Contains(' ') || a.Length == 0 ? $"'{a}'" : a)) +
-                                         (Stdin is null ? string.Empty : $" <<< {Stdin.Replace("\n", "\\n")}");
+                                         (Stdin is null ? string.Empty : $" <<< {Abbreviate(Stdin).Replace("\n", "\\n")}");
+
+    private static string Abbreviate(string s) => s.Length <= 200 ? s : $"{s[..100]}...({s.Length} chars)";
 }
 
 /// <summary>
