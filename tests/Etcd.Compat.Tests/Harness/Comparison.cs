@@ -28,6 +28,10 @@ public sealed class Comparison
     /// </summary>
     public const string TranscriptDirVariable = "COMPAT_TRANSCRIPT_DIR";
 
+    /// <summary>Bound on one scenario's wall-clock time; a hung server fails the test instead of stalling the run.</summary>
+    public static readonly TimeSpan ScenarioBudget = TimeSpan.FromSeconds(120);
+
+    private readonly DateTime _deadline = DateTime.UtcNow + ScenarioBudget;
     private readonly MemberPair _pair;
     private readonly List<string> _mismatches = new();
     private readonly StringBuilder? _transcript;
@@ -66,6 +70,16 @@ public sealed class Comparison
     /// <summary>Runs one step on both sides; records a mismatch; returns the two raw results (reference, under test).</summary>
     public async Task<(EtcdctlResult Reference, EtcdctlResult UnderTest)> RunAsync(Step step)
     {
+        // Fail fast (with everything seen so far) rather than run every remaining step into a dead or hung server.
+        if (!_pair.UnderTest.IsRunning || !_pair.Reference.IsRunning || DateTime.UtcNow > _deadline)
+        {
+            var why = !_pair.UnderTest.IsRunning ? "the server under test is not running (it exited)"
+                : !_pair.Reference.IsRunning ? "the reference etcd is not running (it exited)"
+                : $"the scenario exceeded its {ScenarioBudget.TotalSeconds:0} s budget";
+            _mismatches.Add($"ABORTED before step {_steps + 1} ({step}): {why}");
+            AssertNoMismatches();
+        }
+
         _steps++;
         var referenceTask = Etcdctl.RunAsync(_pair.Reference.Endpoint, step.Args, step.Stdin);
         var underTestTask = Etcdctl.RunAsync(_pair.UnderTest.Endpoint, step.Args, step.Stdin);
@@ -125,9 +139,9 @@ public sealed class Comparison
             File.WriteAllText(Path.Combine(dir, _name + ".txt"), _transcript.ToString());
         }
 
-        Assert.True(_steps > 0, "scenario ran no steps");
         if (_mismatches.Count == 0)
         {
+            Assert.True(_steps > 0, "scenario ran no steps");
             return;
         }
 
