@@ -7,7 +7,20 @@ namespace Etcd.Compat.Tests.Harness;
 /// <param name="ExpectedExit">Exit code both sides must produce (guards against "both failed the same way").</param>
 /// <param name="Stdin">Text fed to stdin (txn -i), or null.</param>
 /// <param name="Protobuf">True for -w protobuf: stdout is compared as normalised protobuf bytes.</param>
-public sealed record Step(string[] Args, int ExpectedExit = 0, string? Stdin = null, bool Protobuf = false)
+/// <param name="LearnIdAs">
+/// If set, the 16-hex-digit ID after "lease " in each side's stdout (etcdctl's "lease %016x granted ...")
+/// or the decimal "ID" of -w json output is learnt under this name: later steps may write <c>{NAME}</c> in <see cref="Args"/> (each side gets its
+/// own ID in %x form) and every output has that side's ID replaced by <c>&lt;NAME&gt;</c> / <c>&lt;NAME_HEX&gt;</c>.
+/// Lease IDs are server-generated (etcd: member-ID prefix + clock), so they legitimately differ.
+/// </param>
+/// <param name="ExtraNormalise">Scenario-specific rewrite applied to both sides' stdout and stderr after the standard rules (e.g. a remaining TTL).</param>
+public sealed record Step(
+    string[] Args,
+    int ExpectedExit = 0,
+    string? Stdin = null,
+    bool Protobuf = false,
+    string? LearnIdAs = null,
+    Func<string, string>? ExtraNormalise = null)
 {
     /// <inheritdoc/>
     public override string ToString() => "etcdctl " + string.Join(' ', Args.Select(a => a.Contains(' ') || a.Length == 0 ? $"'{a}'" : a)) +
@@ -36,6 +49,8 @@ public sealed class Comparison
     private readonly List<string> _mismatches = new();
     private readonly StringBuilder? _transcript;
     private readonly string _name;
+    private readonly Dictionary<string, ulong> _referenceIds = new();
+    private readonly Dictionary<string, ulong> _underTestIds = new();
     private int _steps;
 
     /// <summary>Creates a comparison named <paramref name="name"/> (used for the transcript file) over <paramref name="pair"/>.</summary>
@@ -81,13 +96,36 @@ public sealed class Comparison
         }
 
         _steps++;
-        var referenceTask = Etcdctl.RunAsync(_pair.Reference.Endpoint, step.Args, step.Stdin);
-        var underTestTask = Etcdctl.RunAsync(_pair.UnderTest.Endpoint, step.Args, step.Stdin);
+        var referenceTask = Etcdctl.RunAsync(_pair.Reference.Endpoint, SubstituteIds(step.Args, _referenceIds), step.Stdin);
+        var underTestTask = Etcdctl.RunAsync(_pair.UnderTest.Endpoint, SubstituteIds(step.Args, _underTestIds), step.Stdin);
         await Task.WhenAll(referenceTask, underTestTask);
         var reference = referenceTask.Result;
         var underTest = underTestTask.Result;
 
         var problems = new List<string>();
+        if (step.LearnIdAs is { } idName)
+        {
+            var refId = LearnId(reference.Stdout);
+            var ourId = LearnId(underTest.Stdout);
+            if (refId is null)
+            {
+                problems.Add($"REFERENCE output has no lease ID to learn as {idName}");
+            }
+            else
+            {
+                _referenceIds[idName] = refId.Value;
+            }
+
+            if (ourId is null)
+            {
+                problems.Add($"under test output has no lease ID to learn as {idName}");
+            }
+            else
+            {
+                _underTestIds[idName] = ourId.Value;
+            }
+        }
+
         if (reference.ExitCode != step.ExpectedExit)
         {
             problems.Add($"REFERENCE etcd exited {reference.ExitCode}, scenario expects {step.ExpectedExit} (the scenario itself is wrong or the reference misbehaved)");
@@ -98,19 +136,20 @@ public sealed class Comparison
             problems.Add($"exit code: reference {reference.ExitCode}, under test {underTest.ExitCode}");
         }
 
+        var extra = step.ExtraNormalise ?? (s => s);
         var refOut = step.Protobuf
             ? OutputNormaliser.NormaliseProtobuf(reference.StdoutBytes, _pair.ReferenceIdentity)
-            : OutputNormaliser.Normalise(reference.Stdout, _pair.ReferenceIdentity);
+            : extra(OutputNormaliser.Normalise(reference.Stdout, _pair.ReferenceIdentity, _referenceIds));
         var ourOut = step.Protobuf
             ? OutputNormaliser.NormaliseProtobuf(underTest.StdoutBytes, _pair.UnderTestIdentity)
-            : OutputNormaliser.Normalise(underTest.Stdout, _pair.UnderTestIdentity);
+            : extra(OutputNormaliser.Normalise(underTest.Stdout, _pair.UnderTestIdentity, _underTestIds));
         if (refOut != ourOut)
         {
             problems.Add($"stdout differs (normalised):\n  reference:\n{Indent(refOut)}\n  under test:\n{Indent(ourOut)}");
         }
 
-        var refErr = OutputNormaliser.Normalise(reference.Stderr, _pair.ReferenceIdentity);
-        var ourErr = OutputNormaliser.Normalise(underTest.Stderr, _pair.UnderTestIdentity);
+        var refErr = extra(OutputNormaliser.Normalise(reference.Stderr, _pair.ReferenceIdentity, _referenceIds));
+        var ourErr = extra(OutputNormaliser.Normalise(underTest.Stderr, _pair.UnderTestIdentity, _underTestIds));
         if (refErr != ourErr)
         {
             problems.Add($"stderr differs (normalised):\n  reference:\n{Indent(refErr)}\n  under test:\n{Indent(ourErr)}");
@@ -156,6 +195,21 @@ public sealed class Comparison
         report.Append("--- server under test log tail ---\n").Append(_pair.UnderTest.LogTail(40));
         Assert.Fail(report.ToString());
     }
+
+    private static ulong? LearnId(string stdout)
+    {
+        var hex = System.Text.RegularExpressions.Regex.Match(stdout, "lease ([0-9a-f]{16})");
+        if (hex.Success)
+        {
+            return ulong.Parse(hex.Groups[1].Value, System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        var json = System.Text.RegularExpressions.Regex.Match(stdout, "\"ID\":([0-9]+)");
+        return json.Success ? ulong.Parse(json.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : null;
+    }
+
+    private static string[] SubstituteIds(string[] args, Dictionary<string, ulong> ids) =>
+        args.Select(a => ids.Aggregate(a, (s, id) => s.Replace("{" + id.Key + "}", id.Value.ToString("x", System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal))).ToArray();
 
     private static string Indent(string s) => string.Join('\n', s.Split('\n').Select(l => "    |" + l));
 }

@@ -48,8 +48,12 @@ public static partial class OutputNormaliser
     /// </summary>
     public static bool NormaliseDbSize { get; set; } = true;
 
-    /// <summary>Normalises one text output (stdout or stderr) of etcdctl run against <paramref name="member"/>.</summary>
-    public static string Normalise(string text, MemberIdentity member)
+    /// <summary>
+    /// Normalises one text output (stdout or stderr) of etcdctl run against <paramref name="member"/>.
+    /// <paramref name="learntIds"/> (e.g. lease IDs, by name) are replaced like the member ID: decimal →
+    /// <c>&lt;NAME&gt;</c>, %016x and %x → <c>&lt;NAME_HEX&gt;</c>.
+    /// </summary>
+    public static string Normalise(string text, MemberIdentity member, IReadOnlyDictionary<string, ulong>? learntIds = null)
     {
         if (member.MemberId == 0 || member.ClusterId == 0)
         {
@@ -65,6 +69,12 @@ public static partial class OutputNormaliser
         s = ReplaceWholeToken(s, member.ClusterId.ToString(CultureInfo.InvariantCulture), ClusterIdToken);
         s = ReplaceWholeToken(s, member.MemberId.ToString("x", CultureInfo.InvariantCulture), "<MEMBER_ID_HEX>");
         s = ReplaceWholeToken(s, member.ClusterId.ToString("x", CultureInfo.InvariantCulture), "<CLUSTER_ID_HEX>");
+        foreach (var (name, id) in learntIds ?? new Dictionary<string, ulong>())
+        {
+            s = ReplaceWholeToken(s, id.ToString(CultureInfo.InvariantCulture), $"<{name}>");
+            s = ReplaceWholeToken(s, id.ToString("x16", CultureInfo.InvariantCulture), $"<{name}_HEX>");
+            s = ReplaceWholeToken(s, id.ToString("x", CultureInfo.InvariantCulture), $"<{name}_HEX>");
+        }
 
         s = TookRegex().Replace(s, m => m.Groups[1].Value + "<DURATION>");
         s = LogTimestampRegex().Replace(s, "\"ts\":\"<TS>\"");
