@@ -164,6 +164,19 @@ public sealed class OutputNormaliserTests
     }
 
     [Fact]
+    public void LearntLeaseIds_ReplacedInHexAndDecimal_OnlyThatId()
+    {
+        var refIds = new Dictionary<string, ulong> { ["LEASE_1"] = 0x0694d7d8b4f5d3a0 };
+        var ourIds = new Dictionary<string, ulong> { ["LEASE_1"] = 0x47ada1fd7ba5cf07 };
+        Assert.Equal(
+            OutputNormaliser.Normalise("lease 0694d7d8b4f5d3a0 granted with TTL(100s)\n\"lease\":474241186529661856\n", A, refIds),
+            OutputNormaliser.Normalise($"lease 47ada1fd7ba5cf07 granted with TTL(100s)\n\"lease\":{0x47ada1fd7ba5cf07UL}\n", B, ourIds));
+        Assert.NotEqual(
+            OutputNormaliser.Normalise("found 1 leases\n0694d7d8b4f5d3a0\n", A, refIds),
+            OutputNormaliser.Normalise("found 1 leases\n1111111111111111\n", B, ourIds));
+    }
+
+    [Fact]
     public void MissingBinary_FailsWithClearMessage()
     {
         var missing = Path.Combine(Path.GetTempPath(), "no-such-etcd-" + Guid.NewGuid().ToString("N"));

@@ -31,7 +31,8 @@ public static class CompatEnvironment
             var fromEnv = Environment.GetEnvironmentVariable(UnderTestVariable);
             if (!string.IsNullOrWhiteSpace(fromEnv))
             {
-                return fromEnv;
+                // Absolute, since members run with the temp directory as working directory.
+                return Path.GetFullPath(fromEnv);
             }
 
             var root = FindRepoRoot();
