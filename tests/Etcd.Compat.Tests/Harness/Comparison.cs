@@ -14,13 +14,18 @@ namespace Etcd.Compat.Tests.Harness;
 /// Lease IDs are server-generated (etcd: member-ID prefix + clock), so they legitimately differ.
 /// </param>
 /// <param name="ExtraNormalise">Scenario-specific rewrite applied to both sides' stdout and stderr after the standard rules (e.g. a remaining TTL).</param>
+/// <param name="StreamLines">
+/// For commands that never end (watch): stop etcdctl once its stdout holds this many lines (exit code
+/// <see cref="Etcdctl.StoppedAfterCondition"/>), or after 10 s (<see cref="Etcdctl.TimedOut"/>).
+/// </param>
 public sealed record Step(
     string[] Args,
     int ExpectedExit = 0,
     string? Stdin = null,
     bool Protobuf = false,
     string? LearnIdAs = null,
-    Func<string, string>? ExtraNormalise = null)
+    Func<string, string>? ExtraNormalise = null,
+    int? StreamLines = null)
 {
     /// <inheritdoc/>
     public override string ToString() => "etcdctl " + string.Join(' ', Args.Select(a => a.Contains(' ') || a.Length == 0 ? $"'{a}'" : a)) +
@@ -96,8 +101,8 @@ public sealed class Comparison
         }
 
         _steps++;
-        var referenceTask = Etcdctl.RunAsync(_pair.Reference.Endpoint, SubstituteIds(step.Args, _referenceIds), step.Stdin);
-        var underTestTask = Etcdctl.RunAsync(_pair.UnderTest.Endpoint, SubstituteIds(step.Args, _underTestIds), step.Stdin);
+        var referenceTask = Run(_pair.Reference.Endpoint, SubstituteIds(step.Args, _referenceIds), step);
+        var underTestTask = Run(_pair.UnderTest.Endpoint, SubstituteIds(step.Args, _underTestIds), step);
         await Task.WhenAll(referenceTask, underTestTask);
         var reference = referenceTask.Result;
         var underTest = underTestTask.Result;
@@ -195,6 +200,11 @@ public sealed class Comparison
         report.Append("--- server under test log tail ---\n").Append(_pair.UnderTest.LogTail(40));
         Assert.Fail(report.ToString());
     }
+
+    private static Task<EtcdctlResult> Run(string endpoint, string[] args, Step step) =>
+        step.StreamLines is { } lines
+            ? Etcdctl.RunUntilAsync(endpoint, args, s => s.Count(ch => ch == '\n') >= lines, TimeSpan.FromSeconds(10))
+            : Etcdctl.RunAsync(endpoint, args, step.Stdin);
 
     private static ulong? LearnId(string stdout)
     {

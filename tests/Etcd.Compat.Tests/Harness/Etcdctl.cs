@@ -32,21 +32,7 @@ public static class Etcdctl
     /// </summary>
     public static async Task<EtcdctlResult> RunAsync(string endpoint, IEnumerable<string> args, string? stdin = null, TimeSpan? timeout = null)
     {
-        var psi = new ProcessStartInfo(CompatEnvironment.EtcdctlPath)
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = Path.GetTempPath(),
-        };
-        CompatEnvironment.ScrubEnvironment(psi.Environment);
-        psi.Environment["ETCDCTL_API"] = "3";
-        psi.ArgumentList.Add("--endpoints=" + endpoint);
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
+        var psi = CreateStartInfo(endpoint, args);
 
         using var process = Process.Start(psi) ?? throw new InvalidOperationException($"could not start {psi.FileName}");
         var stdoutTask = ReadAllAsync(process.StandardOutput.BaseStream);
@@ -81,6 +67,85 @@ public static class Etcdctl
         }
 
         return new EtcdctlResult(process.ExitCode, await stdoutTask, await stderrTask);
+    }
+
+    /// <summary>Exit code reported by <see cref="RunUntilAsync"/> when the harness stopped etcdctl because the condition held.</summary>
+    public const int StoppedAfterCondition = -1;
+
+    /// <summary>Exit code reported by <see cref="RunUntilAsync"/> when etcdctl neither exited nor met the condition in time.</summary>
+    public const int TimedOut = -2;
+
+    /// <summary>
+    /// Runs a command that does not end by itself (e.g. <c>watch</c>): reads stdout until
+    /// <paramref name="until"/> holds on everything read so far, then SIGKILLs etcdctl and reports exit code
+    /// <see cref="StoppedAfterCondition"/>. If etcdctl exits first its own exit code is reported; if
+    /// neither happens within <paramref name="timeout"/> it is killed and <see cref="TimedOut"/> reported.
+    /// Stdin is closed at once.
+    /// </summary>
+    public static async Task<EtcdctlResult> RunUntilAsync(string endpoint, IEnumerable<string> args, Func<string, bool> until, TimeSpan timeout)
+    {
+        var psi = CreateStartInfo(endpoint, args);
+        using var process = Process.Start(psi) ?? throw new InvalidOperationException($"could not start {psi.FileName}");
+        process.StandardInput.Close();
+        var stderrTask = process.StandardError.ReadToEndAsync();
+        var stdout = process.StandardOutput.BaseStream;
+        using var buffer = new MemoryStream();
+        var chunk = new byte[8192];
+        using var cts = new CancellationTokenSource(timeout);
+        int exitCode;
+        try
+        {
+            while (true)
+            {
+                var n = await stdout.ReadAsync(chunk, cts.Token);
+                if (n == 0)
+                {
+                    await process.WaitForExitAsync(cts.Token);
+                    exitCode = process.ExitCode;
+                    break;
+                }
+
+                buffer.Write(chunk, 0, n);
+                if (until(Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length)))
+                {
+                    exitCode = StoppedAfterCondition;
+                    break;
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            exitCode = TimedOut;
+        }
+
+        if (!process.HasExited)
+        {
+            process.Kill(entireProcessTree: true);
+        }
+
+        await process.WaitForExitAsync();
+        return new EtcdctlResult(exitCode, buffer.ToArray(), await stderrTask);
+    }
+
+    private static ProcessStartInfo CreateStartInfo(string endpoint, IEnumerable<string> args)
+    {
+        var psi = new ProcessStartInfo(CompatEnvironment.EtcdctlPath)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = Path.GetTempPath(),
+        };
+        CompatEnvironment.ScrubEnvironment(psi.Environment);
+        psi.Environment["ETCDCTL_API"] = "3";
+        psi.ArgumentList.Add("--endpoints=" + endpoint);
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        return psi;
     }
 
     /// <summary>Same as <see cref="RunAsync(string, IEnumerable{string}, string?, TimeSpan?)"/> with params-style arguments.</summary>
