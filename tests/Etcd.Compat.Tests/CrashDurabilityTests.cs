@@ -15,6 +15,7 @@ public sealed class CrashDurabilityTests(ITestOutputHelper output)
 {
     private const int Rounds = 3;
     private const int MaxPutsPerRound = 300;
+    private const int Writers = 3;
     private static readonly TimeSpan RoundTimeLimit = TimeSpan.FromSeconds(60);
 
     [Fact]
@@ -43,34 +44,48 @@ public sealed class CrashDurabilityTests(ITestOutputHelper output)
                 member.Kill();
             });
 
+            // Several sequential writers at once, so that several proposals are in flight when the kill lands.
             var acksThisRound = 0;
+            var gate = new Lock();
             var started = DateTime.UtcNow;
-            for (var i = 0; i < MaxPutsPerRound && DateTime.UtcNow - started < RoundTimeLimit; i++)
+            var r = round;
+            var writers = Enumerable.Range(0, Writers).Select(w => Task.Run(async () =>
             {
-                var key = $"crash/r{round}/{i:D4}";
-                var value = $"value-{round}-{i}-{seed}";
-                attempted[key] = value;
-                var result = await Etcdctl.RunAsync(
-                    member.Endpoint,
-                    ["--dial-timeout=1s", "--command-timeout=3s", "put", key, value],
-                    timeout: TimeSpan.FromSeconds(15));
-                if (result.ExitCode == 0)
+                for (var i = 0; i < MaxPutsPerRound / Writers && DateTime.UtcNow - started < RoundTimeLimit; i++)
                 {
-                    Assert.Equal("OK\n", result.Stdout);
-                    acknowledged[key] = value;
-                    if (++acksThisRound == killAfterAcks)
+                    var key = $"crash/r{r}/w{w}/{i:D4}";
+                    var value = $"value-{r}-{w}-{i}-{seed}";
+                    lock (gate)
                     {
-                        killRequested.TrySetResult();
+                        attempted[key] = value;
                     }
 
-                    continue;
-                }
+                    var result = await Etcdctl.RunAsync(
+                        member.Endpoint,
+                        ["--dial-timeout=1s", "--command-timeout=3s", "put", key, value],
+                        timeout: TimeSpan.FromSeconds(15));
+                    if (result.ExitCode == 0)
+                    {
+                        Assert.Equal("OK\n", result.Stdout);
+                        lock (gate)
+                        {
+                            acknowledged[key] = value;
+                            if (++acksThisRound == killAfterAcks)
+                            {
+                                killRequested.TrySetResult();
+                            }
+                        }
 
-                Assert.True(
-                    killRequested.Task.IsCompleted,
-                    $"round {round}: put {key} failed before the crash was injected (after {acksThisRound} acks): {result}\nlog tail:\n{member.LogTail()}");
-                break;
-            }
+                        continue;
+                    }
+
+                    Assert.True(
+                        killRequested.Task.IsCompleted,
+                        $"round {r}: put {key} failed before the crash was injected (after {acksThisRound} acks): {result}\nlog tail:\n{member.LogTail()}");
+                    return;
+                }
+            })).ToArray();
+            await Task.WhenAll(writers);
 
             Assert.True(killRequested.Task.IsCompleted, $"round {round}: only {acksThisRound} acks in the round's bounds; the crash was never injected");
             await killer;
