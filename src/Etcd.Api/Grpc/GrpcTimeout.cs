@@ -94,7 +94,7 @@ public static class GrpcTimeout
         return Fmt(Math.Min(Ceil(ticks, TimeSpan.TicksPerHour), MaxValue), 'H');
     }
 
-    private static long Ceil(long ticks, long unit) => (ticks + unit - 1) / unit;
+    private static long Ceil(long ticks, long unit) => (ticks / unit) + (ticks % unit == 0 ? 0 : 1);
 
     private static string Fmt(long value, char unit) => value.ToString(CultureInfo.InvariantCulture) + unit;
 }

@@ -26,6 +26,8 @@ internal sealed class ClientCall<TRequest, TResponse> : IStreamingCall<TResponse
     private readonly CancellationTokenSource _cts;
     private readonly CancellationTokenSource? _deadlineCts;
     private readonly CancellationTokenRegistration _userRegistration;
+    private readonly CancellationTokenRegistration _shutdownRegistration;
+    private readonly CancellationTokenRegistration _resetRegistration;
     private readonly DateTime? _deadline;
     private Task<HttpResponseMessage>? _sendTask;
     private Task? _responseReady;
@@ -49,6 +51,12 @@ internal sealed class ClientCall<TRequest, TResponse> : IStreamingCall<TResponse
         {
             _userRegistration = cancellationToken.Register(static s => ((CancellationTokenSource)s!).Cancel(), _cts);
         }
+
+        _shutdownRegistration = channel.ShutdownToken.Register(static s => ((CancellationTokenSource)s!).Cancel(), _cts);
+
+        // Once the response has arrived, cancelling the send token no longer stops the HTTP/2 stream:
+        // disposing the response does (SocketsHttpHandler sends RST_STREAM(CANCEL) for an unfinished stream).
+        _resetRegistration = _cts.Token.Register(static s => ((ClientCall<TRequest, TResponse>)s!).ResetStream(), this);
 
         var now = DateTime.UtcNow;
         _deadline = options?.EffectiveDeadline(now);
@@ -149,6 +157,12 @@ internal sealed class ClientCall<TRequest, TResponse> : IStreamingCall<TResponse
         }
 
         _response = response;
+        if (_cts.IsCancellationRequested)
+        {
+            ResetStream();
+            throw Fail(new OperationCanceledException(_cts.Token));
+        }
+
         _responseHeaders = ToMetadata(response.Headers);
         var statusText = Single(response.Headers, GrpcProtocol.StatusHeader);
         if (response.StatusCode != HttpStatusCode.OK)
@@ -337,9 +351,24 @@ internal sealed class ClientCall<TRequest, TResponse> : IStreamingCall<TResponse
 
     private void SetStatus(StatusCode code, string message) => _status ??= (code, message);
 
-    private (StatusCode Code, string Message) CancelStatus() => _deadlineCts?.IsCancellationRequested == true
-        ? (StatusCode.DeadlineExceeded, "context deadline exceeded")
+    private (StatusCode Code, string Message) CancelStatus() =>
+        _deadlineCts?.IsCancellationRequested == true ? (StatusCode.DeadlineExceeded, "context deadline exceeded")
+        : _channel.ShutdownToken.IsCancellationRequested && !_userToken.IsCancellationRequested ? (StatusCode.Cancelled, "grpc: the client connection is closing")
         : (StatusCode.Cancelled, "context canceled");
+
+    private void ResetStream()
+    {
+        // Fail the request body rather than end it: ending it would send END_STREAM (a clean half-close).
+        _push?.Abort();
+        try
+        {
+            Volatile.Read(ref _response)?.Dispose();
+        }
+        catch (Exception)
+        {
+            // Disposing a response whose connection already failed may throw; the stream is gone either way.
+        }
+    }
 
     /// <summary>Turns a transport exception into the call's status exception.</summary>
     private RpcException Fail(Exception e)
@@ -408,6 +437,8 @@ internal sealed class ClientCall<TRequest, TResponse> : IStreamingCall<TResponse
 
         _push?.Complete();
         _userRegistration.Dispose();
+        _shutdownRegistration.Dispose();
+        _resetRegistration.Dispose();
         _pipe?.Complete();
         _response?.Dispose();
         _sendTask?.ContinueWith(static t => { _ = t.Exception; t.Result?.Dispose(); }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously | TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
@@ -458,13 +489,15 @@ internal sealed class ClientCall<TRequest, TResponse> : IStreamingCall<TResponse
 
         public void Complete() => _complete.TrySetResult();
 
+        public void Abort() => _complete.TrySetException(new OperationCanceledException("the call was cancelled"));
+
         protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) =>
             SerializeToStreamAsync(stream, context, CancellationToken.None);
 
         protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
         {
             _stream.TrySetResult(stream);
-            using var registration = cancellationToken.Register(static s => ((TaskCompletionSource)s!).TrySetResult(), _complete);
+            using var registration = cancellationToken.Register(static s => ((PushContent)s!).Abort(), this);
             await _complete.Task.ConfigureAwait(false);
         }
 

@@ -19,6 +19,7 @@ public sealed class GrpcChannel : IDisposable
 {
     private readonly HttpMessageInvoker _invoker;
     private readonly bool _ownsHandler;
+    private readonly CancellationTokenSource _shutdown = new();
 
     private GrpcChannel(Uri address, GrpcChannelOptions options)
     {
@@ -48,6 +49,8 @@ public sealed class GrpcChannel : IDisposable
     public GrpcChannelOptions Options { get; }
 
     internal HttpMessageInvoker Invoker => _invoker;
+
+    internal CancellationToken ShutdownToken => _shutdown.Token;
 
     /// <summary>
     /// Creates a channel to <paramref name="address"/>: <c>http://host:port</c>, or <c>host:port</c> (taken as
@@ -119,6 +122,18 @@ public sealed class GrpcChannel : IDisposable
         return known is not null && known.Code == status ? known.ToException() : new RpcException(status, message);
     }
 
-    /// <summary>Closes the channel's connections (when it owns its handler); calls in flight fail.</summary>
-    public void Dispose() => _invoker.Dispose();
+    /// <summary>
+    /// Cancels the calls in flight (they fail with Cancelled <c>grpc: the client connection is closing</c>,
+    /// their streams reset) and closes the channel's connections when it owns its handler. Idempotent.
+    /// </summary>
+    public void Dispose()
+    {
+        if (_shutdown.IsCancellationRequested)
+        {
+            return;
+        }
+
+        _shutdown.Cancel();
+        _invoker.Dispose();
+    }
 }

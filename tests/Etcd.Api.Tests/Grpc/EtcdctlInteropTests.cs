@@ -60,6 +60,63 @@ public sealed class EtcdctlInteropTests
     }
 }
 
+public sealed class EtcdctlWatchInteropTests
+{
+    [EtcdctlFact]
+    public async Task Etcdctl_Watch_Duplex_And_Interrupt()
+    {
+        var serverCancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var t = await TestServer.StartAsync(r => r.MapDuplexStreaming(EtcdMethods.WatchService.Watch, async (requests, responses, ctx) =>
+        {
+            using var reg = ctx.CancellationToken.Register(() => serverCancelled.TrySetResult());
+            while (await requests.MoveNext())
+            {
+                var create = requests.Current.CreateRequest;
+                if (create is null)
+                {
+                    continue;
+                }
+
+                var header = new ResponseHeader { ClusterId = 1, MemberId = 2, Revision = 9, RaftTerm = 3 };
+                await responses.WriteAsync(new WatchResponse { Header = header, WatchId = 0, Created = true });
+                var ev = new Mvccpb.Event { Type = Mvccpb.Event.Types.EventType.Put, Kv = new Mvccpb.KeyValue { Key = create.Key, Value = ByteString.CopyFromUtf8("watched-value"), ModRevision = 9, CreateRevision = 9, Version = 1 } };
+                var resp = new WatchResponse { Header = header, WatchId = 0 };
+                resp.Events.Add(ev);
+                await responses.WriteAsync(resp);
+            }
+        }));
+
+        var psi = new ProcessStartInfo(EtcdctlInteropTests.Etcdctl) { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.Environment["ETCDCTL_API"] = "3";
+        foreach (var a in new[] { $"--endpoints=127.0.0.1:{t.Url.Port}", "--dial-timeout=5s", "watch", "foo" })
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var p = Process.Start(psi)!;
+        try
+        {
+            var lines = new List<string>();
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+            while (lines.Count < 3)
+            {
+                var line = await p.StandardOutput.ReadLineAsync(cts.Token);
+                Assert.NotNull(line);
+                lines.Add(line);
+            }
+
+            Assert.Equal(["PUT", "foo", "watched-value"], lines);
+        }
+        finally
+        {
+            p.Kill();
+            await p.WaitForExitAsync();
+        }
+
+        await serverCancelled.Task.WaitAsync(TimeSpan.FromSeconds(20));
+    }
+}
+
 /// <summary>A fact skipped (with the reason) when /usr/bin/etcdctl is absent.</summary>
 public sealed class EtcdctlFactAttribute : FactAttribute
 {
