@@ -200,47 +200,54 @@ public sealed partial class KvStore : IDisposable
         }
     }
 
-    private T Write<T>(Func<TxnContext, T> body)
+    private T Write<T>(Func<TxnContext, T> body, Action<IBatchTx>? inSameBatch = null)
     {
         lock (_writeGate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            TxnContext ctx;
-            T result;
-            _rw.EnterWriteLock();
+            TxnContext? ctx = null;
             try
             {
-                var tx = _backend.BatchTx;
-                tx.Lock();
-                ctx = new TxnContext(tx, _currentRev, tx);
+                _rw.EnterWriteLock();
                 try
                 {
-                    result = body(ctx);
-                    if (ctx.Changes.Count > 0)
+                    var tx = _backend.BatchTx;
+                    tx.Lock();
+                    ctx = new TxnContext(tx, _currentRev, tx);
+                    try
                     {
-                        SaveConsistentIndex(tx);
+                        var result = body(ctx);
+                        inSameBatch?.Invoke(tx);
+                        if (ctx.Changes.Count > 0)
+                        {
+                            SaveConsistentIndex(tx);
+                        }
+
+                        return result;
+                    }
+                    finally
+                    {
+                        // Changes made before a failure stay (etcd would stop the member instead):
+                        // publish them so the index, the backend and the revision agree.
+                        tx.Unlock();
+                        if (ctx.Changes.Count > 0)
+                        {
+                            Volatile.Write(ref _currentRev, ctx.BeginRev + 1);
+                        }
                     }
                 }
                 finally
                 {
-                    tx.Unlock();
-                    if (ctx.Changes.Count > 0)
-                    {
-                        Volatile.Write(ref _currentRev, ctx.BeginRev + 1);
-                    }
+                    _rw.ExitWriteLock();
                 }
             }
             finally
             {
-                _rw.ExitWriteLock();
+                if (ctx is { Changes.Count: > 0 } && _observer is { } observer)
+                {
+                    observer.OnCommitted(ctx.BeginRev + 1, ToEvents(ctx.Changes, ctx.BeginRev + 1));
+                }
             }
-
-            if (ctx.Changes.Count > 0 && _observer is { } observer)
-            {
-                observer.OnCommitted(ctx.BeginRev + 1, ToEvents(ctx.Changes, ctx.BeginRev + 1));
-            }
-
-            return result;
         }
     }
 

@@ -263,6 +263,25 @@ public sealed class KvStoreWriteTests
     }
 
     [Fact]
+    public void DeleteKeysDetachesAndRunsExtraWorkInTheSameBatch()
+    {
+        _lessor.Granted.Add(3);
+        using var s = NewStore();
+        s.Put("a", "1", lease: 3);
+        s.Put("b", "1", lease: 3);
+        var tx = _backend.BatchTx;
+        tx.Lock();
+        tx.CreateBucket("lease");
+        tx.Put("lease", [3], [1]);
+        tx.Unlock();
+        var (rev, n) = s.DeleteKeys([B("a").ToByteArray(), B("b").ToByteArray()], batch => batch.Delete("lease", [3]));
+        Assert.Equal((4L, 2L), (rev, n));
+        Assert.Empty(_lessor.Attached[3]);
+        using var rtx = _backend.ConcurrentReadTx();
+        Assert.Null(rtx.Get("lease", [3]));
+    }
+
+    [Fact]
     public void ConsistentIndexIsSavedWithWrites()
     {
         ulong index = 41;
