@@ -73,6 +73,35 @@ public sealed class RestoreTests
     }
 }
 
+public sealed class RestoreFromSnapshotTests
+{
+    [Fact]
+    public void RestoreSwapsTheBackendAndKeepsTheObserver()
+    {
+        var other = new InMemoryBackend();
+        using (var donor = new KvStore(other))
+        {
+            donor.Put("x", "1"); // 2
+            donor.Put("y", "1"); // 3
+            donor.Put("x", "2"); // 4
+            donor.Compact(new CompactionRequest { Revision = 3 });
+        }
+
+        var observer = new RecordingObserver();
+        using var s = new KvStore(new InMemoryBackend());
+        s.SetObserver(observer);
+        s.Put("old", "1");
+        s.Restore(other);
+        Assert.Same(other, s.Backend);
+        Assert.Equal(4, s.CurrentRevision);
+        Assert.Equal(3, s.CompactRevision);
+        Assert.Equal(new[] { "x", "y" }, s.GetAll().Keys());
+        Assert.Equal(new[] { "1", "1" }, s.GetAll(3).Values());
+        s.Put("z", "1");
+        Assert.Equal(new long[] { 2, 5 }, observer.Batches.Select(b => b.Rev));
+    }
+}
+
 public sealed class ConcurrencyTests
 {
     [Fact]
