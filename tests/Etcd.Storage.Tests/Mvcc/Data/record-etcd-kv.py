@@ -1,3 +1,6 @@
+# Records random KV requests and etcd's responses through the JSON gateway of a real etcd 3.4.23.
+# usage: [LEASES=100,200] python3 record-etcd-kv.py SEED COUNT OUT.json   (needs /usr/bin/etcd; ports 23792/23802)
+# Replayed by EtcdRecordedReplayTests.
 import json, random, base64, subprocess, time, urllib.request, sys, os, shutil
 seed = int(sys.argv[1]); n = int(sys.argv[2]); out = sys.argv[3]
 rng = random.Random(seed)
@@ -36,10 +39,13 @@ def range_req():
     for f in ["min_mod_revision","max_mod_revision","min_create_revision","max_create_revision"]:
         if rng.random() < 0.1: r[f] = rng.randrange(0, rev[0] + 1)
     return r
+LEASES = [int(x) for x in os.environ.get("LEASES", "").split(",") if x]
 def put_req():
     r = {"key": b(key()), "value": b(rng.choice(["x","y","z","","xx"]))}
     if rng.random() < 0.3: r["prev_kv"] = True
     if rng.random() < 0.1: r["ignore_value"] = True; r.pop("value")
+    if LEASES and rng.random() < 0.3: r["lease"] = rng.choice(LEASES + [999])
+    elif LEASES and rng.random() < 0.1: r["ignore_lease"] = True
     return r
 def del_req():
     k = key(); r = {"key": b(k), **enc_end(rng_end(k))}
@@ -52,7 +58,7 @@ def compare():
     elif t == "VERSION": c["version"] = rng.randrange(0,4)
     elif t == "CREATE": c["create_revision"] = rng.randrange(0, rev[0]+1)
     elif t == "MOD": c["mod_revision"] = rng.randrange(0, rev[0]+1)
-    else: c["lease"] = 0
+    else: c["lease"] = rng.choice([0] + LEASES)
     if rng.random() < 0.2: c.update(enc_end(rng_end(k)) if rng.random()<0.5 else {"range_end": b("z")})
     return c
 def ops(depth):
@@ -67,6 +73,9 @@ def ops(depth):
 def txn_req(depth=0):
     return {"compare": [compare() for _ in range(rng.randrange(0,3))], "success": ops(depth), "failure": ops(depth)}
 log = []
+for lid in LEASES:
+    body = {"TTL": 3600, "ID": lid}
+    log.append({"path": "/v3/lease/grant", "req": body, "resp": call("/v3/lease/grant", body)})
 for i in range(n):
     x = rng.random()
     if x < 0.3: path, body = "/v3/kv/put", put_req()
