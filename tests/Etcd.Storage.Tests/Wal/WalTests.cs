@@ -504,3 +504,80 @@ public class WalTests
 
     private static int IndexOf(byte[] hay, byte[] needle) => hay.AsSpan().IndexOf(needle);
 }
+
+public class WalSegmentTests
+{
+    private static readonly byte[] Meta = [0x08, 0x01, 0x10, 0x02];
+
+    [Fact]
+    public void RealSegmentSizeCutsAt64MB()
+    {
+        using var t = new TempDir();
+        string dir = t.Sub("wal");
+        var payload = new string('m', 1024 * 1024);
+        int n = 0;
+        using (var w = WalLog.Create(dir, Meta))
+        {
+            w.UnsafeNoFsync = true; // keep the test fast; the bytes are the same
+            while (Directory.GetFiles(dir, "*.wal").Length < 2 && n < 80)
+            {
+                n++;
+                w.Save(WalTests.Hs(1, 1, (ulong)n), [WalTests.Ent((ulong)n, 1, payload)]);
+            }
+        }
+        string[] segs = Directory.GetFiles(dir, "*.wal").Order(StringComparer.Ordinal).ToArray();
+        Assert.Equal(2, segs.Length);
+        // 61 one-MiB entry records stay below 64,000,000 bytes; the Save that reaches it (the 62nd) cuts.
+        Assert.Equal(62, n);
+        long first = new FileInfo(segs[0]).Length;
+        Assert.InRange(first, WalLog.SegmentSizeBytes, WalLog.SegmentSizeBytes + (1024 * 1024) + 64);
+        Assert.Equal($"0000000000000001-{(ulong)(n + 1):x16}.wal", Path.GetFileName(segs[1]));
+        Assert.Equal(WalLog.SegmentSizeBytes, new FileInfo(segs[1]).Length); // preallocated
+        using var r = WalLog.OpenForRead(dir, new Walpb.Snapshot());
+        Assert.Equal(n, r.ReadAll().Entries.Count);
+    }
+
+    [Fact]
+    public void StaleTempFilesAreIgnoredAndReused()
+    {
+        using var t = new TempDir();
+        string dir = t.Sub("wal");
+        const long seg = 4 * 1024;
+        using (var w = WalLog.CreateWithSegmentSize(dir, Meta, seg))
+        {
+            w.Save(WalTests.Hs(1, 1, 1), [WalTests.Ent(1, 1)]);
+        }
+        byte[] junk = new byte[3 * seg];
+        new Random(7).NextBytes(junk);
+        File.WriteAllBytes(Path.Combine(dir, "0.tmp"), junk);
+        File.WriteAllBytes(Path.Combine(dir, "1.tmp"), junk);
+        using (var w = WalLog.OpenWithSegmentSize(dir, new Walpb.Snapshot(), seg))
+        {
+            Assert.Single(w.ReadAll().Entries);
+            for (ulong i = 2; i <= 100; i++)
+            {
+                w.Save(WalTests.Hs(1, 1, i), [WalTests.Ent(i, 1, new string('s', 200))]);
+            }
+        }
+        Assert.True(Directory.GetFiles(dir, "*.wal").Length > 3);
+        using (var w = WalLog.OpenWithSegmentSize(dir, new Walpb.Snapshot(), seg))
+        {
+            Assert.Equal(100, w.ReadAll().Entries.Count);
+        }
+    }
+
+    [Fact]
+    public void MissingSnapshotCanBeToleratedOnRequest()
+    {
+        using var t = new TempDir();
+        string dir = t.Sub("wal");
+        using (var w = WalLog.Create(dir, Meta))
+        {
+            w.Save(WalTests.Hs(1, 1, 3), [WalTests.Ent(1, 1), WalTests.Ent(2, 1), WalTests.Ent(3, 1)]);
+        }
+        using var r = WalLog.OpenForRead(dir, new Walpb.Snapshot { Index = 1, Term = 1 });
+        WalReadResult res = r.ReadAll(requireSnapshot: false);
+        Assert.False(res.SnapshotFound);
+        Assert.Equal([2ul, 3ul], res.Entries.Select(e => e.Index));
+    }
+}
