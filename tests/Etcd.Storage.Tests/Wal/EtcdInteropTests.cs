@@ -20,6 +20,9 @@ public class EtcdInteropTests
                 Assert.Equal("OK", (await etcd.CtlAsync("put", $"interop-key-{i}", $"value-{i}")).Trim());
             }
             await etcd.CtlAsync("del", "interop-key-2");
+            // etcd holds OFD locks on its segments; ours are the same kind, so a second writer is refused.
+            Assert.Throws<Etcd.Storage.FileSystem.FileLockedException>(
+                () => WalLog.Open(Path.Combine(dataDir, "member", "wal"), new Walpb.Snapshot()).Dispose());
             await etcd.StopAsync();
         }
 
@@ -84,6 +87,44 @@ public class EtcdInteropTests
         string seg = Directory.GetFiles(walDir, "*.wal").Order(StringComparer.Ordinal).Single();
         Assert.Equal(WalLog.SegmentSizeBytes, new FileInfo(seg).Length); // etcd preallocates 64 * 1000 * 1000 bytes
         AssertReencodesIdentically(seg, t.Sub("reencoded"));
+    }
+
+    [RealEtcdFact]
+    public async Task RealEtcdAppliesAnEntryWeAppended()
+    {
+        using var t = new TempDir();
+        string dataDir = t.Sub("etcd-data");
+        int clientPort, peerPort;
+        await using (RealEtcd etcd = await RealEtcd.StartAsync(dataDir))
+        {
+            clientPort = etcd.ClientPort;
+            peerPort = etcd.PeerPort;
+            await etcd.CtlAsync("put", "from-etcd", "v1");
+            await etcd.StopAsync();
+        }
+
+        string walDir = Path.Combine(dataDir, "member", "wal");
+        Walpb.Snapshot walSnap = WalLog.ValidSnapshotEntries(walDir)[^1];
+        using (WalLog w = WalLog.Open(walDir, walSnap))
+        {
+            WalReadResult r = w.ReadAll();
+            Entry last = r.Entries[^1];
+            var req = new Etcdserverpb.InternalRaftRequest
+            {
+                Header = new Etcdserverpb.RequestHeader { ID = 0x5eed_0001 },
+                Put = new Etcdserverpb.PutRequest { Key = ByteString.CopyFromUtf8("from-csharp-wal"), Value = ByteString.CopyFromUtf8("appended") },
+            };
+            var e = new Entry { Type = EntryType.EntryNormal, Term = r.State.Term, Index = last.Index + 1, Data = req.ToByteString() };
+            w.Save(new HardState { Term = r.State.Term, Vote = r.State.Vote, Commit = e.Index }, [e]);
+        }
+        Assert.Empty(Directory.GetFiles(walDir, "*.tmp"));
+
+        await using (RealEtcd etcd = await RealEtcd.StartAsync(dataDir, clientPort, peerPort))
+        {
+            Assert.Equal("appended", (await etcd.CtlAsync("get", "from-csharp-wal", "--print-value-only")).Trim());
+            Assert.Equal("v1", (await etcd.CtlAsync("get", "from-etcd", "--print-value-only")).Trim());
+            await etcd.StopAsync();
+        }
     }
 
     internal static void AssertReencodesIdentically(string seg, string scratch)

@@ -27,9 +27,10 @@ internal sealed partial class RealEtcd : IAsyncDisposable
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly List<string> _log = new();
 
-    private RealEtcd(string dataDir)
+    private RealEtcd(string dataDir, int client, int peer)
     {
-        int client = FreePort(), peer = FreePort();
+        ClientPort = client;
+        PeerPort = peer;
         ClientUrl = $"http://127.0.0.1:{client}";
         string peerUrl = $"http://127.0.0.1:{peer}";
         var psi = new ProcessStartInfo(RealEtcdFactAttribute.Etcd)
@@ -61,6 +62,10 @@ internal sealed partial class RealEtcd : IAsyncDisposable
 
     public string ClientUrl { get; }
 
+    public int ClientPort { get; }
+
+    public int PeerPort { get; }
+
     public string Log
     {
         get
@@ -72,9 +77,10 @@ internal sealed partial class RealEtcd : IAsyncDisposable
         }
     }
 
-    public static async Task<RealEtcd> StartAsync(string dataDir)
+    /// <summary>Starts etcd on the given ports (0: pick free ones) and waits, bounded, for it to serve clients.</summary>
+    public static async Task<RealEtcd> StartAsync(string dataDir, int clientPort = 0, int peerPort = 0)
     {
-        var e = new RealEtcd(dataDir);
+        var e = new RealEtcd(dataDir, clientPort == 0 ? FreePort() : clientPort, peerPort == 0 ? FreePort() : peerPort);
         e._proc.Start();
         e._proc.BeginErrorReadLine();
         e._proc.BeginOutputReadLine();
