@@ -97,12 +97,16 @@ internal sealed partial class RealEtcd : IAsyncDisposable
     }
 
     /// <summary>Runs etcdctl (v3 API) against this member; returns stdout, throws on a non-zero exit.</summary>
-    public async Task<string> CtlAsync(params string[] args)
+    public Task<string> CtlAsync(params string[] args) => CtlWithInputAsync(null, args);
+
+    /// <summary>Runs etcdctl with <paramref name="stdin"/> piped in (etcdctl put reads the value from stdin when none is given).</summary>
+    public async Task<string> CtlWithInputAsync(byte[]? stdin, params string[] args)
     {
         var psi = new ProcessStartInfo(RealEtcdFactAttribute.Etcdctl)
         {
             RedirectStandardError = true,
             RedirectStandardOutput = true,
+            RedirectStandardInput = stdin != null,
             UseShellExecute = false,
         };
         psi.Environment["ETCDCTL_API"] = "3";
@@ -113,6 +117,11 @@ internal sealed partial class RealEtcd : IAsyncDisposable
             psi.ArgumentList.Add(a);
         }
         using var p = Process.Start(psi)!;
+        if (stdin != null)
+        {
+            await p.StandardInput.BaseStream.WriteAsync(stdin);
+            p.StandardInput.Close();
+        }
         Task<string> stdout = p.StandardOutput.ReadToEndAsync();
         Task<string> stderr = p.StandardError.ReadToEndAsync();
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
