@@ -332,9 +332,8 @@ public sealed class Wal : IDisposable
                 _encoder = new WalEncoder(_locks[^1]!.Handle, decoder.LastOffset, decoder.Crc);
             }
             _decoder = null;
-            _stTerm = state.Term;
-            _stVote = state.Vote;
-            _stCommit = state.Commit;
+            // As in etcd, the state read back is not taken as the "last saved" state: the first Save after a
+            // restart always syncs, and a cut before any Save writes no state record.
             return new WalReadResult(_metadata, state, ents) { SnapshotFound = match };
         }
     }
