@@ -581,3 +581,73 @@ public class WalSegmentTests
         Assert.Equal([2ul, 3ul], res.Entries.Select(e => e.Index));
     }
 }
+
+public class WalCrashTests
+{
+    private static readonly byte[] Meta = [0x08, 0x01, 0x10, 0x02];
+
+    private static void CopyDir(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (string f in Directory.GetFiles(from))
+        {
+            File.Copy(f, Path.Combine(to, Path.GetFileName(f)));
+        }
+    }
+
+    [Fact]
+    public void CopyTakenWhileOpenReadsLikeACrashAtThatPoint()
+    {
+        using var t = new TempDir();
+        string dir = t.Sub("wal");
+        const long seg = 4 * 1024;
+        using var w = WalLog.CreateWithSegmentSize(dir, Meta, seg);
+        for (ulong i = 1; i <= 50; i++)
+        {
+            w.Save(WalTests.Hs(1, 1, i - 1), [WalTests.Ent(i, 1, new string('c', 180))]);
+        }
+        w.Save(WalTests.Hs(1, 1, 50), []); // commit only: buffered, not yet on disk
+
+        // "Crash" now: what the files hold is every synced record; the unsynced commit is not there.
+        string crashed = t.Sub("crashed");
+        CopyDir(dir, crashed);
+        using (var r = WalLog.OpenWithSegmentSize(crashed, new Walpb.Snapshot(), seg))
+        {
+            var res = r.ReadAll();
+            Assert.Equal(50, res.Entries.Count);
+            Assert.Equal(WalTests.Hs(1, 1, 49), res.State);
+            r.Save(WalTests.Hs(2, 2, 50), [WalTests.Ent(51, 2)]);
+        }
+        using (var r = WalLog.OpenWithSegmentSize(crashed, new Walpb.Snapshot(), seg))
+        {
+            Assert.Equal(51, r.ReadAll().Entries.Count);
+        }
+
+        // After an explicit Sync the commit is durable too.
+        w.Sync();
+        string synced = t.Sub("synced");
+        CopyDir(dir, synced);
+        using (var r = WalLog.OpenWithSegmentSize(synced, new Walpb.Snapshot(), seg))
+        {
+            Assert.Equal(WalTests.Hs(1, 1, 50), r.ReadAll().State);
+        }
+    }
+
+    [Fact]
+    public void LargeUnsyncedSavesAreWrittenPastTheWatermark()
+    {
+        using var t = new TempDir();
+        string dir = t.Sub("wal");
+        using var w = WalLog.Create(dir, Meta);
+        w.Save(WalTests.Hs(1, 1, 0), [WalTests.Ent(1, 1)]);
+        string seg = Directory.GetFiles(dir, "*.wal").Single();
+        long before = WalTests.EndOfRecords(seg);
+        // Commit-only saves need no sync; once more than 128 KiB are pending they are written out anyway.
+        for (ulong c = 1; c <= 6000; c++)
+        {
+            w.Save(WalTests.Hs(1, 1, c % 2 == 0 ? 1UL : 0UL), []);
+        }
+        // What is on disk (read through a separate handle) already runs past the watermark.
+        Assert.True(WalTests.EndOfRecords(seg) - before > 128 * 1024);
+    }
+}
