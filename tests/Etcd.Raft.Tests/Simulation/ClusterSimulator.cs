@@ -442,31 +442,27 @@ internal sealed class ClusterSimulator
         };
         if (cc is null) return;
         Trace($"node {n.Id} applies conf change at {e.Index}: {cc.Transition} [{string.Join(" ", cc.Changes.Select(c => $"{c.Type}({c.NodeId})"))}]");
+        var before = Members(n.ConfState);
         n.ConfState = n.Node.ApplyConfChange(cc);
         // Snapshot right after every membership change so a snapshot sent to a new member includes it
         // (otherwise the member refuses it, as etcd's raft does, and can never catch up from a compacted log).
         if (e.Index > n.Disk.Snapshot().Metadata.Index && e.Index <= n.Disk.LastIndex())
             n.Disk.CreateSnapshot(e.Index, n.ConfState, EncodeSnap(n.SmIndex, n.SmHash));
-        var members = n.ConfState.Voters.Concat(n.ConfState.VotersOutgoing).Concat(n.ConfState.Learners).Concat(n.ConfState.LearnersNext).ToHashSet();
-        foreach (var ch in cc.Changes)
+        // A member that this committed change took out of the configuration is shut down, as etcd stops
+        // removed members. (Within a joint config the outgoing voters are still members.)
+        var after = Members(n.ConfState);
+        foreach (var id in before)
         {
-            if (ch.Type == ConfChangeType.ConfChangeRemoveNode && !members.Contains(ch.NodeId) &&
-                _nodes.TryGetValue(ch.NodeId, out var gone) && !gone.Dead)
+            if (!after.Contains(id) && _nodes.TryGetValue(id, out var gone) && !gone.Dead)
             {
-                // Once a removal takes full effect, the member is shut down (etcd stops removed members).
                 gone.Dead = true;
-                Trace($"node {ch.NodeId} removed (seen by {n.Id}) and shut down");
+                Trace($"node {id} removed (seen by {n.Id} at {e.Index}) and shut down");
             }
-        }
-        if (cc.Changes.Count == 0)
-        {
-            // Leaving a joint config completes removals of outgoing voters.
-            foreach (var sn in _nodes.Values)
-                if (!sn.Dead && sn.Id != 0 && !members.Contains(sn.Id) && WasMember(sn)) { sn.Dead = true; Trace($"node {sn.Id} left with joint config"); }
         }
     }
 
-    private static bool WasMember(SimNode sn) => sn.ConfState.Voters.Count > 0 || sn.SmIndex > 0;
+    private static HashSet<ulong> Members(ConfState cs) =>
+        cs.Voters.Concat(cs.VotersOutgoing).Concat(cs.Learners).Concat(cs.LearnersNext).ToHashSet();
 
     private void OnNewLeader(SimNode n)
     {
