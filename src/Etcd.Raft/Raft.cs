@@ -203,10 +203,12 @@ internal sealed class Raft
             {
                 // Propose the empty ConfChangeV2 that leaves the joint configuration.
                 var ent = RaftUtil.NewEntry(0, 0, EntryType.EntryConfChangeV2, new ConfChangeV2().ToByteString());
-                if (!AppendEntry([ent]))
-                    PendingConfIndex = Log.LastIndex();
-                else
-                    _logger?.Info($"initiating automatic transition out of joint configuration {Prs.Config}");
+                bool appended = AppendEntry([ent]);
+                // Retry after the next apply when dropped; when appended, the leave entry is the pending conf
+                // change. (etcd 3.4 forgot the latter and could append a second leave entry, which fails to
+                // apply; later etcd-io/raft versions fixed it the same way.)
+                PendingConfIndex = Log.LastIndex();
+                if (appended) _logger?.Info($"initiating automatic transition out of joint configuration {Prs.Config}");
             }
         }
         ReduceUncommittedSize(rd.CommittedEntries);

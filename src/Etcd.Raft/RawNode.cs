@@ -145,11 +145,11 @@ public sealed class RawNode
     /// <summary>True when <see cref="GetReady"/> would return something to do.</summary>
     public bool HasReady()
     {
+        // Compare fields directly: this is called on every loop iteration and must not allocate.
         var r = _raft;
-        var ss = r.SoftState();
-        if (ss != _prevSoftSt) return true;
-        var hs = r.HardState();
-        if (!RaftUtil.IsEmptyHardState(hs) && !RaftUtil.HardStateEquals(hs, _prevHardSt)) return true;
+        if (r.Lead != _prevSoftSt.Lead || r.State != _prevSoftSt.RaftState) return true;
+        bool hsEmpty = r.Term == 0 && r.Vote == 0 && r.Log.Committed == 0;
+        if (!hsEmpty && (r.Term != _prevHardSt.Term || r.Vote != _prevHardSt.Vote || r.Log.Committed != _prevHardSt.Commit)) return true;
         if (r.Log.Unstable.Snapshot is not null && !RaftUtil.IsEmptySnap(r.Log.Unstable.Snapshot)) return true;
         if (r.Msgs.Count > 0 || r.Log.Unstable.Entries.Count > 0 || r.Log.HasNextEnts()) return true;
         return r.ReadStates.Count != 0;
@@ -160,7 +160,8 @@ public sealed class RawNode
     public Ready GetReady()
     {
         var r = _raft;
-        var ss = r.SoftState();
+        bool softChanged = r.Lead != _prevSoftSt.Lead || r.State != _prevSoftSt.RaftState;
+        var ss = softChanged ? r.SoftState() : null;
         var hs = r.HardState();
         var ents = r.Log.UnstableEntries();
         var rd = new Ready
@@ -168,7 +169,7 @@ public sealed class RawNode
             Entries = ents,
             CommittedEntries = r.Log.NextEnts(),
             Messages = r.Msgs.Count == 0 ? Ready.NoMessages : r.Msgs,
-            SoftState = ss != _prevSoftSt ? ss : null,
+            SoftState = ss,
             HardState = RaftUtil.HardStateEquals(hs, _prevHardSt) ? new HardState() : hs,
             Snapshot = r.Log.Unstable.Snapshot,
             ReadStates = r.ReadStates.Count == 0 ? Ready.NoReadStates : r.ReadStates,

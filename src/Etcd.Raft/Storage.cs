@@ -77,7 +77,9 @@ public sealed class MemoryStorage : IRaftStorage
                 }
             }
             else n = count;
-            return _ents.GetRange(start, n).ToArray();
+            var result = new Entry[n];
+            _ents.CopyTo(start, result, 0, n);
+            return result;
         }
     }
 

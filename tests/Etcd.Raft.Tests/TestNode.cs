@@ -14,6 +14,7 @@ internal sealed class TestNode
     public List<Entry> Applied { get; } = new();
     public List<ReadState> ReadStates { get; } = new();
     public ConfState? LastConfState { get; private set; }
+    public List<ConfState> ConfStates { get; } = new();
     public HardState PersistedHardState { get; private set; } = new();
     public List<SoftState> SoftStates { get; } = new();
 
@@ -69,9 +70,9 @@ internal sealed class TestNode
                 // but configuration changes are always re-applied to raft (as etcd's server does).
                 if (Applied.Count == 0 || e.Index > Applied[^1].Index) Applied.Add(e);
                 if (e.Type == EntryType.EntryConfChange)
-                    LastConfState = Node.ApplyConfChange(ConfChange.Parser.ParseFrom(e.Data));
+                    ConfStates.Add(LastConfState = Node.ApplyConfChange(ConfChange.Parser.ParseFrom(e.Data)));
                 else if (e.Type == EntryType.EntryConfChangeV2)
-                    LastConfState = Node.ApplyConfChange(ConfChangeV2.Parser.ParseFrom(e.Data));
+                    ConfStates.Add(LastConfState = Node.ApplyConfChange(ConfChangeV2.Parser.ParseFrom(e.Data)));
             }
             ReadStates.AddRange(rd.ReadStates);
             Node.Advance(rd);

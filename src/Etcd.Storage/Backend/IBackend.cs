@@ -68,7 +68,7 @@ public interface IBucketReader
 /// </summary>
 public interface IBatchTx : IBucketReader
 {
-    /// <summary>Takes the exclusive writer lock (blocks while another thread holds it).</summary>
+    /// <summary>Takes the exclusive writer lock (blocks while another holder has it). Not re-entrant and not thread-affine, like etcd's mutex: it may be released from another thread.</summary>
     void Lock();
 
     /// <summary>Publishes the writes made under the lock to new readers and releases the lock.</summary>

@@ -155,13 +155,16 @@ public sealed class InMemoryBackend : IBackend
 
     private sealed class BatchTxImpl(InMemoryBackend owner) : IBatchTx
     {
-        private readonly object _gate = new();
+        // Not thread-affine (like etcd's sync.Mutex): a writer may lock on one thread and unlock on another.
+        private readonly SemaphoreSlim _gate = new(1, 1);
+        private volatile bool _locked;
         private ImmutableDictionary<string, ImmutableSortedSet<Entry>> _working = owner._published.Buckets;
         private long _bytes = owner._published.Bytes;
 
         public void Lock()
         {
-            Monitor.Enter(_gate);
+            _gate.Wait();
+            _locked = true;
             _working = owner._published.Buckets;
             _bytes = owner._published.Bytes;
         }
@@ -170,7 +173,8 @@ public sealed class InMemoryBackend : IBackend
         {
             EnsureLocked();
             owner._published = new Snapshot(_working, _bytes);
-            Monitor.Exit(_gate);
+            _locked = false;
+            _gate.Release();
         }
 
         public bool BucketExists(string bucket)
@@ -254,7 +258,7 @@ public sealed class InMemoryBackend : IBackend
 
         private void EnsureLocked()
         {
-            if (!Monitor.IsEntered(_gate))
+            if (!_locked)
             {
                 throw new InvalidOperationException("backend: the batch transaction is used without holding its lock");
             }

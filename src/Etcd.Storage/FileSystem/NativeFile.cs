@@ -21,8 +21,6 @@ internal static partial class NativeFile
     private const int EINVAL = 22;
     private const int EOPNOTSUPP = 95;
 
-    private const int F_SETLK = 6;
-    private const int F_SETLKW = 7;
     private const int F_OFD_SETLK = 37;
     private const int F_OFD_SETLKW = 38;
     private const short F_WRLCK = 1;
@@ -215,8 +213,6 @@ internal static partial class NativeFile
                 throw new IOException($"flock: {new Win32Exception(e).Message}");
             }
         });
-        _ = F_SETLK;
-        _ = F_SETLKW;
         return ok;
     }
 

@@ -15,7 +15,10 @@ public interface ILeaseLookup
     /// <summary>Attaches <paramref name="key"/> to lease <paramref name="leaseId"/> (a put with that lease, or restore).</summary>
     void Attach(long leaseId, ReadOnlySpan<byte> key);
 
-    /// <summary>Detaches <paramref name="key"/> from lease <paramref name="leaseId"/> (overwritten or deleted key).</summary>
+    /// <summary>
+    /// Detaches <paramref name="key"/> from lease <paramref name="leaseId"/> (overwritten or deleted key;
+    /// also called for the keys <see cref="KvStore.DeleteKeys"/> removes while the lessor revokes that lease).
+    /// </summary>
     void Detach(long leaseId, ReadOnlySpan<byte> key);
 }
 

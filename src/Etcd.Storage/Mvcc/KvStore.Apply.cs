@@ -78,22 +78,27 @@ public sealed partial class KvStore
 
     /// <summary>
     /// Deletes the given keys in one write transaction (one revision), as etcd's lessor does when a
-    /// lease is revoked or expires; keys that are not live are skipped. Serialised with other writes.
+    /// lease is revoked or expires; keys that are not live are skipped. Detach is called on the lessor
+    /// for each deleted key that had a lease. <paramref name="inSameBatch"/>, when given, runs inside the
+    /// same backend batch after the deletes (etcd's lessor removes the lease from the <c>lease</c> bucket
+    /// there). Serialised with other writes.
     /// </summary>
     /// <returns>The store's revision after the call and the number of keys deleted.</returns>
-    public (long Revision, long Deleted) DeleteKeys(IEnumerable<byte[]> keys)
+    public (long Revision, long Deleted) DeleteKeys(IEnumerable<byte[]> keys, Action<Backend.IBatchTx>? inSameBatch = null)
     {
         ArgumentNullException.ThrowIfNull(keys);
-        return Write(ctx =>
-        {
-            long n = 0;
-            foreach (var key in keys)
+        return Write(
+            ctx =>
             {
-                n += DeleteKeysInRange(ctx, key, null);
-            }
+                long n = 0;
+                foreach (var key in keys)
+                {
+                    n += DeleteKeysInRange(ctx, key, null);
+                }
 
-            return (ctx.ReadRev, n);
-        });
+                return (ctx.ReadRev, n);
+            },
+            inSameBatch);
     }
 
     /// <summary>

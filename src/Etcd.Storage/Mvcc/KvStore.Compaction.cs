@@ -142,7 +142,7 @@ public sealed partial class KvStore
                 throw EtcdErrors.FutureRev.ToException();
             }
 
-            if (revision <= 0)
+            if (revision == 0)
             {
                 revision = currentRev;
             }

@@ -33,12 +33,12 @@ public sealed partial class KvStore : IDisposable
 {
     private static readonly byte[] s_emptyEnd = [];
 
-    private readonly IBackend _backend;
+    private IBackend _backend;
     private readonly ILeaseLookup? _leases;
     private readonly KvStoreOptions _options;
     private readonly ReaderWriterLockSlim _rw = new(LockRecursionPolicy.NoRecursion);
     private readonly object _writeGate = new();
-    private readonly TreeIndex _index = new();
+    private TreeIndex _index = new();
     private long _currentRev = 1;
     private long _compactRev = -1;
     private IKvObserver? _observer;
@@ -64,6 +64,42 @@ public sealed partial class KvStore : IDisposable
             throw new ArgumentOutOfRangeException(nameof(options), "CompactionBatchLimit must be positive");
         }
 
+        CreateBuckets();
+        Restore();
+    }
+
+    /// <summary>
+    /// Replaces the backend with <paramref name="backend"/> and rebuilds everything from it, as etcd's
+    /// <c>store.Restore</c> does when a member applies a raft snapshot: revisions, the compacted
+    /// revision, the key index, and lease attachments of live keys (recover the lessor from the new
+    /// backend first so that it knows the leases). The observer stays registered; events are not
+    /// replayed. Serialised with writes; reads wait for it.
+    /// </summary>
+    public void Restore(IBackend backend)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        lock (_writeGate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            _rw.EnterWriteLock();
+            try
+            {
+                _backend = backend;
+                _index = new TreeIndex();
+                Volatile.Write(ref _currentRev, 1);
+                Volatile.Write(ref _compactRev, -1);
+                CreateBuckets();
+                Restore();
+            }
+            finally
+            {
+                _rw.ExitWriteLock();
+            }
+        }
+    }
+
+    private void CreateBuckets()
+    {
         var tx = _backend.BatchTx;
         tx.Lock();
         try
@@ -77,7 +113,6 @@ public sealed partial class KvStore : IDisposable
         }
 
         _backend.ForceCommit();
-        Restore();
     }
 
     /// <summary>The revision of the last committed write (1 for an empty store). Thread-safe.</summary>
@@ -86,7 +121,7 @@ public sealed partial class KvStore : IDisposable
     /// <summary>The revision of the last compaction (-1 when never compacted, as etcd reports it). Thread-safe.</summary>
     public long CompactRevision => Volatile.Read(ref _compactRev);
 
-    /// <summary>The backend this store writes to.</summary>
+    /// <summary>The backend this store writes to (changes only through <see cref="Restore(IBackend)"/>).</summary>
     public IBackend Backend => _backend;
 
     /// <summary>
@@ -200,47 +235,54 @@ public sealed partial class KvStore : IDisposable
         }
     }
 
-    private T Write<T>(Func<TxnContext, T> body)
+    private T Write<T>(Func<TxnContext, T> body, Action<IBatchTx>? inSameBatch = null)
     {
         lock (_writeGate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            TxnContext ctx;
-            T result;
-            _rw.EnterWriteLock();
+            TxnContext? ctx = null;
             try
             {
-                var tx = _backend.BatchTx;
-                tx.Lock();
-                ctx = new TxnContext(tx, _currentRev, tx);
+                _rw.EnterWriteLock();
                 try
                 {
-                    result = body(ctx);
-                    if (ctx.Changes.Count > 0)
+                    var tx = _backend.BatchTx;
+                    tx.Lock();
+                    ctx = new TxnContext(tx, _currentRev, tx);
+                    try
                     {
-                        SaveConsistentIndex(tx);
+                        var result = body(ctx);
+                        inSameBatch?.Invoke(tx);
+                        if (ctx.Changes.Count > 0)
+                        {
+                            SaveConsistentIndex(tx);
+                        }
+
+                        return result;
+                    }
+                    finally
+                    {
+                        // Changes made before a failure stay (etcd would stop the member instead):
+                        // publish them so the index, the backend and the revision agree.
+                        tx.Unlock();
+                        if (ctx.Changes.Count > 0)
+                        {
+                            Volatile.Write(ref _currentRev, ctx.BeginRev + 1);
+                        }
                     }
                 }
                 finally
                 {
-                    tx.Unlock();
-                    if (ctx.Changes.Count > 0)
-                    {
-                        Volatile.Write(ref _currentRev, ctx.BeginRev + 1);
-                    }
+                    _rw.ExitWriteLock();
                 }
             }
             finally
             {
-                _rw.ExitWriteLock();
+                if (ctx is { Changes.Count: > 0 } && _observer is { } observer)
+                {
+                    observer.OnCommitted(ctx.BeginRev + 1, ToEvents(ctx.Changes, ctx.BeginRev + 1));
+                }
             }
-
-            if (ctx.Changes.Count > 0 && _observer is { } observer)
-            {
-                observer.OnCommitted(ctx.BeginRev + 1, ToEvents(ctx.Changes, ctx.BeginRev + 1));
-            }
-
-            return result;
         }
     }
 

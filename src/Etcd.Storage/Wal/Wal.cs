@@ -13,7 +13,7 @@ namespace Etcd.Storage.Wal;
 /// </summary>
 /// <remarks>
 /// <para>Lifecycle, as etcd's: <see cref="Create"/> returns a WAL ready to append. <see cref="Open"/> returns
-/// a WAL in read mode that holds locks on its segments; after <see cref="ReadAll"/> it is ready to append.
+/// a WAL in read mode that holds locks on its segments; after <see cref="ReadAll()"/> it is ready to append.
 /// <see cref="OpenForRead"/> takes no locks and can never append.</para>
 /// <para>Durability: <see cref="Save"/> fdatasyncs when raft's MustSync rule holds (entries present, or the
 /// term or vote changed); <see cref="SaveSnapshot"/> always syncs. Other records stay in an in-memory buffer
@@ -142,7 +142,7 @@ public sealed class Wal : IDisposable
     /// <summary>
     /// Opens the WAL at <paramref name="snap"/> for appending: locks every segment from the one holding
     /// <c>snap.Index</c> onwards (throws <see cref="FileLockedException"/>, "fileutil: file already locked", when
-    /// another open holds one). Call <see cref="ReadAll"/> next; it reads from the snapshot record on and then
+    /// another open holds one). Call <see cref="ReadAll()"/> next; it reads from the snapshot record on and then
     /// makes the WAL appendable. A torn last record left by a crash is repaired during that ReadAll.
     /// </summary>
     /// <exception cref="WalException">FileNotFound when no segment covers <c>snap.Index</c> or the sequence has a gap.</exception>
@@ -152,7 +152,7 @@ public sealed class Wal : IDisposable
 
     /// <summary>
     /// Opens the WAL at <paramref name="snap"/> for reading only: no locks, so it works beside a writer.
-    /// <see cref="ReadAll"/> tolerates a torn tail (reads up to it); appending is not possible.
+    /// <see cref="ReadAll()"/> tolerates a torn tail (reads up to it); appending is not possible.
     /// </summary>
     /// <exception cref="WalException">FileNotFound as for <see cref="Open"/>.</exception>
     public static Wal OpenForRead(string dir, Walpb.Snapshot snap) => OpenAtIndex(dir, snap, write: false, SegmentSizeBytes);
@@ -215,7 +215,14 @@ public sealed class Wal : IDisposable
     /// CrcMismatch ("wal: crc mismatch" / "walpb: crc mismatch"), MetadataConflict, SnapshotMismatch,
     /// SnapshotNotFound, SliceOutOfRange, MaxEntrySizeLimitExceeded, UnexpectedRecordType, Corrupt, DecoderNotFound.
     /// </exception>
-    public WalReadResult ReadAll()
+    public WalReadResult ReadAll() => ReadAll(requireSnapshot: true);
+
+    /// <summary>
+    /// <see cref="ReadAll()"/>, except that with <paramref name="requireSnapshot"/> false a missing snapshot record is
+    /// reported through <see cref="WalReadResult.SnapshotFound"/> instead of thrown (etcd returns the records together
+    /// with ErrSnapshotNotFound; etcdctl backup uses them).
+    /// </summary>
+    public WalReadResult ReadAll(bool requireSnapshot)
     {
         lock (_mu)
         {
@@ -305,7 +312,7 @@ public sealed class Wal : IDisposable
                 ZeroToEnd(tail.Handle, decoder.LastOffset);
             }
 
-            if (!match)
+            if (!match && requireSnapshot)
             {
                 throw new WalException(WalErrorKind.SnapshotNotFound);
             }
@@ -325,10 +332,9 @@ public sealed class Wal : IDisposable
                 _encoder = new WalEncoder(_locks[^1]!.Handle, decoder.LastOffset, decoder.Crc);
             }
             _decoder = null;
-            _stTerm = state.Term;
-            _stVote = state.Vote;
-            _stCommit = state.Commit;
-            return new WalReadResult(_metadata, state, ents);
+            // As in etcd, the state read back is not taken as the "last saved" state: the first Save after a
+            // restart always syncs, and a cut before any Save writes no state record.
+            return new WalReadResult(_metadata, state, ents) { SnapshotFound = match };
         }
     }
 

@@ -130,8 +130,9 @@ internal sealed class WalDecoder
             _dataLength = dl;
             if (type != WalRecordType.Crc)
             {
-                Crc = Crc32C.Update(Crc, recSpan.Slice(ds, dl));
-                if (crc != Crc)
+                // The chain only advances past valid records, so a torn tail leaves Crc at the last good record.
+                uint next = Crc32C.Update(Crc, recSpan.Slice(ds, dl));
+                if (crc != next)
                 {
                     if (IsTornEntry(data))
                     {
@@ -139,6 +140,7 @@ internal sealed class WalDecoder
                     }
                     throw new WalException(WalErrorKind.CrcMismatch, "walpb: crc mismatch");
                 }
+                Crc = next;
             }
             LastOffset += WalCodec.FrameSizeBytes + recBytes + padBytes;
             return DecodeStatus.Record;
