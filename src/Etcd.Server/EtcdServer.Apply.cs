@@ -129,6 +129,11 @@ public sealed partial class EtcdServer
             return Kv.Range(range);
         }
 
+        if (req.Alarm is { } alarm)
+        {
+            return ApplyAlarm(alarm);
+        }
+
         if (req.ClusterVersionSet is { } cv)
         {
             SetClusterVersion(cv.Ver);
@@ -142,6 +147,38 @@ public sealed partial class EtcdServer
         }
 
         return new RpcException(StatusCode.Unimplemented, "etcdserver: request not supported yet");
+    }
+
+    /// <summary>
+    /// Alarm GET / ACTIVATE / DEACTIVATE as etcd's applier: GET lists the raised alarms (all, or of one
+    /// type), ACTIVATE raises one for a member, DEACTIVATE clears it and answers with what was cleared.
+    /// </summary>
+    private AlarmResponse ApplyAlarm(AlarmRequest r)
+    {
+        var resp = new AlarmResponse { Header = new ResponseHeader() };
+        switch (r.Action)
+        {
+            case AlarmRequest.Types.AlarmAction.Get:
+                resp.Alarms.AddRange(Alarms.Get(r.Alarm));
+                break;
+            case AlarmRequest.Types.AlarmAction.Activate:
+                if (r.Alarm != AlarmType.None && Alarms.Activate(r.MemberID, r.Alarm) is { } added)
+                {
+                    resp.Alarms.Add(added);
+                    _log.LogWarning("alarm raised by peer {alarm} {from}", r.Alarm.ToString().ToUpperInvariant(), Hex(r.MemberID));
+                }
+
+                break;
+            case AlarmRequest.Types.AlarmAction.Deactivate:
+                if (Alarms.Deactivate(r.MemberID, r.Alarm) is { } removed)
+                {
+                    resp.Alarms.Add(removed);
+                }
+
+                break;
+        }
+
+        return resp;
     }
 
     /// <summary>The two v2 store writes etcd 3.4 still uses: member attributes and the cluster version.</summary>

@@ -72,13 +72,16 @@ public sealed partial class EtcdServer
         return resp;
     }
 
-    /// <summary>Fills cluster and member ID, raft term and (when unset) the current revision, as etcd's v3rpc header filler.</summary>
-    public void FillHeader(ResponseHeader header)
+    /// <summary>
+    /// Fills cluster and member ID, raft term and (when unset and <paramref name="withRevision"/>) the current
+    /// revision, as etcd's v3rpc header filler; the Cluster service's headers carry no revision in etcd.
+    /// </summary>
+    public void FillHeader(ResponseHeader header, bool withRevision = true)
     {
         header.ClusterId = Cluster.ClusterId;
         header.MemberId = MemberId;
         header.RaftTerm = Term;
-        if (header.Revision == 0)
+        if (withRevision && header.Revision == 0)
         {
             header.Revision = Kv.CurrentRevision;
         }
@@ -131,6 +134,11 @@ public sealed partial class EtcdServer
             RaftAppliedIndex = AppliedIndex,
             IsLearner = Cluster.Find(MemberId)?.IsLearner ?? false,
         };
+        foreach (var a in Alarms.Get(AlarmType.None))
+        {
+            resp.Errors.Add($"memberID:{a.MemberID} alarm:{a.Alarm.ToString().ToUpperInvariant()} ");
+        }
+
         FillHeader(resp.Header);
         return resp;
     }

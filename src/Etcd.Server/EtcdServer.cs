@@ -95,6 +95,9 @@ public sealed partial class EtcdServer : IAsyncDisposable
     /// <summary>The MVCC store (reads may be served from any thread).</summary>
     public KvStore Kv { get; }
 
+    /// <summary>The raised alarms (NOSPACE, CORRUPT).</summary>
+    public AlarmStore Alarms { get; } = new();
+
     /// <summary>The member's options.</summary>
     public EtcdOptions Options => _options;
 

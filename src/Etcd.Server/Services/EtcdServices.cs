@@ -12,7 +12,7 @@ namespace Etcd.Server.Services;
 /// </summary>
 public static class EtcdServices
 {
-    /// <summary>Registers KV, Maintenance (Status, Alarm) and Cluster (MemberList) for <paramref name="server"/>.</summary>
+    /// <summary>Registers KV, Maintenance (Status, Alarm, HashKV, Defragment) and Cluster (MemberList) for <paramref name="server"/>.</summary>
     public static ServiceRegistry Register(ServiceRegistry registry, EtcdServer server)
     {
         var maxTxnOps = server.Options.MaxTxnOps;
@@ -40,16 +40,35 @@ public static class EtcdServices
             await server.CompactAsync(req, ctx.CancellationToken).ConfigureAwait(false));
 
         registry.MapUnary(EtcdMethods.MaintenanceService.Status, (req, ctx) => ValueTask.FromResult(server.Status()));
-        registry.MapUnary(EtcdMethods.MaintenanceService.Alarm, (req, ctx) =>
+        registry.MapUnary(EtcdMethods.MaintenanceService.HashKV, async (req, ctx) =>
         {
-            if (req.Action != AlarmRequest.Types.AlarmAction.Get)
+            // etcd hashes local state; a linearizable barrier first makes the answer comparable across members.
+            await server.LinearizableReadNotifyAsync(ctx.CancellationToken).ConfigureAwait(false);
+            var h = server.Kv.HashByRevision(req.Revision);
+            var resp = new HashKVResponse
             {
-                throw new RpcException(StatusCode.Unimplemented, "alarm activation is not supported yet");
-            }
-
-            var resp = new AlarmResponse { Header = new ResponseHeader() };
+                Header = new ResponseHeader { Revision = h.CurrentRevision },
+                Hash = h.Hash,
+                CompactRevision = h.CompactRevision,
+                HashRevision = h.HashRevision,
+            };
+            server.FillHeader(resp.Header);
+            return resp;
+        });
+        registry.MapUnary(EtcdMethods.MaintenanceService.Defragment, (req, ctx) =>
+        {
+            // The in-memory backend has no free pages to reclaim; the bbolt-format backend (Storage issue)
+            // compacts its file here.
+            var resp = new DefragmentResponse { Header = new ResponseHeader() };
             server.FillHeader(resp.Header);
             return ValueTask.FromResult(resp);
+        });
+        registry.MapUnary(EtcdMethods.MaintenanceService.Alarm, async (req, ctx) =>
+        {
+            // etcd proposes every alarm request, GET included, through raft.
+            var resp = (AlarmResponse)(await server.ProposeAsync(new InternalRaftRequest { Alarm = req }, ctx.CancellationToken).ConfigureAwait(false))!;
+            server.FillHeader(resp.Header ??= new ResponseHeader());
+            return resp;
         });
 
         registry.MapUnary(EtcdMethods.ClusterService.MemberList, async (req, ctx) =>
@@ -72,7 +91,7 @@ public static class EtcdServices
                 resp.Members.Add(pm);
             }
 
-            server.FillHeader(resp.Header);
+            server.FillHeader(resp.Header, withRevision: false);
             return resp;
         });
         return registry;

@@ -11,12 +11,17 @@ namespace Etcd.Storage.Backend;
 /// Thread-safe per the <see cref="IBackend"/> contract: one writer holding <see cref="BatchTx"/>, any
 /// number of concurrent readers that never block. Keys are compared as unsigned bytes (bbolt's order).
 /// <see cref="Size"/> and <see cref="SizeInUse"/> both report the bytes of keys and values stored plus
-/// a fixed per-pair overhead of <see cref="PairOverheadBytes"/>.
+/// a fixed per-pair overhead of <see cref="PairOverheadBytes"/>, on top of <see cref="EmptySizeBytes"/>
+/// (what an empty bbolt file holds: two meta pages, the freelist and the root), so sizes are never zero
+/// as etcd's never are.
 /// </remarks>
 public sealed class InMemoryBackend : IBackend
 {
     /// <summary>Bytes counted per stored pair on top of its key and value lengths.</summary>
     public const int PairOverheadBytes = 16;
+
+    /// <summary>The size reported for an empty backend: four 4 KiB pages, as an empty bbolt file.</summary>
+    public const int EmptySizeBytes = 4 * 4096;
 
     private readonly BatchTxImpl _batchTx;
     private volatile Snapshot _published;
@@ -36,10 +41,10 @@ public sealed class InMemoryBackend : IBackend
     public long CommitCount => Interlocked.Read(ref _commits);
 
     /// <inheritdoc />
-    public long Size => _published.Bytes;
+    public long Size => EmptySizeBytes + _published.Bytes;
 
     /// <inheritdoc />
-    public long SizeInUse => _published.Bytes;
+    public long SizeInUse => EmptySizeBytes + _published.Bytes;
 
     /// <inheritdoc />
     public IReadTx ConcurrentReadTx() => new ReadTxImpl(_published);

@@ -235,41 +235,24 @@ public sealed partial class KvStore
         return resp;
     }
 
-    /// <summary>Stable sort on the target (ties keep key order, which matches etcd for small results).</summary>
+    /// <summary>
+    /// Sorts on the target the way etcd 3.4.23 does (Go 1.19's unstable <c>sort.Sort</c>, descending through
+    /// <c>sort.Reverse</c>), so equal elements come out in etcd's order.
+    /// </summary>
     private static List<KeyValue> SortKvs(List<KeyValue> kvs, RangeRequest.Types.SortTarget target, bool descend)
     {
-        Comparison<KeyValue> cmp = target switch
+        Func<KeyValue, KeyValue, bool> less = target switch
         {
-            RangeRequest.Types.SortTarget.Key => (a, b) => a.Key.Span.SequenceCompareTo(b.Key.Span),
-            RangeRequest.Types.SortTarget.Version => (a, b) => a.Version.CompareTo(b.Version),
-            RangeRequest.Types.SortTarget.Create => (a, b) => a.CreateRevision.CompareTo(b.CreateRevision),
-            RangeRequest.Types.SortTarget.Mod => (a, b) => a.ModRevision.CompareTo(b.ModRevision),
-            RangeRequest.Types.SortTarget.Value => (a, b) => a.Value.Span.SequenceCompareTo(b.Value.Span),
+            RangeRequest.Types.SortTarget.Key => (a, b) => a.Key.Span.SequenceCompareTo(b.Key.Span) < 0,
+            RangeRequest.Types.SortTarget.Version => (a, b) => a.Version < b.Version,
+            RangeRequest.Types.SortTarget.Create => (a, b) => a.CreateRevision < b.CreateRevision,
+            RangeRequest.Types.SortTarget.Mod => (a, b) => a.ModRevision < b.ModRevision,
+            RangeRequest.Types.SortTarget.Value => (a, b) => a.Value.Span.SequenceCompareTo(b.Value.Span) < 0,
             _ => throw EtcdErrors.InvalidSortOption.ToException(),
         };
-        var indexed = new (KeyValue Kv, int Index)[kvs.Count];
-        for (var i = 0; i < kvs.Count; i++)
-        {
-            indexed[i] = (kvs[i], i);
-        }
-
-        Array.Sort(indexed, (x, y) =>
-        {
-            var c = cmp(x.Kv, y.Kv);
-            if (descend)
-            {
-                c = -c;
-            }
-
-            return c != 0 ? c : x.Index.CompareTo(y.Index);
-        });
-        var sorted = new List<KeyValue>(indexed.Length);
-        foreach (var (kv, _) in indexed)
-        {
-            sorted.Add(kv);
-        }
-
-        return sorted;
+        var items = kvs.ToArray();
+        GoSort.Sort<KeyValue>(items, descend ? (a, b) => less(b, a) : less);
+        return [.. items];
     }
 
     private PutResponse ApplyPut(TxnContext ctx, PutRequest p)
