@@ -16,8 +16,8 @@ public class SimulationTests(ITestOutputHelper output)
     public void ManySeeds_KeepSafetyAndRecoverLiveness()
     {
         int single = Env("RAFT_SIM_SEED", -1);
-        int seeds = Env("RAFT_SIM_SEEDS", 200);
-        int steps = Env("RAFT_SIM_STEPS", 600);
+        int seeds = Env("RAFT_SIM_SEEDS", 150);
+        int steps = Env("RAFT_SIM_STEPS", 1000);
         var range = single >= 0 ? [single] : Enumerable.Range(1, seeds).ToArray();
         var sw = System.Diagnostics.Stopwatch.StartNew();
         long applied = 0, leaders = 0;

@@ -110,6 +110,7 @@ internal sealed class ClusterSimulator
                 RandomAction();
                 ProcessAllReady();
                 CheckLeaders();
+                if (_step % 25 == 0) CheckLogMatching();
             }
             Liveness();
         }
@@ -479,6 +480,32 @@ internal sealed class ClusterSimulator
                 throw Fail($"leader completeness: leader {n.Id} term {term} has a different entry at committed index {idx}");
         }
         Trace($"leader {n.Id} term {term}");
+    }
+
+    /// <summary>Log Matching: if two logs hold an entry with the same index and term, they agree on every entry
+    /// up to it (checked over the range both logs still hold).</summary>
+    private void CheckLogMatching()
+    {
+        var live = LiveNodes();
+        for (int a = 0; a < live.Length; a++)
+        {
+            var la = live[a].Node.Raft.Log;
+            for (int b = a + 1; b < live.Length; b++)
+            {
+                var lb = live[b].Node.Raft.Log;
+                ulong lo = Math.Max(la.FirstIndex(), lb.FirstIndex());
+                ulong hi = Math.Min(la.LastIndex(), lb.LastIndex());
+                if (hi < lo) continue;
+                ulong k = hi;
+                while (k >= lo && la.ZeroTermOnErrCompacted(k) != lb.ZeroTermOnErrCompacted(k)) k--;
+                if (k < lo) continue;
+                for (ulong j = lo; j <= k; j++)
+                {
+                    if (la.ZeroTermOnErrCompacted(j) != lb.ZeroTermOnErrCompacted(j))
+                        throw Fail($"log matching: nodes {live[a].Id} and {live[b].Id} agree at index {k} but differ at {j}");
+                }
+            }
+        }
     }
 
     private void CheckLeaders()
