@@ -53,6 +53,10 @@ internal sealed class ClusterSimulator
     public int Proposed { get; private set; }
     public ulong MaxApplied => _maxApplied;
     public int LeaderChanges { get; private set; }
+    public int SnapshotsInstalled { get; private set; }
+    public int ReadsAnswered { get; private set; }
+    public int ConfChangesApplied { get; private set; }
+    public int Restarts { get; private set; }
 
     public ClusterSimulator(int seed)
     {
@@ -235,6 +239,7 @@ internal sealed class ClusterSimulator
         }
         n.Node = NewRawNode(n, applied);
         n.Up = true;
+        Restarts++;
         var hs = n.Node.GetBasicStatus().HardState;
         if (hs.Term < n.LastTerm || hs.Commit < n.LastCommit) throw Fail($"node {n.Id} lost persisted hard state");
         Trace($"restart {n.Id} applied={applied} term={hs.Term} commit={hs.Commit}");
@@ -393,6 +398,7 @@ internal sealed class ClusterSimulator
         }
         if (rd.Snapshot is not null)
         {
+            SnapshotsInstalled++;
             n.Disk.ApplySnapshot(rd.Snapshot);
             var (idx, hash) = DecodeSnap(rd.Snapshot.Data);
             if (idx != rd.Snapshot.Metadata.Index) throw Fail("snapshot data/index mismatch");
@@ -427,6 +433,7 @@ internal sealed class ClusterSimulator
         foreach (var rs in rd.ReadStates)
         {
             string ctx = System.Text.Encoding.ASCII.GetString(rs.RequestCtx);
+            ReadsAnswered++;
             if (_reads.TryGetValue(ctx, out var min) && rs.Index < min)
                 throw Fail($"read {ctx} at {n.Id} got index {rs.Index} below {min}, which was applied before the request");
         }
@@ -443,6 +450,7 @@ internal sealed class ClusterSimulator
         };
         if (cc is null) return;
         Trace($"node {n.Id} applies conf change at {e.Index}: {cc.Transition} [{string.Join(" ", cc.Changes.Select(c => $"{c.Type}({c.NodeId})"))}]");
+        ConfChangesApplied++;
         var before = Members(n.ConfState);
         n.ConfState = n.Node.ApplyConfChange(cc);
         // Snapshot right after every membership change so a snapshot sent to a new member includes it
