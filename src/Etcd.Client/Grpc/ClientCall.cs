@@ -288,6 +288,13 @@ internal sealed class ClientCall<TRequest, TResponse> : IStreamingCall<TResponse
     {
         ArgumentNullException.ThrowIfNull(message);
         var push = _push ?? throw new InvalidOperationException("this call has no request stream");
+        if (_status is { } ended)
+        {
+            throw ended.Code == StatusCode.OK
+                ? new InvalidOperationException("the call has already completed")
+                : _channel.Options.ExceptionFactory(ended.Code, ended.Message);
+        }
+
         if (push.Completed)
         {
             throw new InvalidOperationException("the request stream has already been completed");
@@ -441,7 +448,21 @@ internal sealed class ClientCall<TRequest, TResponse> : IStreamingCall<TResponse
         _resetRegistration.Dispose();
         _pipe?.Complete();
         _response?.Dispose();
-        _sendTask?.ContinueWith(static t => { _ = t.Exception; t.Result?.Dispose(); }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously | TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+        _sendTask?.ContinueWith(
+            static t =>
+            {
+                if (t.IsCompletedSuccessfully)
+                {
+                    t.Result.Dispose();
+                }
+                else
+                {
+                    _ = t.Exception; // observed: the call's outcome was already reported
+                }
+            },
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
         _deadlineCts?.Dispose();
         _cts.Dispose();
     }

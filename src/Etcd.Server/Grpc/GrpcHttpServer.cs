@@ -74,7 +74,6 @@ public sealed class GrpcHttpServer : IAsyncDisposable
         };
         var limits = kestrelOptions.Limits;
         limits.KeepAliveTimeout = Timeout.InfiniteTimeSpan;
-        limits.MaxRequestBodySize = null;
         limits.Http2.MaxStreamsPerConnection = _options.MaxConcurrentStreams;
         limits.Http2.KeepAlivePingDelay = _options.KeepAlivePingInterval;
         limits.Http2.KeepAlivePingTimeout = _options.KeepAlivePingTimeout;
@@ -129,10 +128,13 @@ public sealed class GrpcHttpServer : IAsyncDisposable
         }
     }
 
-    /// <summary>Stops (aborting in-flight requests) and frees the sockets and pools.</summary>
+    /// <summary>
+    /// Stops (in-flight requests get <see cref="GrpcHttpServerOptions.ShutdownTimeout"/> to finish, then are
+    /// aborted) and frees the sockets and pools.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
-        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5)))
+        using (var cts = new CancellationTokenSource(_options.ShutdownTimeout))
         {
             await StopAsync(cts.Token).ConfigureAwait(false);
         }

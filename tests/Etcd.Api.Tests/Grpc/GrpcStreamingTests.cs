@@ -356,6 +356,58 @@ public sealed class GrpcStreamingTests
     }
 
     [Fact]
+    public async Task Stop_WithActiveStream_AbortsAfterGrace_AndFreesThePort()
+    {
+        var serverCancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var t = await TestServer.StartAsync(r => r.MapServerStreaming(EchoMethods.ServerStream, async (req, responses, ctx) =>
+        {
+            using var reg = ctx.CancellationToken.Register(() => serverCancelled.TrySetResult());
+            await responses.WriteAsync(S("one"));
+            started.TrySetResult();
+            await Task.Delay(Timeout.Infinite, ctx.CancellationToken);
+        }));
+        var endPoint = t.Server.BoundEndPoints[0];
+        using var call = t.Channel.ServerStreaming(EchoMethods.ServerStream, S("x"));
+        Assert.True(await call.ResponseStream.MoveNext().AsTask().WaitAsync(Bound));
+        await started.Task.WaitAsync(Bound);
+
+        using (var grace = new CancellationTokenSource(TimeSpan.FromMilliseconds(200)))
+        {
+            await t.Server.StopAsync(grace.Token).WaitAsync(Bound);
+        }
+
+        await serverCancelled.Task.WaitAsync(Bound);
+        await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext().AsTask().WaitAsync(Bound));
+        await t.DisposeAsync();
+
+        // The port is free again.
+        using var again = new System.Net.Sockets.TcpListener(endPoint);
+        again.Start();
+    }
+
+    [Fact]
+    public async Task ServerFails_Duplex_ClientSeesStatus()
+    {
+        await using var t = await TestServer.StartAsync(r => r.MapDuplexStreaming(EchoMethods.Duplex, async (requests, responses, ctx) =>
+        {
+            Assert.True(await requests.MoveNext());
+            await responses.WriteAsync(S("got " + requests.Current.Value));
+            throw new RpcException(StatusCode.FailedPrecondition, "no more");
+        }));
+        using var call = t.Channel.DuplexStreaming(EchoMethods.Duplex);
+        await call.RequestStream.WriteAsync(S("a")).AsTask().WaitAsync(Bound);
+        Assert.True(await call.ResponseStream.MoveNext().AsTask().WaitAsync(Bound));
+        var e = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext().AsTask().WaitAsync(Bound));
+        Assert.Equal((StatusCode.FailedPrecondition, "no more"), (e.Status, e.Detail));
+
+        // Writing after the server ended the call fails with the call's status or cleanly as cancelled, never hangs.
+        var w = await Assert.ThrowsAnyAsync<Exception>(() => call.RequestStream.WriteAsync(S("late")).AsTask().WaitAsync(Bound));
+        var status = Assert.IsType<RpcException>(w);
+        Assert.Equal(StatusCode.FailedPrecondition, status.Status);
+    }
+
+    [Fact]
     public async Task Oversize_Request_IsResourceExhausted_ConnectionStaysUsable()
     {
         var peers = new List<string>();
@@ -482,6 +534,33 @@ public sealed class GrpcStreamingTests
         using var viaAny = GrpcChannel.ForAddress($"127.0.0.1:{t.Server.BoundUrls[1].Port}");
         Assert.Equal("echo:any", (await viaAny.UnaryAsync(EchoMethods.Unary, S("any")).WaitAsync(Bound)).Value);
         Assert.Equal("echo:lh", (await t.Channel.UnaryAsync(EchoMethods.Unary, S("lh")).WaitAsync(Bound)).Value);
+    }
+
+    [Fact]
+    public async Task ListensOn_Ipv6Any_DualStack()
+    {
+        if (!System.Net.Sockets.Socket.OSSupportsIPv6)
+        {
+            return; // nothing to check on a host without IPv6
+        }
+
+        await using var t = await TestServer.StartAsync(MapEcho, options: new GrpcHttpServerOptions { Urls = ["http://[::]:0"] });
+        Assert.Equal(IPAddress.IPv6Any, t.Server.BoundEndPoints[0].Address);
+        Assert.Equal("[::]", t.Server.BoundUrls[0].Host);
+        var port = t.Server.BoundUrls[0].Port;
+        using var v4 = GrpcChannel.ForAddress($"127.0.0.1:{port}");
+        Assert.Equal("echo:v4", (await v4.UnaryAsync(EchoMethods.Unary, S("v4")).WaitAsync(Bound)).Value);
+        using var v6 = GrpcChannel.ForAddress($"http://[::1]:{port}");
+        Assert.Equal("echo:v6", (await v6.UnaryAsync(EchoMethods.Unary, S("v6")).WaitAsync(Bound)).Value);
+    }
+
+    [Fact]
+    public async Task Start_OnTakenPort_Throws()
+    {
+        await using var t = await TestServer.StartAsync(MapEcho);
+        await using var second = new GrpcHttpServer(new GrpcHttpServerOptions { Urls = [$"http://127.0.0.1:{t.Url.Port}"] }, new ServiceRegistry(), ctx => Task.CompletedTask);
+        await Assert.ThrowsAnyAsync<IOException>(() => second.StartAsync());
+        await Assert.ThrowsAsync<NotSupportedException>(() => new GrpcHttpServer(new GrpcHttpServerOptions { Urls = ["https://127.0.0.1:0"] }, new ServiceRegistry(), ctx => Task.CompletedTask).StartAsync());
     }
 
     [Fact]
