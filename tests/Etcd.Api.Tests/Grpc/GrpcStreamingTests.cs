@@ -438,6 +438,39 @@ public sealed class GrpcStreamingTests
     }
 
     [Fact]
+    public async Task LargeMessages_BeyondFlowControlWindows_BothWays()
+    {
+        // 1.9 MB is more than Kestrel's stream window (768 KiB) and HTTP/2's initial window: the reader must
+        // consume as it buffers or the transfer stalls.
+        await using var t = await TestServer.StartAsync(r => r
+            .MapUnary(EchoMethods.Unary, (req, ctx) => ValueTask.FromResult(S(req.Value + "!")))
+            .MapDuplexStreaming(EchoMethods.Duplex, async (requests, responses, ctx) =>
+            {
+                while (await requests.MoveNext())
+                {
+                    await responses.WriteAsync(S(requests.Current.Value.Length.ToString()));
+                    await responses.WriteAsync(S(new string('d', 3_000_000)));
+                }
+            }));
+        var big = new string('q', 1_900_000);
+        var resp = await t.Channel.UnaryAsync(EchoMethods.Unary, S(big)).WaitAsync(Bound);
+        Assert.Equal(1_900_001, resp.Value.Length);
+
+        using var call = t.Channel.DuplexStreaming(EchoMethods.Duplex);
+        for (var i = 0; i < 3; i++)
+        {
+            await call.RequestStream.WriteAsync(S(big)).AsTask().WaitAsync(Bound);
+            Assert.True(await call.ResponseStream.MoveNext().AsTask().WaitAsync(Bound));
+            Assert.Equal("1900000", call.ResponseStream.Current.Value);
+            Assert.True(await call.ResponseStream.MoveNext().AsTask().WaitAsync(Bound));
+            Assert.Equal(3_000_000, call.ResponseStream.Current.Value.Length);
+        }
+
+        await call.RequestStream.CompleteAsync();
+        Assert.False(await call.ResponseStream.MoveNext().AsTask().WaitAsync(Bound));
+    }
+
+    [Fact]
     public async Task SendLimits_BothSides()
     {
         await using var t = await TestServer.StartAsync(
