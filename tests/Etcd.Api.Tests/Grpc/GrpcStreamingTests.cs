@@ -594,6 +594,8 @@ public sealed class GrpcStreamingTests
         await using var second = new GrpcHttpServer(new GrpcHttpServerOptions { Urls = [$"http://127.0.0.1:{t.Url.Port}"] }, new ServiceRegistry(), ctx => Task.CompletedTask);
         await Assert.ThrowsAnyAsync<IOException>(() => second.StartAsync());
         await Assert.ThrowsAsync<NotSupportedException>(() => new GrpcHttpServer(new GrpcHttpServerOptions { Urls = ["https://127.0.0.1:0"] }, new ServiceRegistry(), ctx => Task.CompletedTask).StartAsync());
+        await Assert.ThrowsAsync<FormatException>(() => new GrpcHttpServer(new GrpcHttpServerOptions { Urls = ["not a url"] }, new ServiceRegistry(), ctx => Task.CompletedTask).StartAsync());
+        await Assert.ThrowsAsync<FormatException>(() => new GrpcHttpServer(new GrpcHttpServerOptions { Urls = ["unix://x:1"] }, new ServiceRegistry(), ctx => Task.CompletedTask).StartAsync());
     }
 
     [Fact]
