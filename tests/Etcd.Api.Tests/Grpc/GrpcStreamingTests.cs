@@ -593,6 +593,22 @@ public sealed class GrpcStreamingTests
         await using var t = await TestServer.StartAsync(MapEcho);
         await using var second = new GrpcHttpServer(new GrpcHttpServerOptions { Urls = [$"http://127.0.0.1:{t.Url.Port}"] }, new ServiceRegistry(), ctx => Task.CompletedTask);
         await Assert.ThrowsAnyAsync<IOException>(() => second.StartAsync());
+
+        // A failed start with several URLs leaves none of them bound.
+        int free;
+        using (var probe = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0))
+        {
+            probe.Start();
+            free = ((IPEndPoint)probe.LocalEndpoint).Port;
+        }
+
+        await using var third = new GrpcHttpServer(new GrpcHttpServerOptions { Urls = [$"http://127.0.0.1:{free}", $"http://127.0.0.1:{t.Url.Port}"] }, new ServiceRegistry(), ctx => Task.CompletedTask);
+        await Assert.ThrowsAnyAsync<IOException>(() => third.StartAsync());
+        using (var rebind = new System.Net.Sockets.TcpListener(IPAddress.Loopback, free))
+        {
+            rebind.Start();
+        }
+
         await Assert.ThrowsAsync<NotSupportedException>(() => new GrpcHttpServer(new GrpcHttpServerOptions { Urls = ["https://127.0.0.1:0"] }, new ServiceRegistry(), ctx => Task.CompletedTask).StartAsync());
         await Assert.ThrowsAsync<FormatException>(() => new GrpcHttpServer(new GrpcHttpServerOptions { Urls = ["not a url"] }, new ServiceRegistry(), ctx => Task.CompletedTask).StartAsync());
         await Assert.ThrowsAsync<FormatException>(() => new GrpcHttpServer(new GrpcHttpServerOptions { Urls = ["unix://x:1"] }, new ServiceRegistry(), ctx => Task.CompletedTask).StartAsync());
