@@ -172,7 +172,7 @@ internal sealed class ServerMethodInvoker<TRequest, TResponse> : ServerMethodInv
             {
                 var request = await call.ReadSingleRequestAsync(parser).ConfigureAwait(false);
                 var response = await ((UnaryHandler<TRequest, TResponse>)_handler)(request, call.Context).ConfigureAwait(false);
-                await call.WriteResponseAsync(response ?? throw new RpcException(StatusCode.Internal, "grpc: the handler returned no response"), CancellationToken.None).ConfigureAwait(false);
+                await call.WriteResponseAsync(response ?? throw new RpcException(StatusCode.Internal, "grpc: the handler returned no response"), CancellationToken.None, flush: false).ConfigureAwait(false);
                 break;
             }
 
@@ -186,7 +186,7 @@ internal sealed class ServerMethodInvoker<TRequest, TResponse> : ServerMethodInv
             case MethodType.ClientStreaming:
             {
                 var response = await ((ClientStreamingHandler<TRequest, TResponse>)_handler)(new HttpServerCall.RequestReader<TRequest>(call, parser), call.Context).ConfigureAwait(false);
-                await call.WriteResponseAsync(response ?? throw new RpcException(StatusCode.Internal, "grpc: the handler returned no response"), CancellationToken.None).ConfigureAwait(false);
+                await call.WriteResponseAsync(response ?? throw new RpcException(StatusCode.Internal, "grpc: the handler returned no response"), CancellationToken.None, flush: false).ConfigureAwait(false);
                 break;
             }
 
