@@ -37,7 +37,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IStreamingCall<TResponse
     private PushContent? _push;
     private Metadata? _responseHeaders;
     private Metadata? _trailers;
-    private (StatusCode Code, string Message)? _status;
+    private CallStatus? _status; // set once (first writer wins), read from reader and writer threads
     private int _disposed;
 
     public ClientCall(GrpcChannel channel, Method<TRequest, TResponse> method, CallOptions? options, CancellationToken cancellationToken)
@@ -79,7 +79,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IStreamingCall<TResponse
 
     public Metadata? Trailers => _trailers;
 
-    public (StatusCode Code, string Message)? Status => _status;
+    public CallStatus? Status => Volatile.Read(ref _status);
 
     /// <summary>Starts a call whose single request is known now (unary, server streaming).</summary>
     public void Start(TRequest request)
@@ -156,7 +156,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IStreamingCall<TResponse
             throw Fail(e);
         }
 
-        _response = response;
+        Volatile.Write(ref _response, response);
         if (_cts.IsCancellationRequested)
         {
             ResetStream();
@@ -264,7 +264,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IStreamingCall<TResponse
             SetStatusFromText(statusText, Single(trailers, GrpcProtocol.MessageHeader));
         }
 
-        var final = _status!.Value;
+        var final = _status!;
         return final.Code == StatusCode.OK ? null : throw _channel.Options.ExceptionFactory(final.Code, final.Message);
     }
 
@@ -277,7 +277,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IStreamingCall<TResponse
         {
             SetStatus(StatusCode.Internal, "cardinality violation: expected <EOF> for non server-streaming RPCs, but received another message");
             _cts.Cancel();
-            throw _channel.Options.ExceptionFactory(StatusCode.Internal, _status!.Value.Message);
+            throw _channel.Options.ExceptionFactory(StatusCode.Internal, _status!.Message);
         }
 
         return first;
@@ -356,7 +356,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IStreamingCall<TResponse
         SetStatus(code, messageText is null ? string.Empty : GrpcStatusMessage.Decode(messageText));
     }
 
-    private void SetStatus(StatusCode code, string message) => _status ??= (code, message);
+    private void SetStatus(StatusCode code, string message) => Interlocked.CompareExchange(ref _status, new CallStatus(code, message), null);
 
     private (StatusCode Code, string Message) CancelStatus() =>
         _deadlineCts?.IsCancellationRequested == true ? (StatusCode.DeadlineExceeded, "context deadline exceeded")
@@ -400,7 +400,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IStreamingCall<TResponse
         }
 
         SetStatus(code, message);
-        var st = _status!.Value;
+        var st = _status!;
         _cts.Cancel();
         var ex = _channel.Options.ExceptionFactory(st.Code, st.Message);
         return ex.InnerException is null && ex.GetType() == typeof(RpcException) ? new RpcException(st.Code, st.Message, e) : ex;
@@ -466,6 +466,9 @@ internal sealed class ClientCall<TRequest, TResponse> : IStreamingCall<TResponse
         _deadlineCts?.Dispose();
         _cts.Dispose();
     }
+
+    /// <summary>A call's final status.</summary>
+    internal sealed record CallStatus(StatusCode Code, string Message);
 
     /// <summary>The request body of a one-request call: the framed message, serialised at construction.</summary>
     private sealed class FramedMessageContent : HttpContent
