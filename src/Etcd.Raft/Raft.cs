@@ -107,7 +107,10 @@ internal sealed class Raft
         if (pr.IsPaused()) return false;
         var m = new Message { To = to };
         bool termOk = Log.TryTerm(pr.Next - 1, out ulong term);
-        var ents = Log.EntriesFrom(pr.Next, _maxMsgSize, out bool compacted);
+        // Entries go straight into the message (no intermediate list on the hot path).
+        bool compacted = false;
+        if (pr.Next <= Log.LastIndex()) Log.SliceInto(m.Entries, pr.Next, Log.LastIndex() + 1, _maxMsgSize, out compacted);
+        var ents = m.Entries;
         if (ents.Count == 0 && !sendIfEmpty) return false;
 
         if (!termOk || compacted)
@@ -118,6 +121,7 @@ internal sealed class Raft
                 return false;
             }
             m.Type = MessageType.MsgSnap;
+            m.Entries.Clear();
             Snapshot snapshot;
             try
             {
@@ -140,7 +144,6 @@ internal sealed class Raft
             m.Type = MessageType.MsgApp;
             m.Index = pr.Next - 1;
             m.LogTerm = term;
-            if (ents.Count > 0) m.Entries.AddRange(ents);
             m.Commit = Log.Committed;
             int n = ents.Count;
             if (n != 0)

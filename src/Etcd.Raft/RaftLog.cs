@@ -290,6 +290,33 @@ internal sealed class RaftLog
         Unstable.Restore(s);
     }
 
+    /// <summary>Adds the entries in [lo, hi), limited to maxSize bytes (at least one), to <paramref name="dst"/>;
+    /// compacted=true (and nothing added) when lo is below the first index.</summary>
+    public void SliceInto(Google.Protobuf.Collections.RepeatedField<Entry> dst, ulong lo, ulong hi, ulong maxSize, out bool compacted)
+    {
+        ulong uoff = Unstable.Offset;
+        compacted = false;
+        if (lo >= uoff && lo < hi && hi <= uoff + (ulong)Unstable.Entries.Count)
+        {
+            // Fast path: all in the unstable tail.
+            var ue = Unstable.Entries;
+            int start = (int)(lo - uoff), end = (int)(hi - uoff);
+            ulong size = 0;
+            for (int i = start; i < end; i++)
+            {
+                if (maxSize != ulong.MaxValue)
+                {
+                    size += RaftUtil.EntrySize(ue[i]);
+                    if (size > maxSize && i > start) break;
+                }
+                dst.Add(ue[i]);
+            }
+            return;
+        }
+        var ents = Slice(lo, hi, maxSize, out compacted);
+        for (int i = 0; i < ents.Count; i++) dst.Add(ents[i]);
+    }
+
     /// <summary>Entries in [lo, hi) limited to maxSize bytes (at least one).</summary>
     public IReadOnlyList<Entry> Slice(ulong lo, ulong hi, ulong maxSize, out bool compacted)
     {

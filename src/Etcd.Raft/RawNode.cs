@@ -162,7 +162,8 @@ public sealed class RawNode
         var r = _raft;
         bool softChanged = r.Lead != _prevSoftSt.Lead || r.State != _prevSoftSt.RaftState;
         var ss = softChanged ? r.SoftState() : null;
-        var hs = r.HardState();
+        bool hsChanged = r.Term != _prevHardSt.Term || r.Vote != _prevHardSt.Vote || r.Log.Committed != _prevHardSt.Commit;
+        var hs = hsChanged ? r.HardState() : _prevHardSt;
         var ents = r.Log.UnstableEntries();
         var rd = new Ready
         {
@@ -170,7 +171,7 @@ public sealed class RawNode
             CommittedEntries = r.Log.NextEnts(),
             Messages = r.Msgs.Count == 0 ? Ready.NoMessages : r.Msgs,
             SoftState = ss,
-            HardState = RaftUtil.HardStateEquals(hs, _prevHardSt) ? new HardState() : hs,
+            HardState = hsChanged ? hs : new HardState(),
             Snapshot = r.Log.Unstable.Snapshot,
             ReadStates = r.ReadStates.Count == 0 ? Ready.NoReadStates : r.ReadStates,
             MustSync = ents.Count != 0 || hs.Vote != _prevHardSt.Vote || hs.Term != _prevHardSt.Term,

@@ -150,7 +150,8 @@ public sealed class Ready
     public IReadOnlyList<ReadState> ReadStates { get; init; } = NoReadStates;
     /// <summary>Entries to persist before sending <see cref="Messages"/> (in etcd's leader pipelining, in parallel).</summary>
     public IReadOnlyList<Entry> Entries { get; init; } = NoEntries;
-    /// <summary>Snapshot to persist and apply, or null when none.</summary>
+    /// <summary>Snapshot to persist and apply, or null when none. Install it (MemoryStorage.ApplySnapshot) before
+    /// appending <see cref="Entries"/>, which then follow it.</summary>
     public Snapshot? Snapshot { get; init; }
     /// <summary>Committed entries to apply to the state machine, in index order (may include entries also in
     /// <see cref="Entries"/>, as etcd 3.4 allows for a single voter).</summary>

@@ -280,4 +280,20 @@ public class ConfChangeTests
         r.Step(new Message { From = 4, To = 1, Type = MessageType.MsgAppResp, Term = 1, Index = last });
         Assert.Equal(last, r.Log.Committed);
     }
+
+    [Fact]
+    public void ZeroNodeIdAndUpdateNode_AreNoOpsReturningTheCurrentConfState()
+    {
+        // etcd's server applies a refused change with NodeID zeroed, and uses UpdateNode for member updates.
+        var c = new RawCluster([1, 2, 3]);
+        c.ElectLeader(1);
+        var n = c[1].Node;
+        var cs = n.ApplyConfChange(new ConfChange { Type = ConfChangeType.ConfChangeAddNode, NodeId = 0 });
+        Assert.Equal("1,2,3", Voters(cs));
+        cs = n.ApplyConfChange(new ConfChange { Type = ConfChangeType.ConfChangeUpdateNode, NodeId = 2 });
+        Assert.Equal("1,2,3", Voters(cs));
+        cs = n.ApplyConfChange(new ConfChange { Type = ConfChangeType.ConfChangeAddNode, NodeId = 2 });
+        Assert.Equal("1,2,3", Voters(cs));
+        Assert.Equal(StateType.Leader, n.GetBasicStatus().RaftState);
+    }
 }

@@ -132,4 +132,41 @@ public class TransferTests
         Assert.Equal(2UL, c.Leader());
         Assert.Equal(2UL, c[3].Node.GetBasicStatus().Lead);
     }
+
+    [Fact]
+    public void TransferBackToLeaderItself_AbortsThePendingTransfer()
+    {
+        var net = new Net(1, 2, 3);
+        net.Campaign(1);
+        net.Isolate(3);
+        Transfer(net, 1, 3);
+        Assert.Equal(3UL, net[1].LeadTransferee);
+        Transfer(net, 1, 1);
+        Assert.Equal(0UL, net[1].LeadTransferee);
+        net.Propose(1, "accepted again");
+        Assert.Equal(["accepted again"], Net.LogData(net[2]));
+    }
+
+    [Fact]
+    public void Learner_IgnoresTimeoutNow_ButStillGrantsVotes()
+    {
+        var l = Net.NewRaft(2, [1], learners: [2]);
+        l.Step(new Message { From = 1, To = 2, Type = MessageType.MsgTimeoutNow, Term = 0 });
+        Assert.Equal(StateType.Follower, l.State);
+        Assert.Empty(Net.Take(l));
+        // A learner answers vote requests (its vote just is not counted by the candidate).
+        l.Step(new Message { From = 1, To = 2, Type = MessageType.MsgVote, Term = 2, Index = 11, LogTerm = 11 });
+        var resp = Assert.Single(Net.Take(l));
+        Assert.Equal(MessageType.MsgVoteResp, resp.Type);
+        Assert.False(resp.Reject);
+    }
+
+    [Fact]
+    public void NonMember_IgnoresTimeoutNow()
+    {
+        var r = Net.NewRaft(4, [1, 2, 3]);
+        r.Step(new Message { From = 1, To = 4, Type = MessageType.MsgTimeoutNow, Term = 0 });
+        Assert.Equal(StateType.Follower, r.State);
+        Assert.Empty(Net.Take(r));
+    }
 }

@@ -72,7 +72,6 @@ public static class GrpcProtocol
         {
             "content-type" or "te" or "host" or "user-agent" or "content-length" or "connection" or "transfer-encoding" => true,
             StatusHeader or MessageHeader or TimeoutHeader or EncodingHeader or AcceptEncodingHeader => true,
-            "grpc-status-details-bin" => false,
             _ => false,
         };
     }

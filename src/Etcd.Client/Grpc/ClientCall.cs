@@ -37,7 +37,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IStreamingCall<TResponse
     private PushContent? _push;
     private Metadata? _responseHeaders;
     private Metadata? _trailers;
-    private (StatusCode Code, string Message)? _status;
+    private CallStatus? _status; // set once (first writer wins), read from reader and writer threads
     private int _disposed;
 
     public ClientCall(GrpcChannel channel, Method<TRequest, TResponse> method, CallOptions? options, CancellationToken cancellationToken)
@@ -79,7 +79,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IStreamingCall<TResponse
 
     public Metadata? Trailers => _trailers;
 
-    public (StatusCode Code, string Message)? Status => _status;
+    public CallStatus? Status => Volatile.Read(ref _status);
 
     /// <summary>Starts a call whose single request is known now (unary, server streaming).</summary>
     public void Start(TRequest request)
@@ -156,7 +156,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IStreamingCall<TResponse
             throw Fail(e);
         }
 
-        _response = response;
+        Volatile.Write(ref _response, response);
         if (_cts.IsCancellationRequested)
         {
             ResetStream();
@@ -264,7 +264,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IStreamingCall<TResponse
             SetStatusFromText(statusText, Single(trailers, GrpcProtocol.MessageHeader));
         }
 
-        var final = _status!.Value;
+        var final = _status!;
         return final.Code == StatusCode.OK ? null : throw _channel.Options.ExceptionFactory(final.Code, final.Message);
     }
 
@@ -277,7 +277,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IStreamingCall<TResponse
         {
             SetStatus(StatusCode.Internal, "cardinality violation: expected <EOF> for non server-streaming RPCs, but received another message");
             _cts.Cancel();
-            throw _channel.Options.ExceptionFactory(StatusCode.Internal, _status!.Value.Message);
+            throw _channel.Options.ExceptionFactory(StatusCode.Internal, _status!.Message);
         }
 
         return first;
@@ -288,6 +288,13 @@ internal sealed class ClientCall<TRequest, TResponse> : IStreamingCall<TResponse
     {
         ArgumentNullException.ThrowIfNull(message);
         var push = _push ?? throw new InvalidOperationException("this call has no request stream");
+        if (_status is { } ended)
+        {
+            throw ended.Code == StatusCode.OK
+                ? new InvalidOperationException("the call has already completed")
+                : _channel.Options.ExceptionFactory(ended.Code, ended.Message);
+        }
+
         if (push.Completed)
         {
             throw new InvalidOperationException("the request stream has already been completed");
@@ -349,7 +356,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IStreamingCall<TResponse
         SetStatus(code, messageText is null ? string.Empty : GrpcStatusMessage.Decode(messageText));
     }
 
-    private void SetStatus(StatusCode code, string message) => _status ??= (code, message);
+    private void SetStatus(StatusCode code, string message) => Interlocked.CompareExchange(ref _status, new CallStatus(code, message), null);
 
     private (StatusCode Code, string Message) CancelStatus() =>
         _deadlineCts?.IsCancellationRequested == true ? (StatusCode.DeadlineExceeded, "context deadline exceeded")
@@ -393,7 +400,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IStreamingCall<TResponse
         }
 
         SetStatus(code, message);
-        var st = _status!.Value;
+        var st = _status!;
         _cts.Cancel();
         var ex = _channel.Options.ExceptionFactory(st.Code, st.Message);
         return ex.InnerException is null && ex.GetType() == typeof(RpcException) ? new RpcException(st.Code, st.Message, e) : ex;
@@ -441,10 +448,27 @@ internal sealed class ClientCall<TRequest, TResponse> : IStreamingCall<TResponse
         _resetRegistration.Dispose();
         _pipe?.Complete();
         _response?.Dispose();
-        _sendTask?.ContinueWith(static t => { _ = t.Exception; t.Result?.Dispose(); }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously | TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+        _sendTask?.ContinueWith(
+            static t =>
+            {
+                if (t.IsCompletedSuccessfully)
+                {
+                    t.Result.Dispose();
+                }
+                else
+                {
+                    _ = t.Exception; // observed: the call's outcome was already reported
+                }
+            },
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
         _deadlineCts?.Dispose();
         _cts.Dispose();
     }
+
+    /// <summary>A call's final status.</summary>
+    internal sealed record CallStatus(StatusCode Code, string Message);
 
     /// <summary>The request body of a one-request call: the framed message, serialised at construction.</summary>
     private sealed class FramedMessageContent : HttpContent

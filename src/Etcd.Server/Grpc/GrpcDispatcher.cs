@@ -1,4 +1,4 @@
-using System.Collections.Frozen;
+using System.Collections.Concurrent;
 using Etcd.Api.Grpc;
 using Google.Protobuf;
 using Microsoft.AspNetCore.Http;
@@ -18,7 +18,7 @@ internal sealed partial class GrpcDispatcher
     private readonly ServiceRegistry _registry;
     private readonly GrpcHttpServerOptions _options;
     private readonly ILogger _logger;
-    private FrozenDictionary<string, ServerMethodInvoker>? _invokers;
+    private readonly ConcurrentDictionary<ServiceMethod, ServerMethodInvoker> _invokers = new();
 
     public GrpcDispatcher(ServiceRegistry registry, GrpcHttpServerOptions options, ILogger logger)
     {
@@ -29,7 +29,6 @@ internal sealed partial class GrpcDispatcher
 
     public async Task HandleAsync(HttpContext http)
     {
-        var invokers = _invokers ??= _registry.Methods.ToFrozenDictionary(m => m.Method.FullName, ServerMethodInvoker.Create, StringComparer.Ordinal);
         var features = http.Features;
         if (features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } maxBody)
         {
@@ -58,11 +57,14 @@ internal sealed partial class GrpcDispatcher
             return;
         }
 
-        if (!invokers.TryGetValue(path, out var invoker))
+        var method = _registry.Find(path);
+        if (method is null)
         {
-            await WriteTrailersOnlyAsync(http, StatusCode.Unimplemented, UnknownMethodMessage(path, invokers)).ConfigureAwait(false);
+            await WriteTrailersOnlyAsync(http, StatusCode.Unimplemented, UnknownMethodMessage(path, _registry)).ConfigureAwait(false);
             return;
         }
+
+        var invoker = _invokers.GetOrAdd(method, ServerMethodInvoker.Create);
 
         using var call = new HttpServerCall(http, path, _options);
         StatusCode status;
@@ -96,7 +98,7 @@ internal sealed partial class GrpcDispatcher
         await call.CompleteAsync(status, message).ConfigureAwait(false);
     }
 
-    private static string UnknownMethodMessage(string path, FrozenDictionary<string, ServerMethodInvoker> invokers)
+    private static string UnknownMethodMessage(string path, ServiceRegistry registry)
     {
         var slash = path.LastIndexOf('/');
         if (slash <= 0)
@@ -107,9 +109,9 @@ internal sealed partial class GrpcDispatcher
         var service = path[1..slash];
         var method = path[(slash + 1)..];
         var prefix = "/" + service + "/";
-        foreach (var key in invokers.Keys)
+        foreach (var m in registry.Methods)
         {
-            if (key.StartsWith(prefix, StringComparison.Ordinal))
+            if (m.Method.FullName.StartsWith(prefix, StringComparison.Ordinal))
             {
                 return $"unknown method {method} for service {service}";
             }
@@ -170,7 +172,7 @@ internal sealed class ServerMethodInvoker<TRequest, TResponse> : ServerMethodInv
             {
                 var request = await call.ReadSingleRequestAsync(parser).ConfigureAwait(false);
                 var response = await ((UnaryHandler<TRequest, TResponse>)_handler)(request, call.Context).ConfigureAwait(false);
-                await call.WriteResponseAsync(response ?? throw new RpcException(StatusCode.Internal, "grpc: the handler returned no response"), CancellationToken.None).ConfigureAwait(false);
+                await call.WriteResponseAsync(response ?? throw new RpcException(StatusCode.Internal, "grpc: the handler returned no response"), CancellationToken.None, flush: false).ConfigureAwait(false);
                 break;
             }
 
@@ -184,7 +186,7 @@ internal sealed class ServerMethodInvoker<TRequest, TResponse> : ServerMethodInv
             case MethodType.ClientStreaming:
             {
                 var response = await ((ClientStreamingHandler<TRequest, TResponse>)_handler)(new HttpServerCall.RequestReader<TRequest>(call, parser), call.Context).ConfigureAwait(false);
-                await call.WriteResponseAsync(response ?? throw new RpcException(StatusCode.Internal, "grpc: the handler returned no response"), CancellationToken.None).ConfigureAwait(false);
+                await call.WriteResponseAsync(response ?? throw new RpcException(StatusCode.Internal, "grpc: the handler returned no response"), CancellationToken.None, flush: false).ConfigureAwait(false);
                 break;
             }
 

@@ -74,7 +74,6 @@ public sealed class GrpcHttpServer : IAsyncDisposable
         };
         var limits = kestrelOptions.Limits;
         limits.KeepAliveTimeout = Timeout.InfiniteTimeSpan;
-        limits.MaxRequestBodySize = null;
         limits.Http2.MaxStreamsPerConnection = _options.MaxConcurrentStreams;
         limits.Http2.KeepAlivePingDelay = _options.KeepAlivePingInterval;
         limits.Http2.KeepAlivePingTimeout = _options.KeepAlivePingTimeout;
@@ -86,18 +85,27 @@ public sealed class GrpcHttpServer : IAsyncDisposable
         kestrelOptions.ApplicationServices = _services;
 
         var urls = new List<(Uri Url, SniffedPort Port)>();
-        foreach (var text in _options.Urls)
+        try
         {
-            var (url, endPoint) = await ParseUrlAsync(text, cancellationToken).ConfigureAwait(false);
-            var port = new SniffedPort(endPoint, loggerFactory);
-            _ports.Add(port);
-            urls.Add((url, port));
-            kestrelOptions.Listen(new SniffedEndPoint(port, HttpProtocols.Http2), l => l.Protocols = HttpProtocols.Http2);
-            kestrelOptions.Listen(new SniffedEndPoint(port, HttpProtocols.Http1), l => l.Protocols = HttpProtocols.Http1);
-        }
+            foreach (var text in _options.Urls)
+            {
+                var (url, endPoint) = await ParseUrlAsync(text, cancellationToken).ConfigureAwait(false);
+                var port = new SniffedPort(endPoint, loggerFactory);
+                _ports.Add(port);
+                urls.Add((url, port));
+                kestrelOptions.Listen(new SniffedEndPoint(port, HttpProtocols.Http2), l => l.Protocols = HttpProtocols.Http2);
+                kestrelOptions.Listen(new SniffedEndPoint(port, HttpProtocols.Http1), l => l.Protocols = HttpProtocols.Http1);
+            }
 
-        _kestrel = new KestrelServer(Options.Create(kestrelOptions), new SniffingListenerFactory(), loggerFactory);
-        await _kestrel.StartAsync(new Application(HandleAsync), cancellationToken).ConfigureAwait(false);
+            _kestrel = new KestrelServer(Options.Create(kestrelOptions), new SniffingListenerFactory(), loggerFactory);
+            await _kestrel.StartAsync(new Application(HandleAsync), cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            // Leave nothing bound: a half-started server would hold ports nobody can free.
+            await CleanUpAsync().ConfigureAwait(false);
+            throw;
+        }
 
         _boundUrls = urls.Select(u =>
         {
@@ -129,23 +137,50 @@ public sealed class GrpcHttpServer : IAsyncDisposable
         }
     }
 
-    /// <summary>Stops (aborting in-flight requests) and frees the sockets and pools.</summary>
+    /// <summary>
+    /// Stops (in-flight requests get <see cref="GrpcHttpServerOptions.ShutdownTimeout"/> to finish, then are
+    /// aborted) and frees the sockets and pools.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
-        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5)))
+        using (var cts = new CancellationTokenSource(_options.ShutdownTimeout))
         {
             await StopAsync(cts.Token).ConfigureAwait(false);
         }
 
-        _kestrel?.Dispose();
+        await CleanUpAsync().ConfigureAwait(false);
+    }
+
+    private async Task CleanUpAsync()
+    {
+        if (_kestrel is { } kestrel)
+        {
+            using (var cts = new CancellationTokenSource(_options.ShutdownTimeout))
+            {
+                try
+                {
+                    await kestrel.StopAsync(cts.Token).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
+                {
+                    // Stopping a server that never fully started.
+                }
+            }
+
+            kestrel.Dispose();
+            _kestrel = null;
+        }
+
         foreach (var port in _ports)
         {
             await port.DisposeAsync().ConfigureAwait(false);
         }
 
+        _ports.Clear();
         if (_services is not null)
         {
             await _services.DisposeAsync().ConfigureAwait(false);
+            _services = null;
         }
     }
 

@@ -36,6 +36,12 @@ public sealed record GrpcHttpServerOptions
     /// <summary>How long the server waits for a ping's answer before closing the connection (etcd: <c>--grpc-keepalive-timeout</c>, 20 s).</summary>
     public TimeSpan KeepAlivePingTimeout { get; init; } = TimeSpan.FromSeconds(20);
 
+    /// <summary>
+    /// How long <see cref="GrpcHttpServer.DisposeAsync"/> lets in-flight requests finish before aborting them
+    /// (their handlers' tokens fire); 2 s by default. <see cref="GrpcHttpServer.StopAsync"/> takes its own token instead.
+    /// </summary>
+    public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(2);
+
     /// <summary>Logging; none by default.</summary>
     public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
 }

@@ -99,7 +99,11 @@ internal sealed class HttpServerCall : IDisposable
         }
     }
 
-    public async ValueTask WriteResponseAsync(IMessage message, CancellationToken cancellationToken)
+    /// <summary>
+    /// Frames and writes one response. With <paramref name="flush"/> false (the single response of a unary or
+    /// client-streaming call) the bytes wait for <see cref="CompleteAsync"/>, which sends them with the trailers.
+    /// </summary>
+    public async ValueTask WriteResponseAsync(IMessage message, CancellationToken cancellationToken, bool flush = true)
     {
         await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -117,6 +121,11 @@ internal sealed class HttpServerCall : IDisposable
             var body = _http.Response.BodyWriter;
             GrpcFraming.WriteMessage(body, message, _maxSendBytes);
             _sentMessage = true;
+            if (!flush)
+            {
+                return;
+            }
+
             var result = await body.FlushAsync(_callCts.Token).ConfigureAwait(false);
             if (result.IsCanceled || _callCts.IsCancellationRequested)
             {

@@ -60,7 +60,6 @@ internal sealed class SniffedPort : IAsyncDisposable
                         socket.DualMode = true;
                     }
 
-                    socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
                     socket.Bind(_requested);
                     socket.Listen(512);
                 }

@@ -14,15 +14,20 @@ public sealed class EtcdctlInteropTests
         .MapUnary(EtcdMethods.KVService.Range, (req, ctx) =>
         {
             var resp = new RangeResponse { Header = new ResponseHeader { ClusterId = 1, MemberId = 2, Revision = 7, RaftTerm = 3 }, Count = 1 };
-            resp.Kvs.Add(new Mvccpb.KeyValue { Key = req.Key, Value = ByteString.CopyFromUtf8("bar-from-csharp"), CreateRevision = 5, ModRevision = 7, Version = 2 });
+            var value = req.Key.ToStringUtf8() == "big" ? new string('v', 1_500_000) : "bar-from-csharp";
+            resp.Kvs.Add(new Mvccpb.KeyValue { Key = req.Key, Value = ByteString.CopyFromUtf8(value), CreateRevision = 5, ModRevision = 7, Version = 2 });
             return ValueTask.FromResult(resp);
         })
-        .MapUnary(EtcdMethods.KVService.Put, (req, ctx) => throw EtcdErrors.NoSpace.ToException())
+        .MapUnary(EtcdMethods.KVService.Put, (req, ctx) => req.Value.Length > 1000
+            ? ValueTask.FromResult(new PutResponse { Header = new ResponseHeader { Revision = req.Value.Length } })
+            : throw EtcdErrors.NoSpace.ToException())
         .MapUnary(EtcdMethods.KVService.DeleteRange, (req, ctx) => throw new InvalidOperationException("boom ünïcode"));
 
-    private static async Task<(int Code, string Out, string Err)> RunAsync(params string[] args)
+    private static Task<(int Code, string Out, string Err)> RunAsync(params string[] args) => RunWithInputAsync(null, args);
+
+    private static async Task<(int Code, string Out, string Err)> RunWithInputAsync(string? stdin, params string[] args)
     {
-        var psi = new ProcessStartInfo(Etcdctl) { RedirectStandardOutput = true, RedirectStandardError = true };
+        var psi = new ProcessStartInfo(Etcdctl) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
         psi.Environment["ETCDCTL_API"] = "3";
         foreach (var a in args)
         {
@@ -32,6 +37,12 @@ public sealed class EtcdctlInteropTests
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
+        if (stdin is not null)
+        {
+            await p.StandardInput.WriteAsync(stdin);
+        }
+
+        p.StandardInput.Close();
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await p.WaitForExitAsync(cts.Token);
         return (p.ExitCode, await stdout, await stderr);
@@ -50,9 +61,18 @@ public sealed class EtcdctlInteropTests
             Assert.Equal("foo\nbar-from-csharp\n", get.Out);
         }
 
+        // A value larger than every HTTP/2 flow-control window in play, and a large request (grpc-go → us).
+        var big = await RunAsync($"--endpoints=127.0.0.1:{port}", "--dial-timeout=5s", "--command-timeout=10s", "get", "big", "--print-value-only");
+        Assert.True(big.Code == 0, big.Err);
+        Assert.Equal(1_500_001, big.Out.Length);
+
         var put = await RunAsync($"--endpoints=127.0.0.1:{port}", "--dial-timeout=5s", "--command-timeout=10s", "put", "foo", "bar");
         Assert.NotEqual(0, put.Code);
         Assert.Contains("Error: etcdserver: mvcc: database space exceeded", put.Err);
+
+        var bigPut = await RunWithInputAsync(new string('p', 1_000_000), $"--endpoints=127.0.0.1:{port}", "--dial-timeout=5s", "--command-timeout=10s", "put", "k");
+        Assert.True(bigPut.Code == 0, bigPut.Err);
+        Assert.Equal("OK\n", bigPut.Out);
 
         var del = await RunAsync($"--endpoints=127.0.0.1:{port}", "--dial-timeout=5s", "--command-timeout=10s", "del", "foo");
         Assert.NotEqual(0, del.Code);

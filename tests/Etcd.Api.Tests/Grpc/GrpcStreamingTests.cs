@@ -356,6 +356,58 @@ public sealed class GrpcStreamingTests
     }
 
     [Fact]
+    public async Task Stop_WithActiveStream_AbortsAfterGrace_AndFreesThePort()
+    {
+        var serverCancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var t = await TestServer.StartAsync(r => r.MapServerStreaming(EchoMethods.ServerStream, async (req, responses, ctx) =>
+        {
+            using var reg = ctx.CancellationToken.Register(() => serverCancelled.TrySetResult());
+            await responses.WriteAsync(S("one"));
+            started.TrySetResult();
+            await Task.Delay(Timeout.Infinite, ctx.CancellationToken);
+        }));
+        var endPoint = t.Server.BoundEndPoints[0];
+        using var call = t.Channel.ServerStreaming(EchoMethods.ServerStream, S("x"));
+        Assert.True(await call.ResponseStream.MoveNext().AsTask().WaitAsync(Bound));
+        await started.Task.WaitAsync(Bound);
+
+        using (var grace = new CancellationTokenSource(TimeSpan.FromMilliseconds(200)))
+        {
+            await t.Server.StopAsync(grace.Token).WaitAsync(Bound);
+        }
+
+        await serverCancelled.Task.WaitAsync(Bound);
+        await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext().AsTask().WaitAsync(Bound));
+        await t.DisposeAsync();
+
+        // The port is free again.
+        using var again = new System.Net.Sockets.TcpListener(endPoint);
+        again.Start();
+    }
+
+    [Fact]
+    public async Task ServerFails_Duplex_ClientSeesStatus()
+    {
+        await using var t = await TestServer.StartAsync(r => r.MapDuplexStreaming(EchoMethods.Duplex, async (requests, responses, ctx) =>
+        {
+            Assert.True(await requests.MoveNext());
+            await responses.WriteAsync(S("got " + requests.Current.Value));
+            throw new RpcException(StatusCode.FailedPrecondition, "no more");
+        }));
+        using var call = t.Channel.DuplexStreaming(EchoMethods.Duplex);
+        await call.RequestStream.WriteAsync(S("a")).AsTask().WaitAsync(Bound);
+        Assert.True(await call.ResponseStream.MoveNext().AsTask().WaitAsync(Bound));
+        var e = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext().AsTask().WaitAsync(Bound));
+        Assert.Equal((StatusCode.FailedPrecondition, "no more"), (e.Status, e.Detail));
+
+        // Writing after the server ended the call fails with the call's status or cleanly as cancelled, never hangs.
+        var w = await Assert.ThrowsAnyAsync<Exception>(() => call.RequestStream.WriteAsync(S("late")).AsTask().WaitAsync(Bound));
+        var status = Assert.IsType<RpcException>(w);
+        Assert.Equal(StatusCode.FailedPrecondition, status.Status);
+    }
+
+    [Fact]
     public async Task Oversize_Request_IsResourceExhausted_ConnectionStaysUsable()
     {
         var peers = new List<string>();
@@ -383,6 +435,39 @@ public sealed class GrpcStreamingTests
         Assert.Equal(2, peers.Count);
         Assert.Equal(peers[0], peers[1]); // same connection (same client port)
         Assert.StartsWith("ipv4:127.0.0.1:", peers[0]);
+    }
+
+    [Fact]
+    public async Task LargeMessages_BeyondFlowControlWindows_BothWays()
+    {
+        // 1.9 MB is more than Kestrel's stream window (768 KiB) and HTTP/2's initial window: the reader must
+        // consume as it buffers or the transfer stalls.
+        await using var t = await TestServer.StartAsync(r => r
+            .MapUnary(EchoMethods.Unary, (req, ctx) => ValueTask.FromResult(S(req.Value + "!")))
+            .MapDuplexStreaming(EchoMethods.Duplex, async (requests, responses, ctx) =>
+            {
+                while (await requests.MoveNext())
+                {
+                    await responses.WriteAsync(S(requests.Current.Value.Length.ToString()));
+                    await responses.WriteAsync(S(new string('d', 3_000_000)));
+                }
+            }));
+        var big = new string('q', 1_900_000);
+        var resp = await t.Channel.UnaryAsync(EchoMethods.Unary, S(big)).WaitAsync(Bound);
+        Assert.Equal(1_900_001, resp.Value.Length);
+
+        using var call = t.Channel.DuplexStreaming(EchoMethods.Duplex);
+        for (var i = 0; i < 3; i++)
+        {
+            await call.RequestStream.WriteAsync(S(big)).AsTask().WaitAsync(Bound);
+            Assert.True(await call.ResponseStream.MoveNext().AsTask().WaitAsync(Bound));
+            Assert.Equal("1900000", call.ResponseStream.Current.Value);
+            Assert.True(await call.ResponseStream.MoveNext().AsTask().WaitAsync(Bound));
+            Assert.Equal(3_000_000, call.ResponseStream.Current.Value.Length);
+        }
+
+        await call.RequestStream.CompleteAsync();
+        Assert.False(await call.ResponseStream.MoveNext().AsTask().WaitAsync(Bound));
     }
 
     [Fact]
@@ -482,6 +567,51 @@ public sealed class GrpcStreamingTests
         using var viaAny = GrpcChannel.ForAddress($"127.0.0.1:{t.Server.BoundUrls[1].Port}");
         Assert.Equal("echo:any", (await viaAny.UnaryAsync(EchoMethods.Unary, S("any")).WaitAsync(Bound)).Value);
         Assert.Equal("echo:lh", (await t.Channel.UnaryAsync(EchoMethods.Unary, S("lh")).WaitAsync(Bound)).Value);
+    }
+
+    [Fact]
+    public async Task ListensOn_Ipv6Any_DualStack()
+    {
+        if (!System.Net.Sockets.Socket.OSSupportsIPv6)
+        {
+            return; // nothing to check on a host without IPv6
+        }
+
+        await using var t = await TestServer.StartAsync(MapEcho, options: new GrpcHttpServerOptions { Urls = ["http://[::]:0"] });
+        Assert.Equal(IPAddress.IPv6Any, t.Server.BoundEndPoints[0].Address);
+        Assert.Equal("[::]", t.Server.BoundUrls[0].Host);
+        var port = t.Server.BoundUrls[0].Port;
+        using var v4 = GrpcChannel.ForAddress($"127.0.0.1:{port}");
+        Assert.Equal("echo:v4", (await v4.UnaryAsync(EchoMethods.Unary, S("v4")).WaitAsync(Bound)).Value);
+        using var v6 = GrpcChannel.ForAddress($"http://[::1]:{port}");
+        Assert.Equal("echo:v6", (await v6.UnaryAsync(EchoMethods.Unary, S("v6")).WaitAsync(Bound)).Value);
+    }
+
+    [Fact]
+    public async Task Start_OnTakenPort_Throws()
+    {
+        await using var t = await TestServer.StartAsync(MapEcho);
+        await using var second = new GrpcHttpServer(new GrpcHttpServerOptions { Urls = [$"http://127.0.0.1:{t.Url.Port}"] }, new ServiceRegistry(), ctx => Task.CompletedTask);
+        await Assert.ThrowsAnyAsync<IOException>(() => second.StartAsync());
+
+        // A failed start with several URLs leaves none of them bound.
+        int free;
+        using (var probe = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0))
+        {
+            probe.Start();
+            free = ((IPEndPoint)probe.LocalEndpoint).Port;
+        }
+
+        await using var third = new GrpcHttpServer(new GrpcHttpServerOptions { Urls = [$"http://127.0.0.1:{free}", $"http://127.0.0.1:{t.Url.Port}"] }, new ServiceRegistry(), ctx => Task.CompletedTask);
+        await Assert.ThrowsAnyAsync<IOException>(() => third.StartAsync());
+        using (var rebind = new System.Net.Sockets.TcpListener(IPAddress.Loopback, free))
+        {
+            rebind.Start();
+        }
+
+        await Assert.ThrowsAsync<NotSupportedException>(() => new GrpcHttpServer(new GrpcHttpServerOptions { Urls = ["https://127.0.0.1:0"] }, new ServiceRegistry(), ctx => Task.CompletedTask).StartAsync());
+        await Assert.ThrowsAsync<FormatException>(() => new GrpcHttpServer(new GrpcHttpServerOptions { Urls = ["not a url"] }, new ServiceRegistry(), ctx => Task.CompletedTask).StartAsync());
+        await Assert.ThrowsAsync<FormatException>(() => new GrpcHttpServer(new GrpcHttpServerOptions { Urls = ["unix://x:1"] }, new ServiceRegistry(), ctx => Task.CompletedTask).StartAsync());
     }
 
     [Fact]

@@ -53,6 +53,10 @@ internal sealed class ClusterSimulator
     public int Proposed { get; private set; }
     public ulong MaxApplied => _maxApplied;
     public int LeaderChanges { get; private set; }
+    public int SnapshotsInstalled { get; private set; }
+    public int ReadsAnswered { get; private set; }
+    public int ConfChangesApplied { get; private set; }
+    public int Restarts { get; private set; }
 
     public ClusterSimulator(int seed)
     {
@@ -110,6 +114,7 @@ internal sealed class ClusterSimulator
                 RandomAction();
                 ProcessAllReady();
                 CheckLeaders();
+                if (_step % 25 == 0) CheckLogMatching();
             }
             Liveness();
         }
@@ -234,6 +239,7 @@ internal sealed class ClusterSimulator
         }
         n.Node = NewRawNode(n, applied);
         n.Up = true;
+        Restarts++;
         var hs = n.Node.GetBasicStatus().HardState;
         if (hs.Term < n.LastTerm || hs.Commit < n.LastCommit) throw Fail($"node {n.Id} lost persisted hard state");
         Trace($"restart {n.Id} applied={applied} term={hs.Term} commit={hs.Commit}");
@@ -392,6 +398,7 @@ internal sealed class ClusterSimulator
         }
         if (rd.Snapshot is not null)
         {
+            SnapshotsInstalled++;
             n.Disk.ApplySnapshot(rd.Snapshot);
             var (idx, hash) = DecodeSnap(rd.Snapshot.Data);
             if (idx != rd.Snapshot.Metadata.Index) throw Fail("snapshot data/index mismatch");
@@ -426,6 +433,7 @@ internal sealed class ClusterSimulator
         foreach (var rs in rd.ReadStates)
         {
             string ctx = System.Text.Encoding.ASCII.GetString(rs.RequestCtx);
+            ReadsAnswered++;
             if (_reads.TryGetValue(ctx, out var min) && rs.Index < min)
                 throw Fail($"read {ctx} at {n.Id} got index {rs.Index} below {min}, which was applied before the request");
         }
@@ -442,6 +450,7 @@ internal sealed class ClusterSimulator
         };
         if (cc is null) return;
         Trace($"node {n.Id} applies conf change at {e.Index}: {cc.Transition} [{string.Join(" ", cc.Changes.Select(c => $"{c.Type}({c.NodeId})"))}]");
+        ConfChangesApplied++;
         var before = Members(n.ConfState);
         n.ConfState = n.Node.ApplyConfChange(cc);
         // Snapshot right after every membership change so a snapshot sent to a new member includes it
@@ -479,6 +488,32 @@ internal sealed class ClusterSimulator
                 throw Fail($"leader completeness: leader {n.Id} term {term} has a different entry at committed index {idx}");
         }
         Trace($"leader {n.Id} term {term}");
+    }
+
+    /// <summary>Log Matching: if two logs hold an entry with the same index and term, they agree on every entry
+    /// up to it (checked over the range both logs still hold).</summary>
+    private void CheckLogMatching()
+    {
+        var live = LiveNodes();
+        for (int a = 0; a < live.Length; a++)
+        {
+            var la = live[a].Node.Raft.Log;
+            for (int b = a + 1; b < live.Length; b++)
+            {
+                var lb = live[b].Node.Raft.Log;
+                ulong lo = Math.Max(la.FirstIndex(), lb.FirstIndex());
+                ulong hi = Math.Min(la.LastIndex(), lb.LastIndex());
+                if (hi < lo) continue;
+                ulong k = hi;
+                while (k >= lo && la.ZeroTermOnErrCompacted(k) != lb.ZeroTermOnErrCompacted(k)) k--;
+                if (k < lo) continue;
+                for (ulong j = lo; j <= k; j++)
+                {
+                    if (la.ZeroTermOnErrCompacted(j) != lb.ZeroTermOnErrCompacted(j))
+                        throw Fail($"log matching: nodes {live[a].Id} and {live[b].Id} agree at index {k} but differ at {j}");
+                }
+            }
+        }
     }
 
     private void CheckLeaders()
