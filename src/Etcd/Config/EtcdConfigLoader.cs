@@ -360,7 +360,11 @@ internal sealed partial class LoaderRun
         {
             throw VerifyError(envError);
         }
-        CheckRefused(values, null);
+        string? refused = RefusedError(values, null);
+        if (refused != null)
+        {
+            throw VerifyError(refused);
+        }
         bool advertiseUnset = values.IsSet.Contains("listen-client-urls") && !values.IsSet.Contains("advertise-client-urls");
         string? error = Validate(values, advertiseUnset, out bool unset);
         if (error != null)
@@ -371,7 +375,7 @@ internal sealed partial class LoaderRun
     }
 
     // Flags we recognise but do not implement: only their default value passes.
-    private void CheckRefused(FlagValues values, Func<string, string>? yamlKeyOf)
+    private static string? RefusedError(FlagValues values, Func<string, string>? yamlKeyOf)
     {
         foreach (var def in EtcdFlags.All)
         {
@@ -388,8 +392,9 @@ internal sealed partial class LoaderRun
             };
             string what = yamlKeyOf != null ? $"config key {GoSyntax.Quote(yamlKeyOf(def.Name))}" : $"--{def.Name}";
             string defText = def.Default.Length == 0 ? "''" : "'" + def.Default + "'";
-            throw VerifyError($"{what}={GoSyntax.Quote(given)} is not supported by {EtcdConfigLoader.ProductName} {EtcdConfigLoader.ProductVersion} ({def.Why}); only its default value {defText} is accepted");
+            return $"{what}={GoSyntax.Quote(given)} is not supported by {EtcdConfigLoader.ProductName} {EtcdConfigLoader.ProductVersion} ({def.Why}); only its default value {defText} is accepted";
         }
+        return null;
     }
 
     // embed.Config.Validate (with setupLogging) and etcdmain's validate; null when valid.
