@@ -145,7 +145,62 @@ public sealed partial class EtcdOracleTests : IDisposable
         "enable-v2: yes\nheartbeat-interval: 0x0\n",
         "max-txn-ops: 1.5\n",
         "log-outputs: [1]\n",
+        "client-transport-security: 5\n",
+        "peer-transport-security:\n  client-cert-auth: 'x'\n",
+        "- a\n- b\n",
+        "logger: zap\nlog-outputs: [stdout]\nexperimental-enable-lease-checkpoint: true\nheartbeat-interval: 0\n",
+        SampleConfig + "heartbeat-interval: 0\n",
     };
+
+    // The shape of etcd's etcd.conf.yml.sample (its keys and default values), which etcd's e2e suite starts with.
+    private const string SampleConfig = """
+        name: 'default'
+        data-dir:
+        wal-dir:
+        snapshot-count: 10000
+        election-timeout: 1000
+        quota-backend-bytes: 0
+        listen-peer-urls: http://localhost:2380
+        listen-client-urls: http://localhost:2379
+        max-snapshots: 5
+        max-wals: 5
+        cors:
+        initial-advertise-peer-urls: http://localhost:2380
+        advertise-client-urls: http://localhost:2379
+        discovery:
+        discovery-fallback: 'proxy'
+        discovery-proxy:
+        discovery-srv:
+        initial-cluster:
+        initial-cluster-token: 'etcd-cluster'
+        initial-cluster-state: 'new'
+        strict-reconfig-check: false
+        enable-v2: true
+        enable-pprof: true
+        proxy: 'off'
+        proxy-failure-wait: 5000
+        proxy-refresh-interval: 30000
+        proxy-dial-timeout: 1000
+        proxy-write-timeout: 5000
+        proxy-read-timeout: 0
+        client-transport-security:
+          cert-file:
+          key-file:
+          client-cert-auth: false
+          trusted-ca-file:
+          auto-tls: false
+        peer-transport-security:
+          cert-file:
+          key-file:
+          client-cert-auth: false
+          trusted-ca-file:
+          auto-tls: false
+        debug: false
+        log-package-levels:
+        log-outputs: [default]
+        force-new-cluster: false
+
+        """;
 
     [OracleTheory]
     [MemberData(nameof(YamlCases))]
