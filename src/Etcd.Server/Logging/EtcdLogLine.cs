@@ -116,6 +116,28 @@ public static class EtcdLogLine
     }
 
     /// <summary>
+    /// Appends one line in the format of raft's default logger, which etcd 3.4 uses for the <c>raft</c> package
+    /// under capnslog: <c>raft2006/01/02 15:04:05 INFO: message</c> (levels DEBUG, INFO, WARN, ERROR, FATAL).
+    /// </summary>
+    public static void AppendRaftDefault(StringBuilder sb, DateTimeOffset time, LogLevel level, string message)
+    {
+        string name = level switch
+        {
+            LogLevel.Trace or LogLevel.Debug => "DEBUG",
+            LogLevel.Information => "INFO",
+            LogLevel.Warning => "WARN",
+            LogLevel.Error => "ERROR",
+            _ => "FATAL",
+        };
+        sb.Append("raft").Append(time.ToString("yyyy'/'MM'/'dd HH':'mm':'ss", CultureInfo.InvariantCulture))
+            .Append(' ').Append(name).Append(": ").Append(message);
+        if (message.Length == 0 || message[^1] != '\n')
+        {
+            sb.Append('\n');
+        }
+    }
+
+    /// <summary>
     /// Appends <paramref name="value"/> as JSON the way etcd's zap fields encode: null; strings quoted;
     /// bool; integers and decimals bare; floats bare (NaN/±Inf quoted); <see cref="TimeSpan"/> as a Go
     /// duration string (<c>"1.5s"</c>); <see cref="Uri"/> as its original string; exceptions as their message;

@@ -106,6 +106,15 @@ public sealed partial class EtcdLoggingTests
             Text(ms));
     }
 
+    [Fact]
+    public void Capnslog_RaftPackage_UsesRaftDefaultLoggerFormat()
+    {
+        var (p, ms) = Provider(EtcdLogFormat.Capnslog);
+        BecameFollower(p.CreateLogger("raft/raft.go"), "2e1259d415f2a040", 0);
+        p.CreateLogger("raft/node.go").LogWarning("slow");
+        Assert.Equal("raft2026/11/21 10:00:00 INFO: 2e1259d415f2a040 became follower at term 0\nraft2026/11/21 10:00:00 WARN: slow\n", Text(ms));
+    }
+
     [Theory]
     [InlineData("debug", LogLevel.Trace)]
     [InlineData("info", LogLevel.Information)]
