@@ -1,6 +1,7 @@
 using System.Collections;
 using Etcd.Main.Config;
 using Etcd.Server;
+using Microsoft.Extensions.Logging;
 
 namespace Etcd.Server.Tests.Config;
 
@@ -565,5 +566,24 @@ public sealed class EtcdConfigLoaderTests : IDisposable
         Assert.Equal(2, multi.ListenPeerUrls.Count);
         Assert.Equal(8589934592L, multi.QuotaBackendBytes);
         Assert.Equal(1u, multi.MaxConcurrentStreams);
+    }
+
+    [Fact]
+    public void ZapLogger_StartsSilently_AndOptionsBuildTheLoggerFactory()
+    {
+        string log = Path.Combine(_dir, "etcd.log");
+        var r = Load(["--logger", "zap", "--log-level", "warn", "--log-outputs", log]);
+        var o = Ok(r);
+        Assert.Equal("", r.StandardError);
+        Assert.Equal([log], o.LogOutputs);
+        using (var factory = Etcd.Server.Logging.EtcdLogging.CreateLoggerFactory(o))
+        {
+            var logger = factory.CreateLogger("auth/store.go");
+            logger.LogInformation("hidden at warn");
+            logger.LogWarning(new EventId(1380), "simple token is not cryptographically signed");
+        }
+        string[] lines = File.ReadAllLines(log);
+        Assert.Single(lines);
+        Assert.Matches("""^\{"level":"warn","ts":"[^"]+","caller":"auth/store.go:1380","msg":"simple token is not cryptographically signed"\}$""", lines[0]);
     }
 }
