@@ -35,12 +35,12 @@ public static class EtcdLogLine
     };
 
     /// <summary>
-    /// zap's ISO-8601 time (<c>2006-01-02T15:04:05.000Z0700</c>): local time with milliseconds and <c>Z</c> for
-    /// UTC or a <c>+hhmm</c> offset.
+    /// zap's ISO-8601 time (<c>2006-01-02T15:04:05.000Z0700</c>): the time as given (pass local time, as etcd
+    /// prints), milliseconds, and <c>Z</c> for a zero offset or <c>+hhmm</c>.
     /// </summary>
     public static string ZapTime(DateTimeOffset time)
     {
-        var local = time.ToLocalTime();
+        var local = time;
         string stamp = local.ToString("yyyy'-'MM'-'dd'T'HH':'mm':'ss'.'fff", CultureInfo.InvariantCulture);
         if (local.Offset == TimeSpan.Zero)
         {
@@ -90,7 +90,7 @@ public static class EtcdLogLine
 
     /// <summary>
     /// One capnslog line with its trailing <c>\n</c>: <c>2006-01-02 15:04:05.000000 I | package: message</c>
-    /// (local time, microseconds). A message already ending in a newline gets no second one.
+    /// (the time as given, microseconds). A message already ending in a newline gets no second one.
     /// </summary>
     public static string FormatCapnslog(DateTimeOffset time, LogLevel level, string package, string message)
     {
@@ -102,13 +102,35 @@ public static class EtcdLogLine
     /// <summary>Appends one capnslog line (see <see cref="FormatCapnslog"/>).</summary>
     public static void AppendCapnslog(StringBuilder sb, DateTimeOffset time, LogLevel level, string package, string message)
     {
-        sb.Append(time.ToLocalTime().ToString("yyyy'-'MM'-'dd HH':'mm':'ss'.'ffffff", CultureInfo.InvariantCulture))
+        sb.Append(time.ToString("yyyy'-'MM'-'dd HH':'mm':'ss'.'ffffff", CultureInfo.InvariantCulture))
             .Append(' ').Append(CapnslogLevel(level)).Append(" | ");
         if (package.Length > 0)
         {
             sb.Append(package).Append(": ");
         }
         sb.Append(message);
+        if (message.Length == 0 || message[^1] != '\n')
+        {
+            sb.Append('\n');
+        }
+    }
+
+    /// <summary>
+    /// Appends one line in the format of raft's default logger, which etcd 3.4 uses for the <c>raft</c> package
+    /// under capnslog: <c>raft2006/01/02 15:04:05 INFO: message</c> (levels DEBUG, INFO, WARN, ERROR, FATAL).
+    /// </summary>
+    public static void AppendRaftDefault(StringBuilder sb, DateTimeOffset time, LogLevel level, string message)
+    {
+        string name = level switch
+        {
+            LogLevel.Trace or LogLevel.Debug => "DEBUG",
+            LogLevel.Information => "INFO",
+            LogLevel.Warning => "WARN",
+            LogLevel.Error => "ERROR",
+            _ => "FATAL",
+        };
+        sb.Append("raft").Append(time.ToString("yyyy'/'MM'/'dd HH':'mm':'ss", CultureInfo.InvariantCulture))
+            .Append(' ').Append(name).Append(": ").Append(message);
         if (message.Length == 0 || message[^1] != '\n')
         {
             sb.Append('\n');

@@ -20,7 +20,8 @@ public enum EtcdLogFormat
 /// or <c>"etcdserver/api/membership/cluster.go"</c>; the <see cref="EventId"/> number is the line. zap's
 /// <c>caller</c> is the category's last two path segments plus <c>:line</c> (<c>membership/cluster.go:392</c>),
 /// capnslog's package is the category's directory (<c>etcdserver/api/membership</c>); a category without
-/// <c>/</c> is used as is for both. Messages and fields come from the state: an <see cref="EtcdLogEntry"/>, or a
+/// <c>/</c> is used as is for both. Under capnslog the <c>raft</c> package (category <c>raft/*.go</c>) prints in
+/// raft's own default format (<c>raft2006/01/02 15:04:05 INFO: …</c>), as etcd 3.4 does. Messages and fields come from the state: an <see cref="EtcdLogEntry"/>, or a
 /// message template whose trailing placeholders are the fields (rules in <see cref="EtcdLogging"/>); an
 /// exception adds the <c>error</c> field. Thread-safe: each line is built first and written whole under one
 /// lock, and every line is flushed, so lines never interleave and survive a crash. <see cref="Dispose"/>
@@ -181,7 +182,14 @@ public sealed class EtcdLoggerProvider : ILoggerProvider
                 {
                     text = text.Length == 0 ? exception.Message : text + ": " + exception.Message;
                 }
-                EtcdLogLine.AppendCapnslog(sb, now, logLevel, _package, text);
+                if (_package == "raft")
+                {
+                    EtcdLogLine.AppendRaftDefault(sb, now, logLevel, text);
+                }
+                else
+                {
+                    EtcdLogLine.AppendCapnslog(sb, now, logLevel, _package, text);
+                }
             }
             else
             {

@@ -42,7 +42,13 @@ public static class EtcdLogging
         });
     }
 
-    /// <summary>Creates the provider alone (see <see cref="CreateLoggerFactory"/> for the arguments).</summary>
+    /// <summary>Creates the logger factory for a member's <see cref="EtcdOptions.Logger"/>, <see cref="EtcdOptions.LogLevel"/> and <see cref="EtcdOptions.LogOutputs"/>.</summary>
+    /// <exception cref="ArgumentException">Unknown logger or level.</exception>
+    /// <exception cref="IOException">A file output cannot be opened.</exception>
+    public static ILoggerFactory CreateLoggerFactory(EtcdOptions options, TimeProvider? time = null) =>
+        CreateLoggerFactory(options.Logger, options.LogLevel, options.LogOutputs, time);
+
+    /// <summary>Creates the provider alone (see <see cref="CreateLoggerFactory(string, string, IReadOnlyList{string}, TimeProvider?)"/> for the arguments).</summary>
     public static EtcdLoggerProvider CreateProvider(string logger, string level, IReadOnlyList<string> outputs, TimeProvider? time = null)
     {
         var format = ParseLogger(logger);

@@ -159,7 +159,7 @@ internal sealed class LogTemplate
         {
             name = name[1..];
         }
-        if (name.Contains('-') || !name.Any(char.IsUpper))
+        if (name.Contains('-') || (!name.Any(char.IsUpper) && !name.Contains('_')))
         {
             return name;
         }

@@ -205,6 +205,12 @@ internal sealed partial class LoaderRun
 
     public (EtcdOptions, EtcdExtraOptions) Execute(IReadOnlyList<string> args)
     {
+        if (args.Count > 0 && args[0] is "gateway" or "grpc-proxy")
+        {
+            // etcd runs these as separate sub-commands; we do not implement them.
+            Err.Append($"Error: 'etcd {args[0]}' is not supported by {EtcdConfigLoader.ProductName} {EtcdConfigLoader.ProductVersion}\n");
+            throw new ExitException(1);
+        }
         var values = new FlagValues();
         var positional = ParseFlags(args, values);
         if (positional.Count > 0)
@@ -360,7 +366,11 @@ internal sealed partial class LoaderRun
         {
             throw VerifyError(envError);
         }
-        CheckRefused(values, null);
+        string? refused = RefusedError(values, null);
+        if (refused != null)
+        {
+            throw VerifyError(refused);
+        }
         bool advertiseUnset = values.IsSet.Contains("listen-client-urls") && !values.IsSet.Contains("advertise-client-urls");
         string? error = Validate(values, advertiseUnset, out bool unset);
         if (error != null)
@@ -371,7 +381,7 @@ internal sealed partial class LoaderRun
     }
 
     // Flags we recognise but do not implement: only their default value passes.
-    private void CheckRefused(FlagValues values, Func<string, string>? yamlKeyOf)
+    private static string? RefusedError(FlagValues values, Func<string, string>? yamlKeyOf)
     {
         foreach (var def in EtcdFlags.All)
         {
@@ -388,8 +398,9 @@ internal sealed partial class LoaderRun
             };
             string what = yamlKeyOf != null ? $"config key {GoSyntax.Quote(yamlKeyOf(def.Name))}" : $"--{def.Name}";
             string defText = def.Default.Length == 0 ? "''" : "'" + def.Default + "'";
-            throw VerifyError($"{what}={GoSyntax.Quote(given)} is not supported by {EtcdConfigLoader.ProductName} {EtcdConfigLoader.ProductVersion} ({def.Why}); only its default value {defText} is accepted");
+            return $"{what}={GoSyntax.Quote(given)} is not supported by {EtcdConfigLoader.ProductName} {EtcdConfigLoader.ProductVersion} ({def.Why}); only its default value {defText} is accepted";
         }
+        return null;
     }
 
     // embed.Config.Validate (with setupLogging) and etcdmain's validate; null when valid.

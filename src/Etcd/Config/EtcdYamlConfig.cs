@@ -243,8 +243,7 @@ internal sealed partial class LoaderRun
         {
             values.Put("initial-cluster-state", "new");
         }
-        CheckRefused(values, YamlKeyOf);
-        return null;
+        return RefusedError(values, YamlKeyOf);
     }
 
     private static string YamlKeyOf(string flag) => flag switch
@@ -393,7 +392,7 @@ internal sealed partial class LoaderRun
             case YamlMappingNode:
                 return "object";
             case YamlScalarNode s:
-                if (s.Style != ScalarStyle.Plain || s.Tag.Value == "tag:yaml.org,2002:str")
+                if (s.Style != ScalarStyle.Plain || TagOf(s) == "tag:yaml.org,2002:str")
                 {
                     return "string";
                 }
@@ -416,8 +415,10 @@ internal sealed partial class LoaderRun
         }
     }
 
+    private static string TagOf(YamlNode n) => n.Tag.IsEmpty ? "" : n.Tag.Value;
+
     private static bool IsNull(YamlScalarNode s) =>
-        s.Style == ScalarStyle.Plain && s.Tag.Value != "tag:yaml.org,2002:str" && (s.Value is null or "" or "~" or "null" or "Null" or "NULL");
+        s.Style == ScalarStyle.Plain && TagOf(s) != "tag:yaml.org,2002:str" && (s.Value is null or "" or "~" or "null" or "Null" or "NULL");
 
     private static bool IsYamlBool(string v) => v is "y" or "Y" or "yes" or "Yes" or "YES" or "n" or "N" or "no" or "No" or "NO"
         or "true" or "True" or "TRUE" or "false" or "False" or "FALSE" or "on" or "On" or "ON" or "off" or "Off" or "OFF";
