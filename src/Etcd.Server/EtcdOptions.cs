@@ -80,8 +80,33 @@ public sealed record EtcdOptions
     /// <summary>Where logs go (<c>--log-outputs</c>): default, stderr, stdout or file paths.</summary>
     public IReadOnlyList<string> LogOutputs { get; init; } = ["default"];
 
-    /// <summary>Peer TLS with generated certificates (<c>--peer-auto-tls</c>).</summary>
-    public bool PeerAutoTls { get; init; }
+    /// <summary>Client TLS: certificate and key files, CA for client certificates, and their rules (<c>--cert-file</c> etc.).</summary>
+    public TlsSettings ClientTls { get; init; } = new();
+
+    /// <summary>Peer TLS (<c>--peer-cert-file</c> etc.).</summary>
+    public TlsSettings PeerTls { get; init; } = new();
+
+    /// <summary>Peer TLS with generated certificates (<c>--peer-auto-tls</c>); same as <c>PeerTls.AutoTls</c>.</summary>
+    public bool PeerAutoTls
+    {
+        get => PeerTls.AutoTls;
+        init => PeerTls = PeerTls with { AutoTls = value };
+    }
+
+    /// <summary>Allowed TLS cipher suites by Go name (<c>--cipher-suites</c>); empty = the runtime's defaults.</summary>
+    public IReadOnlyList<string> CipherSuites { get; init; } = [];
+
+    /// <summary>Minimum TLS version (<c>--tls-min-version</c>, etcd 3.5: TLS1.2 or TLS1.3).</summary>
+    public string TlsMinVersion { get; init; } = "TLS1.2";
+
+    /// <summary>Validity in years of auto-TLS certificates (<c>--self-signed-cert-validity</c>).</summary>
+    public int SelfSignedCertValidityYears { get; init; } = 1;
+
+    /// <summary>Allowed common name of peer client certificates (<c>--peer-cert-allowed-cn</c>).</summary>
+    public string PeerCertAllowedCn { get; init; } = "";
+
+    /// <summary>Allowed hostname (SAN) of peer client certificates (<c>--peer-cert-allowed-hostname</c>).</summary>
+    public string PeerCertAllowedHostname { get; init; } = "";
 
     /// <summary>Auto-compaction mode (<c>--auto-compaction-mode</c>): periodic or revision.</summary>
     public string AutoCompactionMode { get; init; } = "periodic";
@@ -114,4 +139,33 @@ public sealed record EtcdOptions
     public string ResolvedInitialCluster => InitialCluster.Length > 0
         ? InitialCluster
         : string.Join(",", InitialAdvertisePeerUrls.Select(u => $"{Name}={u.OriginalString.TrimEnd('/')}"));
+}
+
+/// <summary>
+/// The TLS files and rules of one side (client or peer), as etcd's <c>transport.TLSInfo</c> is filled from
+/// <c>--cert-file</c>/<c>--key-file</c>/<c>--trusted-ca-file</c>/<c>--client-cert-auth</c>/<c>--client-crl-file</c>/<c>--auto-tls</c>
+/// (or their <c>--peer-</c> forms). Immutable.
+/// </summary>
+public sealed record TlsSettings
+{
+    /// <summary>PEM certificate file.</summary>
+    public string CertFile { get; init; } = "";
+
+    /// <summary>PEM private key file.</summary>
+    public string KeyFile { get; init; } = "";
+
+    /// <summary>PEM CA bundle used to verify client (or peer) certificates.</summary>
+    public string TrustedCaFile { get; init; } = "";
+
+    /// <summary>Require and verify client certificates.</summary>
+    public bool ClientCertAuth { get; init; }
+
+    /// <summary>PEM certificate revocation list checked against client certificates.</summary>
+    public string CrlFile { get; init; } = "";
+
+    /// <summary>Generate a self-signed certificate when no files are given.</summary>
+    public bool AutoTls { get; init; }
+
+    /// <summary>Whether any TLS is configured.</summary>
+    public bool Enabled => AutoTls || CertFile.Length > 0 || KeyFile.Length > 0;
 }
