@@ -4,8 +4,8 @@ using Xunit.Abstractions;
 namespace Etcd.Raft.Tests;
 
 /// <summary>
-/// Randomized whole-cluster runs checking Raft's safety properties after every step. By default a few hundred
-/// seeds run (2,000 by default); set RAFT_SIM_SEEDS for a longer run (RAFT_SIM_FIRST_SEED and RAFT_SIM_STEPS move the window
+/// Randomized whole-cluster runs checking Raft's safety properties after every step. By default 2,000
+/// seeds run; set RAFT_SIM_SEEDS for more or fewer (RAFT_SIM_FIRST_SEED and RAFT_SIM_STEPS move the window
 /// and the length), or RAFT_SIM_SEED=n to replay one seed.
 /// </summary>
 public class SimulationTests(ITestOutputHelper output)
