@@ -66,6 +66,22 @@ public sealed class EtcdHost : IAsyncDisposable
             throw new EtcdStartException($"listen tcp {PeerHostPort(options)}: bind: {BindReason(e)}", e);
         }
 
+        // Likewise the client ports: a busy one must fail the start before the data directory is touched.
+        foreach (var u in options.ListenClientUrls.Where(u => u.Port != 0))
+        {
+            try
+            {
+                var probe = new TcpListener(ResolveListenAddress(u.Host), u.Port);
+                probe.Start();
+                probe.Stop();
+            }
+            catch (SocketException e)
+            {
+                StopAll(peers);
+                throw new EtcdStartException($"listen tcp {u.Authority}: bind: {BindReason(e)}", e);
+            }
+        }
+
         EtcdServer server;
         try
         {
