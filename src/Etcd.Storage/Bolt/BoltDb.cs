@@ -246,7 +246,8 @@ public sealed partial class BoltDb : IDisposable
                     min = Math.Min(min, t);
                 }
 
-                Freelist.ReleaseBefore(min);
+                Freelist.ReleaseUpTo(min);
+                UpdateStats();
                 _mapping.Acquire();
                 return new Tx(this, _mapping, _meta, true);
             }

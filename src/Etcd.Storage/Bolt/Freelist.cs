@@ -100,14 +100,17 @@ internal sealed class Freelist
         }
     }
 
-    /// <summary>Moves the pages freed by transactions with txid &lt; <paramref name="minReaderTxid"/> to the free list.</summary>
-    public void ReleaseBefore(ulong minReaderTxid)
+    /// <summary>
+    /// Moves the pages freed by write transactions with txid &lt;= <paramref name="minReaderTxid"/> to the
+    /// free list: a reader of snapshot t never sees the pages that commit t (or earlier) replaced.
+    /// </summary>
+    public void ReleaseUpTo(ulong minReaderTxid)
     {
         List<ulong>? released = null;
         List<ulong>? done = null;
         foreach (var kv in _pending)
         {
-            if (kv.Key >= minReaderTxid)
+            if (kv.Key > minReaderTxid)
             {
                 break;
             }
