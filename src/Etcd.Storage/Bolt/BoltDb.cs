@@ -82,13 +82,33 @@ public sealed partial class BoltDb : IDisposable
     public static BoltDb Open(string path, BoltOptions? options = null)
     {
         options ??= BoltOptions.Default;
-        var file = new FileStream(
-            path,
-            options.ReadOnly ? FileMode.Open : FileMode.OpenOrCreate,
-            options.ReadOnly ? FileAccess.Read : FileAccess.ReadWrite,
-            FileShare.ReadWrite | FileShare.Delete,
-            1,
-            FileOptions.None);
+        var deadline = DateTime.UtcNow + options.Timeout;
+        FileStream file;
+        while (true)
+        {
+            try
+            {
+                // .NET itself takes a shared flock for FileShare.Read*; an exclusive holder makes it fail.
+                file = new FileStream(
+                    path,
+                    options.ReadOnly ? FileMode.Open : FileMode.OpenOrCreate,
+                    options.ReadOnly ? FileAccess.Read : FileAccess.ReadWrite,
+                    FileShare.ReadWrite | FileShare.Delete,
+                    1,
+                    FileOptions.None);
+                break;
+            }
+            catch (IOException e) when ((e.HResult == SharingViolationHResult || e.HResult == EWOULDBLOCK) && e is not FileNotFoundException)
+            {
+                if (DateTime.UtcNow >= deadline)
+                {
+                    throw new BoltException(BoltException.Timeout, e);
+                }
+
+                Thread.Sleep(50);
+            }
+        }
+
         try
         {
             Flock(file, exclusive: !options.ReadOnly, options.Timeout);
@@ -480,6 +500,8 @@ public sealed partial class BoltDb : IDisposable
         }
     }
 
+    private const int SharingViolationHResult = unchecked((int)0x80070020);
+    private const int EWOULDBLOCK = 11;
     private const int LOCK_SH = 1;
     private const int LOCK_EX = 2;
     private const int LOCK_NB = 4;

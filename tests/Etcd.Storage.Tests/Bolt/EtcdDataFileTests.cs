@@ -169,6 +169,10 @@ public class EtcdDataFileTests
             }
 
             Assert.Equal(0, etcd.Ctl("del", "k3").Code);
+
+            // etcd holds bbolt's flock on its db: we must not open it meanwhile.
+            var live = Path.Combine(dataDir, "member", "snap", "db");
+            Assert.Equal(BoltException.Timeout, Assert.Throws<BoltException>(() => BoltDb.Open(live, new BoltOptions { ReadOnly = true, Timeout = TimeSpan.Zero })).Message);
             etcd.Stop();
         }
 
