@@ -90,10 +90,17 @@ public sealed class BoltBackend : IBackend
     /// <summary>Bolt commits made so far (tests and metrics).</summary>
     public long CommitCount => Interlocked.Read(ref _commits);
 
-    /// <summary>The database file size in bytes (etcd's <c>Size</c>, metric etcd_mvcc_db_total_size_in_bytes).</summary>
+    /// <summary>
+    /// Bytes of the database as etcd reports them (<c>backend.Size</c>, Status.dbSize,
+    /// etcd_mvcc_db_total_size_in_bytes): bbolt's <c>tx.Size()</c>, the high-water page id times the
+    /// page size, updated at each commit. The file itself may be larger (bbolt grows it ahead).
+    /// </summary>
     public long Size => Interlocked.Read(ref _size);
 
-    /// <summary>File size minus the free pages' bytes after the last commit (etcd's <c>SizeInUse</c>).</summary>
+    /// <summary>The database file's length in bytes.</summary>
+    public long FileSize => _db.FileSize;
+
+    /// <summary><see cref="Size"/> minus the bytes of the freelist's reusable pages after the last commit (etcd's <c>SizeInUse</c>, Status.dbSizeInUse).</summary>
     public long SizeInUse => Interlocked.Read(ref _sizeInUse);
 
     /// <inheritdoc />
@@ -248,7 +255,8 @@ public sealed class BoltBackend : IBackend
 
     private void UpdateSizes()
     {
-        long size = _db.FileSize;
+        // etcd's backend.begin: size = tx.Size() (high-water page id x page size), in use = size - free pages.
+        long size = _wtx?.Size ?? _published.Holder.Tx.Size;
         var st = _db.Stats();
         Interlocked.Exchange(ref _size, size);
         Interlocked.Exchange(ref _sizeInUse, size - ((long)st.FreePageN * st.PageSize));
