@@ -269,6 +269,12 @@ public sealed class BoltBackend : IBackend
         if (!_wbuckets.TryGetValue(name, out var b))
         {
             b = _wtx!.Bucket(Name(name));
+            if (b != null && name == "key")
+            {
+                // etcd appends revision keys with UnsafeSeqPut, which fills pages to 90%.
+                b.FillPercent = 0.9;
+            }
+
             _wbuckets[name] = b;
         }
 

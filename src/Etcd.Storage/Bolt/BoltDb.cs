@@ -208,7 +208,7 @@ public sealed partial class BoltDb : IDisposable
             }
         }
 
-        Freelist.SetFree(free);
+        Freelist.ReloadIds(free);
     }
 
     /// <summary>bbolt's mmap sizing: powers of two from 32 KiB to 1 GiB, then 1 GiB steps.</summary>

@@ -183,9 +183,11 @@ internal sealed class Freelist
     }
 
     /// <summary>Loads the committed freelist page again, minus the pages still pending (after a rollback).</summary>
-    public void Reload(ReadOnlySpan<byte> page)
+    public void Reload(ReadOnlySpan<byte> page) => ReloadIds(ReadIds(page));
+
+    /// <summary>Makes <paramref name="ids"/> the free ids, minus the pages still pending.</summary>
+    public void ReloadIds(List<ulong> ids)
     {
-        var ids = ReadIds(page);
         var pending = new HashSet<ulong>();
         foreach (var kv in _pending)
         {
@@ -196,13 +198,6 @@ internal sealed class Freelist
         }
 
         ids.RemoveAll(pending.Contains);
-        ids.Sort();
-        _ids = ids;
-    }
-
-    /// <summary>Replaces the free ids (used when the freelist is rebuilt by a reachability scan).</summary>
-    public void SetFree(List<ulong> ids)
-    {
         ids.Sort();
         _ids = ids;
     }
