@@ -56,21 +56,6 @@ internal sealed class Node
         return sz;
     }
 
-    private bool SizeLessThan(int v)
-    {
-        int sz = BoltPage.HeaderSize;
-        foreach (ref readonly var i in System.Runtime.InteropServices.CollectionsMarshal.AsSpan(Inodes))
-        {
-            sz += BoltPage.ElementSize + i.Key.Length + (i.Value?.Length ?? 0);
-            if (sz >= v)
-            {
-                return false;
-            }
-        }
-
-        return true;
-    }
-
     public Node ChildAt(int index)
     {
         if (IsLeaf)
@@ -236,47 +221,41 @@ internal sealed class Node
         }
     }
 
+    /// <summary>
+    /// Breaks this node into nodes that each fit a page, filled to <see cref="Bolt.Bucket.FillPercent"/>
+    /// (each keeps at least <see cref="BoltPage.MinKeysPerPage"/> inodes). One pass: each inode is copied once.
+    /// </summary>
     private List<Node> Split(int pageSize)
     {
-        var nodes = new List<Node>();
-        var node = this;
-        while (true)
-        {
-            var next = node.SplitTwo(pageSize);
-            nodes.Add(node);
-            if (next == null)
-            {
-                break;
-            }
-
-            node = next;
-        }
-
-        return nodes;
-    }
-
-    private Node? SplitTwo(int pageSize)
-    {
-        if (Inodes.Count <= BoltPage.MinKeysPerPage * 2 || SizeLessThan(pageSize))
-        {
-            return null;
-        }
-
+        var all = Inodes;
         double fill = Math.Clamp(Bucket.FillPercent, 0.1, 1.0);
         int threshold = (int)(pageSize * fill);
-
-        int splitIndex = 0, sz = BoltPage.HeaderSize;
-        for (int i = 0; i < Inodes.Count - BoltPage.MinKeysPerPage; i++)
+        var cuts = new List<int>();
+        int start = 0;
+        while (all.Count - start > BoltPage.MinKeysPerPage * 2 && !SizeLessThan(all, start, pageSize))
         {
-            splitIndex = i;
-            var inode = Inodes[i];
-            int elsize = BoltPage.ElementSize + inode.Key.Length + (inode.Value?.Length ?? 0);
-            if (i >= BoltPage.MinKeysPerPage && sz + elsize > threshold)
+            int splitIndex = 0, sz = BoltPage.HeaderSize;
+            for (int i = 0; i < all.Count - start - BoltPage.MinKeysPerPage; i++)
             {
-                break;
+                splitIndex = i;
+                var inode = all[start + i];
+                int elsize = BoltPage.ElementSize + inode.Key.Length + (inode.Value?.Length ?? 0);
+                if (i >= BoltPage.MinKeysPerPage && sz + elsize > threshold)
+                {
+                    break;
+                }
+
+                sz += elsize;
             }
 
-            sz += elsize;
+            start += splitIndex;
+            cuts.Add(start);
+        }
+
+        var nodes = new List<Node>(cuts.Count + 1) { this };
+        if (cuts.Count == 0)
+        {
+            return nodes;
         }
 
         if (Parent == null)
@@ -285,12 +264,33 @@ internal sealed class Node
             Parent.Children.Add(this);
         }
 
-        var next = new Node(Bucket, IsLeaf, Parent);
-        Parent.Children.Add(next);
-        next.Inodes = Inodes.GetRange(splitIndex, Inodes.Count - splitIndex);
-        Inodes.RemoveRange(splitIndex, Inodes.Count - splitIndex);
-        Bucket.Tx.Stats.Split++;
-        return next;
+        Inodes = all.GetRange(0, cuts[0]);
+        for (int c = 0; c < cuts.Count; c++)
+        {
+            int from = cuts[c], to = c + 1 < cuts.Count ? cuts[c + 1] : all.Count;
+            var next = new Node(Bucket, IsLeaf, Parent) { Inodes = all.GetRange(from, to - from) };
+            Parent.Children.Add(next);
+            nodes.Add(next);
+            Bucket.Tx.Stats.Split++;
+        }
+
+        return nodes;
+    }
+
+    private static bool SizeLessThan(List<Inode> inodes, int start, int v)
+    {
+        int sz = BoltPage.HeaderSize;
+        var span = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(inodes).Slice(start);
+        foreach (ref readonly var i in span)
+        {
+            sz += BoltPage.ElementSize + i.Key.Length + (i.Value?.Length ?? 0);
+            if (sz >= v)
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>Writes this node (split as needed) and its children to dirty pages; updates the parent.</summary>
