@@ -608,8 +608,16 @@ public sealed class BoltBackend : IBackend
         public void Put(string bucket, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
         {
             var b = BucketForWrite(bucket);
-            b.Put(key, value);
-            Record(bucket, new OvEntry(key.ToArray(), value.ToArray()));
+            if (key.IsEmpty)
+            {
+                b.Put(key, value); // bbolt's "key required"
+            }
+
+            // One copy of each array, shared by the bolt node and the read overlay (both treat them as immutable).
+            var k = key.ToArray();
+            var v = value.ToArray();
+            b.PutOwned(k, v);
+            Record(bucket, new OvEntry(k, v));
         }
 
         public void Delete(string bucket, ReadOnlySpan<byte> key)

@@ -144,6 +144,31 @@ public sealed class Bucket
             throw new BoltException(BoltException.ValueTooLarge);
         }
 
+        PutCore(key, key.ToArray(), value.ToArray());
+    }
+
+    /// <summary>
+    /// <see cref="Put"/> taking ownership of <paramref name="key"/> and <paramref name="value"/> (no copy):
+    /// the caller must never change the arrays afterwards.
+    /// </summary>
+    internal void PutOwned(byte[] key, byte[] value)
+    {
+        Tx.EnsureWritable();
+        if (key.Length == 0)
+        {
+            throw new BoltException(BoltException.KeyRequired);
+        }
+
+        if (key.Length > BoltPage.MaxKeySize)
+        {
+            throw new BoltException(BoltException.KeyTooLarge);
+        }
+
+        PutCore(key, key, value);
+    }
+
+    private void PutCore(ReadOnlySpan<byte> key, byte[] keyArray, byte[] value)
+    {
         var c = OpCursor();
         c.SeekRaw(key);
         if (c.CurrentRaw(out var k, out _, out uint flags) && k.SequenceEqual(key) && (flags & BoltPage.BucketLeafFlag) != 0)
@@ -151,8 +176,7 @@ public sealed class Bucket
             throw new BoltException(BoltException.IncompatibleValue);
         }
 
-        var kb = key.ToArray();
-        c.CurrentNode().Put(kb, kb, value.ToArray(), 0, 0);
+        c.CurrentNode().Put(keyArray, keyArray, value, 0, 0);
     }
 
     /// <summary>Removes <paramref name="key"/>; absent keys are ignored.</summary>
