@@ -108,6 +108,18 @@ public sealed class Tx : IDisposable
     /// <summary>A cursor over the top-level bucket names (every entry is a bucket).</summary>
     public Cursor Cursor() => _root.Cursor();
 
+    /// <summary>Visits every top-level bucket in name order (bbolt's tx.ForEach); return false to stop.</summary>
+    public void ForEach(Func<byte[], Bucket, bool> visitor)
+    {
+        foreach (var name in BucketNames())
+        {
+            if (!visitor(name, _root.GetBucket(name)!))
+            {
+                return;
+            }
+        }
+    }
+
     /// <summary>Names of the top-level buckets in key order.</summary>
     public List<byte[]> BucketNames()
     {

@@ -75,6 +75,13 @@ public class BoltDbBasicTests
             Assert.Equal(B("3"), sv.ToArray());
             Assert.False(c.Seek(B("z"), out _, out _));
             Assert.Empty(tx.Check());
+            var seen = new List<string>();
+            tx.ForEach((name, bucket) =>
+            {
+                seen.Add(System.Text.Encoding.UTF8.GetString(name) + ":" + (bucket.GetBucket(B("nested")) != null));
+                return true;
+            });
+            Assert.Equal(new[] { "widgets:True" }, seen);
             Assert.Equal(BoltException.TxNotWritable, Assert.Throws<BoltException>(() => b.Put(B("q"), B("r"))).Message);
         }
     }
