@@ -60,6 +60,7 @@ public sealed class BoltBackend : IBackend
     private long _sizeInUse;
     private long _commits;
     private bool _disposed;
+    private int _disposedFlag;
 
     /// <summary>Opens (creating when absent) the backend file and starts the batch committer thread.</summary>
     /// <exception cref="BoltException">The file is not a bbolt database, or is locked by another process (<c>timeout</c>).</exception>
@@ -104,6 +105,7 @@ public sealed class BoltBackend : IBackend
     public long SizeInUse => Interlocked.Read(ref _sizeInUse);
 
     /// <inheritdoc />
+    /// <exception cref="ObjectDisposedException">The backend was disposed.</exception>
     public IReadTx ConcurrentReadTx()
     {
         while (true)
@@ -112,6 +114,12 @@ public sealed class BoltBackend : IBackend
             if (v.Holder.TryAcquire())
             {
                 return new ReadTxImpl(v);
+            }
+
+            // The view was retired by a commit or defrag (a newer one is published) or by disposal.
+            if (Volatile.Read(ref _disposedFlag) != 0)
+            {
+                throw new ObjectDisposedException(nameof(BoltBackend));
             }
         }
     }
@@ -199,6 +207,7 @@ public sealed class BoltBackend : IBackend
 
             CommitLocked(force: false);
             _disposed = true;
+            Volatile.Write(ref _disposedFlag, 1);
             _wtx?.Rollback();
             _wtx = null;
             _published.Holder.Release();

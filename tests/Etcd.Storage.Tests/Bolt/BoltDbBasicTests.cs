@@ -144,3 +144,40 @@ public class BoltDbBasicTests
         }
     }
 }
+
+public class FreelistTests
+{
+    [Fact]
+    public void FreelistPageRoundTripsPastTheUint16Count()
+    {
+        var fl = new Freelist();
+        const int n = 70000;
+        for (ulong i = 0; i < n; i++)
+        {
+            fl.Free(5, 10 + (i * 2), 0);
+        }
+
+        fl.Free(6, 5, 1);
+        Assert.Equal(n + 2, fl.Count);
+        var page = new byte[fl.Size];
+        fl.Write(page);
+        Assert.Equal(0xFFFF, BinaryPrimitives.ReadUInt16LittleEndian(page.AsSpan(10)));
+        Assert.Equal((ulong)(n + 2), BinaryPrimitives.ReadUInt64LittleEndian(page.AsSpan(16)));
+
+        var back = new Freelist();
+        back.Read(page);
+        Assert.Equal(n + 2, back.FreeCount);
+        Assert.Equal(fl.All(), back.All());
+
+        // Pending pages are released once no reader can see them: tx 5's at reader 5, tx 6's later.
+        fl.ReleaseUpTo(4);
+        Assert.Equal(0, fl.FreeCount);
+        fl.ReleaseUpTo(5);
+        Assert.Equal(n, fl.FreeCount);
+        Assert.Equal(0ul, fl.Allocate(2)); // ids 10,12,14,... hold no run of 2
+        Assert.Equal(10ul, fl.Allocate(1));
+        fl.ReleaseUpTo(ulong.MaxValue);
+        Assert.Equal(n + 1, fl.FreeCount);
+        Assert.Equal(5ul, fl.Allocate(2));
+    }
+}

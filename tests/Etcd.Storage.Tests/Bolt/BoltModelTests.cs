@@ -13,7 +13,7 @@ public class BoltModelTests
         using var dir = new TempDir();
         var path = dir.File("db");
         var runner = new BoltModelRunner(seed);
-        for (int round = 0; round < 25; round++)
+        for (int round = 0; round < 16; round++)
         {
             using var db = BoltDb.Open(path, new BoltOptions { NoSync = true });
             runner.Step(db, 60);
