@@ -6,6 +6,11 @@ using Etcd.Storage.FileSystem;
 
 namespace Etcd.Storage.Backend;
 
+/// <summary>Selects pairs <see cref="BoltBackend.Hash"/> leaves out (etcd's <c>IgnoreKey</c> set).</summary>
+/// <param name="bucket">The bucket name.</param>
+/// <param name="key">The key.</param>
+public delegate bool HashIgnore(string bucket, ReadOnlySpan<byte> key);
+
 /// <summary>Settings of <see cref="BoltBackend"/> (etcd's <c>backend.BackendConfig</c>).</summary>
 public sealed class BoltBackendOptions
 {
@@ -144,6 +149,42 @@ public sealed class BoltBackend : IBackend
         using var r = (ReadTxImpl)ConcurrentReadTx();
         return r.View.Holder.Tx.WriteTo(destination);
     }
+
+    /// <summary>
+    /// etcd's <c>backend.Hash</c> (behind Maintenance.Hash): commits the batch, then runs CRC-32C
+    /// (Castagnoli) over every top-level bucket name followed by each of its keys and values in key
+    /// order, skipping pairs <paramref name="ignore"/> selects. Pass <see cref="EtcdDefaultHashIgnore"/>
+    /// for etcd's DefaultIgnores (meta/consistent_index).
+    /// </summary>
+    public uint Hash(HashIgnore? ignore)
+    {
+        ForceCommit();
+        using var r = (ReadTxImpl)ConcurrentReadTx();
+        var tx = r.View.Holder.Tx;
+        uint crc = 0;
+        foreach (var name in tx.BucketNames())
+        {
+            crc = Wal.Crc32C.Update(crc, name);
+            string bucketName = Encoding.UTF8.GetString(name);
+            var c = tx.Bucket(name)!.Cursor();
+            for (bool ok = c.First(out var k, out var v); ok; ok = c.Next(out k, out v))
+            {
+                if (ignore != null && ignore(bucketName, k))
+                {
+                    continue;
+                }
+
+                crc = Wal.Crc32C.Update(crc, k);
+                crc = Wal.Crc32C.Update(crc, v);
+            }
+        }
+
+        return crc;
+    }
+
+    /// <summary>etcd's mvcc DefaultIgnores for <see cref="Hash"/>: the <c>meta</c> bucket's <c>consistent_index</c>.</summary>
+    public static bool EtcdDefaultHashIgnore(string bucket, ReadOnlySpan<byte> key)
+        => bucket == "meta" && key.SequenceEqual("consistent_index"u8);
 
     /// <summary>
     /// Defragments (etcd's <c>backend.defrag</c>): commits, copies every bucket into

@@ -137,4 +137,37 @@ public class BoltGoInteropTests
         BoltCompact.Compact(db, compacted);
         Assert.Equal(runner.Committed.Dump(), GoCheckAndDump(exe, compacted));
     }
+
+    [GoBoltFact]
+    public void BackendHashMatchesEtcdsAlgorithmInGo()
+    {
+        var exe = GoExe();
+        using var dir = new TempDir();
+        var path = dir.File("db");
+        uint ours;
+        using (var be = new Etcd.Storage.Backend.BoltBackend(new Etcd.Storage.Backend.BoltBackendOptions { Path = path, UnsafeNoFsync = true, InitialMmapSize = 0 }))
+        {
+            var tx = be.BatchTx;
+            tx.Lock();
+            tx.CreateBucket("key");
+            tx.CreateBucket("meta");
+            for (int i = 0; i < 2000; i++)
+            {
+                tx.Put("key", System.Text.Encoding.ASCII.GetBytes($"rev{i:D6}"), new byte[i % 97]);
+            }
+
+            tx.Put("meta", "consistent_index"u8, [0, 0, 0, 0, 0, 0, 0, 9]);
+            tx.Put("meta", "other"u8, [1]);
+            tx.Unlock();
+            ours = be.Hash(Etcd.Storage.Backend.BoltBackend.EtcdDefaultHashIgnore);
+
+            tx.Lock();
+            tx.Put("meta", "consistent_index"u8, [0, 0, 0, 0, 0, 0, 0, 10]);
+            tx.Unlock();
+            Assert.Equal(ours, be.Hash(Etcd.Storage.Backend.BoltBackend.EtcdDefaultHashIgnore));
+            Assert.NotEqual(ours, be.Hash(null));
+        }
+
+        Assert.Equal(ours.ToString(), GoBolt.Run(exe, "hash", path).Out.Trim());
+    }
 }

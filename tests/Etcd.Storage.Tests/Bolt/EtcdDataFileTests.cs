@@ -177,6 +177,28 @@ public class EtcdDataFileTests
         }
 
         var dbPath = Path.Combine(dataDir, "member", "snap", "db");
+
+        // The etcd backend over a copy of etcd's file: reads through IReadTx, and etcd's backend hash.
+        var copy = dir.File("copy.db");
+        File.Copy(dbPath, copy);
+        using (var be = new Etcd.Storage.Backend.BoltBackend(new Etcd.Storage.Backend.BoltBackendOptions { Path = copy }))
+        {
+            using (var r = be.ConcurrentReadTx())
+            {
+                Assert.NotNull(r.Get("meta", "consistent_index"u8));
+                int revisions = 0;
+                r.ForEach("key", (_, _) => { revisions++; return true; });
+                Assert.Equal(52, revisions); // 51 puts + 1 delete tombstone
+            }
+
+            uint hash = be.Hash(Etcd.Storage.Backend.BoltBackend.EtcdDefaultHashIgnore);
+            var (goExe, _) = GoBolt.FindOnPath("go") != null && Directory.Exists(GoBolt.BboltSource) ? GoBolt.Get() : (null, null);
+            if (goExe != null)
+            {
+                Assert.Equal(hash.ToString(), GoBolt.Run(goExe, "hash", dbPath).Out.Trim());
+            }
+        }
+
         using (var db = BoltDb.Open(dbPath, new BoltOptions { ReadOnly = true }))
         {
             db.View(tx =>

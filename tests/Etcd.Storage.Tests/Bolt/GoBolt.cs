@@ -14,6 +14,7 @@ internal static class GoBolt
         package main
 
         import (
+        	"hash/crc32"
         	"encoding/hex"
         	"fmt"
         	"os"
@@ -118,12 +119,39 @@ internal static class GoBolt
         	})
         }
 
+        // The hash of etcd's backend.Hash with DefaultIgnores (meta/consistent_index).
+        func hash(path string) {
+        	db, err := bolt.Open(path, 0600, &bolt.Options{ReadOnly: true})
+        	must(err)
+        	defer db.Close()
+        	h := crc32.New(crc32.MakeTable(crc32.Castagnoli))
+        	db.View(func(tx *bolt.Tx) error {
+        		c := tx.Cursor()
+        		for next, _ := c.First(); next != nil; next, _ = c.Next() {
+        			b := tx.Bucket(next)
+        			h.Write(next)
+        			b.ForEach(func(k, v []byte) error {
+        				if string(next) == "meta" && string(k) == "consistent_index" {
+        					return nil
+        				}
+        				h.Write(k)
+        				h.Write(v)
+        				return nil
+        			})
+        		}
+        		return nil
+        	})
+        	fmt.Println(h.Sum32())
+        }
+
         func main() {
         	switch os.Args[1] {
         	case "write":
         		write(os.Args[2])
         	case "check":
         		check(os.Args[2])
+        	case "hash":
+        		hash(os.Args[2])
         	case "seq":
         		seq(os.Args[2])
         	}
