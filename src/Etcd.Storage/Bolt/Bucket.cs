@@ -52,7 +52,12 @@ public sealed class Bucket
     public Cursor Cursor()
     {
         Tx.EnsureOpen();
-        Tx.Stats.CursorCount++;
+        if (Tx.Writable)
+        {
+            // Read transactions may be shared by threads: their counters are not kept.
+            Tx.Stats.CursorCount++;
+        }
+
         return new Cursor(this);
     }
 

@@ -87,6 +87,49 @@ public class BoltDbBasicTests
     }
 
     [Fact]
+    public void CursorDeleteAndSequenceSurviveReopen()
+    {
+        using var dir = new TempDir();
+        var path = dir.File("db");
+        using (var db = BoltDb.Open(path))
+        {
+            db.Update(tx =>
+            {
+                var b = tx.CreateBucket(B("b"));
+                for (int i = 0; i < 10; i++)
+                {
+                    b.Put(B($"k{i}"), B($"v{i}"));
+                }
+
+                var c = b.Cursor();
+                Assert.True(c.Seek(B("k5"), out _, out _));
+                c.Delete();
+                Assert.Equal(3ul, b.NextSequence() + b.NextSequence());
+                b.CreateBucket(B("sub"));
+                Assert.True(c.Seek(B("sub"), out _, out _));
+                Assert.True(c.IsBucket);
+                Assert.Equal(BoltException.IncompatibleValue, Assert.Throws<BoltException>(() => c.Delete()).Message);
+                Assert.Equal(BoltException.IncompatibleValue, Assert.Throws<BoltException>(() => b.DeleteBucket(B("k1"))).Message);
+                Assert.Equal(BoltException.BucketNotFound, Assert.Throws<BoltException>(() => b.DeleteBucket(B("nope"))).Message);
+            });
+        }
+
+        using (var db = BoltDb.Open(path))
+        {
+            db.View(tx =>
+            {
+                var b = tx.Bucket(B("b"))!;
+                Assert.Null(b.Get(B("k5")));
+                Assert.Equal(B("v6"), b.Get(B("k6")));
+                Assert.Equal(2ul, b.Sequence);
+                Assert.NotNull(b.GetBucket(B("sub")));
+                Assert.Empty(tx.Check());
+                return 0;
+            });
+        }
+    }
+
+    [Fact]
     public void ManyKeysSplitThenMergeWithOverflowValues()
     {
         using var dir = new TempDir();
