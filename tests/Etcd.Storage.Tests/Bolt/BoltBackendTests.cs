@@ -305,4 +305,58 @@ public class BoltBackendTests
             return 0;
         });
     }
+
+    [Fact]
+    public async Task ConcurrentReadersNeverSeeHalfABatch()
+    {
+        using var dir = new TempDir();
+        using var be = Open(dir.File("db"), batchLimit: 35, intervalMs: 5);
+        var tx = be.BatchTx;
+        tx.Lock();
+        tx.CreateBucket("key");
+        for (int k = 0; k < 10; k++)
+        {
+            tx.Put("key", B($"k{k}"), B("0000"));
+        }
+
+        tx.Unlock();
+
+        const int batches = 400;
+        var writer = Task.Run(() =>
+        {
+            for (int gen = 1; gen <= batches; gen++)
+            {
+                tx.Lock();
+                for (int k = 0; k < 10; k++)
+                {
+                    tx.Put("key", B($"k{k}"), B($"{gen:D4}"));
+                }
+
+                tx.Unlock();
+            }
+        });
+
+        long observed = 0;
+        var readers = Enumerable.Range(0, 2).Select(_ => Task.Run(() =>
+        {
+            int last = 0;
+            while (!writer.IsCompleted)
+            {
+                using var r = be.ConcurrentReadTx();
+                var values = Scan(r, "key");
+                Assert.Equal(10, values.Count);
+                Assert.Single(values.Select(v => v.Split('=')[1]).Distinct());
+                int gen = int.Parse(System.Text.Encoding.ASCII.GetString(r.Get("key", B("k3"))!));
+                Assert.True(gen >= last, $"went back from {last} to {gen}");
+                last = gen;
+                Interlocked.Increment(ref observed);
+            }
+        })).ToArray();
+
+        await writer;
+        await Task.WhenAll(readers);
+        Assert.True(be.CommitCount > 10);
+        using var final = be.ConcurrentReadTx();
+        Assert.Equal(B($"{batches:D4}"), final.Get("key", B("k9")));
+    }
 }
