@@ -1,0 +1,707 @@
+using System.Collections.Concurrent;
+using System.Collections.Immutable;
+using System.Text;
+using Etcd.Storage.Bolt;
+using Etcd.Storage.FileSystem;
+
+namespace Etcd.Storage.Backend;
+
+/// <summary>Selects pairs <see cref="BoltBackend.Hash"/> leaves out (etcd's <c>IgnoreKey</c> set).</summary>
+/// <param name="bucket">The bucket name.</param>
+/// <param name="key">The key.</param>
+public delegate bool HashIgnore(string bucket, ReadOnlySpan<byte> key);
+
+/// <summary>Settings of <see cref="BoltBackend"/> (etcd's <c>backend.BackendConfig</c>).</summary>
+public sealed class BoltBackendOptions
+{
+    /// <summary>The database file, e.g. <c>member/snap/db</c>.</summary>
+    public required string Path { get; init; }
+
+    /// <summary>Longest time a batch stays uncommitted (etcd's default 100 ms).</summary>
+    public TimeSpan BatchInterval { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Writes (puts, deletes, bucket creations/deletions) after which <see cref="IBatchTx.Unlock"/> commits (etcd's default 10000).</summary>
+    public int BatchLimit { get; init; } = 10000;
+
+    /// <summary>Logical mmap size in bytes steering file growth as bbolt's InitialMmapSize (etcd's default 10 GiB).</summary>
+    public long InitialMmapSize { get; init; } = 10L * 1024 * 1024 * 1024;
+
+    /// <summary>Skip fdatasync (etcd's --unsafe-no-fsync).</summary>
+    public bool UnsafeNoFsync { get; init; }
+}
+
+/// <summary>
+/// etcd's durable backend (<c>mvcc/backend/backend.go</c>, <c>batch_tx.go</c>, <c>read_tx.go</c>,
+/// <c>tx_buffer.go</c>) over a bbolt-format file (<see cref="BoltDb"/>): one long-lived bolt write
+/// transaction holds the current batch and is committed every <see cref="BoltBackendOptions.BatchInterval"/>,
+/// when <see cref="IBatchTx.Unlock"/> finds <see cref="BoltBackendOptions.BatchLimit"/> writes pending,
+/// on <see cref="ForceCommit"/>, <see cref="Snapshot"/>, <see cref="Defrag"/> and disposal.
+/// </summary>
+/// <remarks>
+/// Reads: <see cref="ConcurrentReadTx"/> returns a view made of a bolt read transaction of the last
+/// commit plus an immutable overlay of the writes unlocked since (etcd's txReadBuffer; here deletes and
+/// bucket drops are buffered too), so a reader sees exactly what was unlocked, never a half batch, and
+/// never blocks the writer or waits for it. Views are reference counted; the bolt read transaction of
+/// an old commit closes when its last view is disposed.
+/// Thread-safety: every public member is thread-safe; <see cref="BatchTx"/> follows the
+/// <see cref="IBatchTx"/> lock contract.
+/// </remarks>
+public sealed class BoltBackend : IBackend
+{
+    private static readonly ConcurrentDictionary<string, byte[]> s_names = new();
+
+    private readonly BoltBackendOptions _options;
+    private readonly object _gate = new();
+    private readonly BatchTxImpl _batchTx;
+    private readonly Thread _committer;
+    private readonly ManualResetEventSlim _stop = new(false);
+    private BoltDb _db;
+    private Tx? _wtx;
+    private readonly Dictionary<string, Bucket?> _wbuckets = new();
+    private int _pending;
+    private ImmutableDictionary<string, BucketOverlay> _overlay = ImmutableDictionary<string, BucketOverlay>.Empty;
+    private volatile View _published;
+    private long _size;
+    private long _sizeInUse;
+    private long _commits;
+    private bool _disposed;
+    private int _disposedFlag;
+
+    /// <summary>Opens (creating when absent) the backend file and starts the batch committer thread.</summary>
+    /// <exception cref="BoltException">The file is not a bbolt database, or is locked by another process (<c>timeout</c>).</exception>
+    public BoltBackend(BoltBackendOptions options)
+    {
+        _options = options;
+        _db = OpenDb(options.Path);
+        _published = new View(new ReadTxHolder(_db.Begin(false)), _overlay);
+        _wtx = _db.Begin(true);
+        UpdateSizes();
+        _batchTx = new BatchTxImpl(this);
+        _committer = new Thread(CommitLoop) { IsBackground = true, Name = "etcd-backend-commit" };
+        _committer.Start();
+    }
+
+    private BoltDb OpenDb(string path) => BoltDb.Open(path, new BoltOptions
+    {
+        InitialMmapSize = _options.InitialMmapSize,
+        NoSync = _options.UnsafeNoFsync,
+    });
+
+    /// <inheritdoc />
+    public IBatchTx BatchTx => _batchTx;
+
+    /// <summary>The file path.</summary>
+    public string Path => _options.Path;
+
+    /// <summary>Bolt commits made so far (tests and metrics).</summary>
+    public long CommitCount => Interlocked.Read(ref _commits);
+
+    /// <summary>
+    /// Bytes of the database as etcd reports them (<c>backend.Size</c>, Status.dbSize,
+    /// etcd_mvcc_db_total_size_in_bytes): bbolt's <c>tx.Size()</c>, the high-water page id times the
+    /// page size, updated at each commit. The file itself may be larger (bbolt grows it ahead).
+    /// </summary>
+    public long Size => Interlocked.Read(ref _size);
+
+    /// <summary>The database file's length in bytes.</summary>
+    public long FileSize => _db.FileSize;
+
+    /// <summary><see cref="Size"/> minus the bytes of the freelist's reusable pages after the last commit (etcd's <c>SizeInUse</c>, Status.dbSizeInUse).</summary>
+    public long SizeInUse => Interlocked.Read(ref _sizeInUse);
+
+    /// <inheritdoc />
+    /// <exception cref="ObjectDisposedException">The backend was disposed.</exception>
+    public IReadTx ConcurrentReadTx()
+    {
+        while (true)
+        {
+            var v = _published;
+            if (v.Holder.TryAcquire())
+            {
+                return new ReadTxImpl(v);
+            }
+
+            // The view was retired by a commit or defrag (a newer one is published) or by disposal.
+            if (Volatile.Read(ref _disposedFlag) != 0)
+            {
+                throw new ObjectDisposedException(nameof(BoltBackend));
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public void ForceCommit()
+    {
+        lock (_gate)
+        {
+            CommitLocked(force: false);
+        }
+    }
+
+    /// <summary>
+    /// Commits the pending batch, then writes a consistent copy of the whole database to
+    /// <paramref name="destination"/> (bbolt's tx.WriteTo: etcd's <c>backend.Snapshot</c>). Writers go on
+    /// meanwhile. Returns the bytes written.
+    /// </summary>
+    public long Snapshot(Stream destination)
+    {
+        ForceCommit();
+        using var r = (ReadTxImpl)ConcurrentReadTx();
+        return r.View.Holder.Tx.WriteTo(destination);
+    }
+
+    /// <summary>
+    /// etcd's <c>backend.Hash</c> (behind Maintenance.Hash): commits the batch, then runs CRC-32C
+    /// (Castagnoli) over every top-level bucket name followed by each of its keys and values in key
+    /// order, skipping pairs <paramref name="ignore"/> selects. Pass <see cref="EtcdDefaultHashIgnore"/>
+    /// for etcd's DefaultIgnores (meta/consistent_index).
+    /// </summary>
+    public uint Hash(HashIgnore? ignore)
+    {
+        ForceCommit();
+        using var r = (ReadTxImpl)ConcurrentReadTx();
+        var tx = r.View.Holder.Tx;
+        uint crc = 0;
+        foreach (var name in tx.BucketNames())
+        {
+            crc = Wal.Crc32C.Update(crc, name);
+            string bucketName = Encoding.UTF8.GetString(name);
+            var c = tx.Bucket(name)!.Cursor();
+            for (bool ok = c.First(out var k, out var v); ok; ok = c.Next(out k, out v))
+            {
+                if (ignore != null && ignore(bucketName, k))
+                {
+                    continue;
+                }
+
+                crc = Wal.Crc32C.Update(crc, k);
+                crc = Wal.Crc32C.Update(crc, v);
+            }
+        }
+
+        return crc;
+    }
+
+    /// <summary>etcd's mvcc DefaultIgnores for <see cref="Hash"/>: the <c>meta</c> bucket's <c>consistent_index</c>.</summary>
+    public static bool EtcdDefaultHashIgnore(string bucket, ReadOnlySpan<byte> key)
+        => bucket == "meta" && key.SequenceEqual("consistent_index"u8);
+
+    /// <summary>
+    /// Defragments (etcd's <c>backend.defrag</c>): commits, copies every bucket into
+    /// <c>db.tmp.*</c> beside the file with <see cref="BoltCompact"/>, fsyncs it, renames it over the
+    /// file and reopens. The batch writer is blocked for the whole copy, as in etcd; readers are NOT:
+    /// they keep reading the old file's last commit (its mapping stays valid after the rename) and
+    /// move to the new file with the next <see cref="ConcurrentReadTx"/> after the swap. The only
+    /// reader-visible stall is the pointer swap of the published view.
+    /// </summary>
+    public void Defrag()
+    {
+        lock (_gate)
+        {
+            EnsureNotDisposed();
+            CommitLocked(force: false);
+            _wtx!.Rollback();
+            _wtx = null;
+            _wbuckets.Clear();
+
+            var dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(Path))!;
+            var tmp = System.IO.Path.Combine(dir, "db.tmp." + Guid.NewGuid().ToString("N")[..8]);
+            try
+            {
+                BoltCompact.Compact(_db, tmp);
+                File.Move(tmp, Path, overwrite: true);
+                NativeFile.FsyncDir(dir);
+            }
+            catch
+            {
+                File.Delete(tmp);
+                _wtx = _db.Begin(true);
+                throw;
+            }
+
+            var old = _db;
+            var oldView = _published;
+            _db = OpenDb(Path);
+            _published = new View(new ReadTxHolder(_db.Begin(false)), _overlay);
+            oldView.Holder.Release();
+            old.Dispose();
+            _wtx = _db.Begin(true);
+            UpdateSizes();
+        }
+    }
+
+    /// <summary>Commits what is pending, stops the committer and closes the file.</summary>
+    public void Dispose()
+    {
+        _stop.Set();
+        if (_committer.IsAlive && Thread.CurrentThread != _committer)
+        {
+            _committer.Join();
+        }
+
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            CommitLocked(force: false);
+            _disposed = true;
+            Volatile.Write(ref _disposedFlag, 1);
+            _wtx?.Rollback();
+            _wtx = null;
+            _published.Holder.Release();
+            _db.Dispose();
+        }
+    }
+
+    private void CommitLoop()
+    {
+        while (!_stop.Wait(_options.BatchInterval))
+        {
+            lock (_gate)
+            {
+                if (!_disposed && _pending > 0)
+                {
+                    CommitLocked(force: false);
+                }
+            }
+        }
+    }
+
+    private void EnsureNotDisposed()
+    {
+        if (_disposed)
+        {
+            throw new ObjectDisposedException(nameof(BoltBackend));
+        }
+    }
+
+    /// <summary>Commits the bolt write transaction (when anything is pending) and publishes a fresh read view.</summary>
+    private void CommitLocked(bool force)
+    {
+        if (_disposed || _wtx == null || (_pending == 0 && !force))
+        {
+            return;
+        }
+
+        _wtx.Commit();
+        _wtx.Dispose();
+        _wbuckets.Clear();
+        _wtx = null;
+        _pending = 0;
+        Interlocked.Increment(ref _commits);
+
+        // Publish the new commit first and drop the old view, so that the next write transaction can
+        // reuse the pages this commit freed once no reader of an older commit remains.
+        var oldView = _published;
+        _overlay = ImmutableDictionary<string, BucketOverlay>.Empty;
+        _published = new View(new ReadTxHolder(_db.Begin(false)), _overlay);
+        oldView.Holder.Release();
+        _wtx = _db.Begin(true);
+        UpdateSizes();
+    }
+
+    private void UpdateSizes()
+    {
+        // etcd's backend.begin: size = tx.Size() (high-water page id x page size), in use = size - free pages.
+        long size = _wtx?.Size ?? _published.Holder.Tx.Size;
+        var st = _db.Stats();
+        Interlocked.Exchange(ref _size, size);
+        Interlocked.Exchange(ref _sizeInUse, size - ((long)st.FreePageN * st.PageSize));
+    }
+
+    private static byte[] Name(string bucket) => s_names.GetOrAdd(bucket, static b => Encoding.UTF8.GetBytes(b));
+
+    private Bucket? WriteBucket(string name)
+    {
+        if (!_wbuckets.TryGetValue(name, out var b))
+        {
+            b = _wtx!.Bucket(Name(name));
+            if (b != null && name == "key")
+            {
+                // etcd appends revision keys with UnsafeSeqPut, which fills pages to 90%.
+                b.FillPercent = 0.9;
+            }
+
+            _wbuckets[name] = b;
+        }
+
+        return b;
+    }
+
+    /// <summary>A write of the current batch that readers must see before it is committed.</summary>
+    private sealed class OvEntry(byte[] key, byte[]? value)
+    {
+        public byte[] Key { get; } = key;
+
+        /// <summary>Null marks a deleted key.</summary>
+        public byte[]? Value { get; } = value;
+    }
+
+    private sealed class OvComparer : IComparer<OvEntry>
+    {
+        public static readonly OvComparer Instance = new();
+
+        public int Compare(OvEntry? x, OvEntry? y) => x!.Key.AsSpan().SequenceCompareTo(y!.Key);
+    }
+
+    /// <summary>Changes to one bucket since the last commit. <c>Reset</c>: ignore the committed contents.</summary>
+    private sealed record BucketOverlay(bool Reset, bool Exists, ImmutableSortedSet<OvEntry> Changes)
+    {
+        public static readonly ImmutableSortedSet<OvEntry> Empty = ImmutableSortedSet<OvEntry>.Empty.WithComparer(OvComparer.Instance);
+
+        /// <summary>Index of <paramref name="key"/> in the changes, or the complement of where it would go.</summary>
+        public int Find(ReadOnlySpan<byte> key)
+        {
+            int lo = 0, hi = Changes.Count - 1;
+            while (lo <= hi)
+            {
+                int mid = (lo + hi) >>> 1;
+                int c = Changes[mid].Key.AsSpan().SequenceCompareTo(key);
+                if (c == 0)
+                {
+                    return mid;
+                }
+
+                if (c < 0)
+                {
+                    lo = mid + 1;
+                }
+                else
+                {
+                    hi = mid - 1;
+                }
+            }
+
+            return ~lo;
+        }
+    }
+
+    /// <summary>A bolt read transaction shared by all views of one commit; closed when the last user releases it.</summary>
+    private sealed class ReadTxHolder(Tx tx)
+    {
+        private int _refs = 1;
+
+        public Tx Tx { get; } = tx;
+
+        public ConcurrentDictionary<string, Bucket?> Buckets { get; } = new();
+
+        public Bucket? Bucket(string name) => Buckets.GetOrAdd(name, static (n, t) => t.Bucket(Name(n)), Tx);
+
+        public bool TryAcquire()
+        {
+            while (true)
+            {
+                int r = Volatile.Read(ref _refs);
+                if (r == 0)
+                {
+                    return false;
+                }
+
+                if (Interlocked.CompareExchange(ref _refs, r + 1, r) == r)
+                {
+                    return true;
+                }
+            }
+        }
+
+        public void Release()
+        {
+            if (Interlocked.Decrement(ref _refs) == 0)
+            {
+                Tx.Dispose();
+            }
+        }
+    }
+
+    private sealed record View(ReadTxHolder Holder, ImmutableDictionary<string, BucketOverlay> Overlay);
+
+    private sealed class ReadTxImpl(View view) : IReadTx
+    {
+        private int _disposed;
+
+        public View View => view;
+
+        public bool BucketExists(string bucket)
+        {
+            if (view.Overlay.TryGetValue(bucket, out var ov))
+            {
+                return ov.Exists;
+            }
+
+            return view.Holder.Bucket(bucket) != null;
+        }
+
+        public byte[]? Get(string bucket, ReadOnlySpan<byte> key)
+        {
+            if (view.Overlay.TryGetValue(bucket, out var ov))
+            {
+                if (!ov.Exists)
+                {
+                    return null;
+                }
+
+                int i = ov.Find(key);
+                if (i >= 0)
+                {
+                    return ov.Changes[i].Value;
+                }
+
+                if (ov.Reset)
+                {
+                    return null;
+                }
+            }
+
+            return view.Holder.Bucket(bucket)?.Get(key);
+        }
+
+        public void Range(string bucket, ReadOnlySpan<byte> start, ReadOnlySpan<byte> end, BucketVisitor visitor)
+            => MergedRange(view, bucket, start, end, visitor);
+
+        public void ForEach(string bucket, BucketVisitor visitor) => MergedRange(view, bucket, default, default, visitor);
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            {
+                view.Holder.Release();
+            }
+        }
+    }
+
+    /// <summary>Range over committed pairs merged with the overlay (overlay wins; tombstones hide).</summary>
+    private static void MergedRange(View view, string bucket, ReadOnlySpan<byte> start, ReadOnlySpan<byte> end, BucketVisitor visitor)
+    {
+        view.Overlay.TryGetValue(bucket, out var ov);
+        if (ov != null && !ov.Exists)
+        {
+            return;
+        }
+
+        var baseBucket = ov is { Reset: true } ? null : view.Holder.Bucket(bucket);
+        Cursor? c = baseBucket?.Cursor();
+        ReadOnlySpan<byte> bk = default, bv = default;
+        bool haveBase = false;
+        if (c != null)
+        {
+            haveBase = start.IsEmpty ? c.First(out bk, out bv) : c.Seek(start, out bk, out bv);
+            while (haveBase && c.IsBucket)
+            {
+                haveBase = c.Next(out bk, out bv);
+            }
+        }
+
+        int oi = 0, on = ov?.Changes.Count ?? 0;
+        if (ov != null && !start.IsEmpty)
+        {
+            oi = ov.Find(start);
+            if (oi < 0)
+            {
+                oi = ~oi;
+            }
+        }
+
+        while (true)
+        {
+            OvEntry? oe = oi < on ? ov!.Changes[oi] : null;
+            if (!haveBase && oe == null)
+            {
+                return;
+            }
+
+            int cmp = !haveBase ? 1 : oe == null ? -1 : bk.SequenceCompareTo(oe.Key);
+            if (cmp < 0)
+            {
+                if (!end.IsEmpty && bk.SequenceCompareTo(end) >= 0)
+                {
+                    return;
+                }
+
+                if (!visitor(bk, bv))
+                {
+                    return;
+                }
+
+                do
+                {
+                    haveBase = c!.Next(out bk, out bv);
+                }
+                while (haveBase && c.IsBucket);
+                continue;
+            }
+
+            if (!end.IsEmpty && oe!.Key.AsSpan().SequenceCompareTo(end) >= 0)
+            {
+                return;
+            }
+
+            if (cmp == 0)
+            {
+                do
+                {
+                    haveBase = c!.Next(out bk, out bv);
+                }
+                while (haveBase && c.IsBucket);
+            }
+
+            oi++;
+            if (oe!.Value != null && !visitor(oe.Key, oe.Value))
+            {
+                return;
+            }
+        }
+    }
+
+    private sealed class BatchTxImpl(BoltBackend owner) : IBatchTx
+    {
+        public void Lock()
+        {
+            Monitor.Enter(owner._gate);
+            if (owner._disposed)
+            {
+                Monitor.Exit(owner._gate);
+                throw new ObjectDisposedException(nameof(BoltBackend));
+            }
+        }
+
+        public void Unlock()
+        {
+            EnsureLocked();
+            try
+            {
+                // Publish this batch's writes to new readers (etcd's writeback of the tx buffer).
+                var cur = owner._published;
+                if (!ReferenceEquals(cur.Overlay, owner._overlay))
+                {
+                    owner._published = cur with { Overlay = owner._overlay };
+                }
+
+                if (owner._pending >= owner._options.BatchLimit)
+                {
+                    owner.CommitLocked(force: false);
+                }
+            }
+            finally
+            {
+                Monitor.Exit(owner._gate);
+            }
+        }
+
+        public bool BucketExists(string bucket)
+        {
+            EnsureLocked();
+            return owner.WriteBucket(bucket) != null;
+        }
+
+        public byte[]? Get(string bucket, ReadOnlySpan<byte> key)
+        {
+            EnsureLocked();
+            return owner.WriteBucket(bucket)?.Get(key);
+        }
+
+        public void Range(string bucket, ReadOnlySpan<byte> start, ReadOnlySpan<byte> end, BucketVisitor visitor)
+        {
+            EnsureLocked();
+            var b = owner.WriteBucket(bucket);
+            if (b == null)
+            {
+                return;
+            }
+
+            var c = b.Cursor();
+            for (bool ok = start.IsEmpty ? c.First(out var k, out var v) : c.Seek(start, out k, out v); ok; ok = c.Next(out k, out v))
+            {
+                if (!end.IsEmpty && k.SequenceCompareTo(end) >= 0)
+                {
+                    return;
+                }
+
+                if (!c.IsBucket && !visitor(k, v))
+                {
+                    return;
+                }
+            }
+        }
+
+        public void ForEach(string bucket, BucketVisitor visitor) => Range(bucket, default, default, visitor);
+
+        public void CreateBucket(string name)
+        {
+            EnsureLocked();
+            if (owner.WriteBucket(name) != null)
+            {
+                return;
+            }
+
+            owner._wbuckets[name] = owner._wtx!.CreateBucket(Name(name));
+            owner._overlay = owner._overlay.SetItem(name, new BucketOverlay(true, true, BucketOverlay.Empty));
+            owner._pending++;
+        }
+
+        public void DeleteBucket(string name)
+        {
+            EnsureLocked();
+            if (owner.WriteBucket(name) == null)
+            {
+                return;
+            }
+
+            owner._wtx!.DeleteBucket(Name(name));
+            owner._wbuckets[name] = null;
+            owner._overlay = owner._overlay.SetItem(name, new BucketOverlay(true, false, BucketOverlay.Empty));
+            owner._pending++;
+        }
+
+        public void Put(string bucket, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
+        {
+            var b = BucketForWrite(bucket);
+            if (key.IsEmpty)
+            {
+                b.Put(key, value); // bbolt's "key required"
+            }
+
+            // One copy of each array, shared by the bolt node and the read overlay (both treat them as immutable).
+            var k = key.ToArray();
+            var v = value.ToArray();
+            b.PutOwned(k, v);
+            Record(bucket, new OvEntry(k, v));
+        }
+
+        public void Delete(string bucket, ReadOnlySpan<byte> key)
+        {
+            var b = BucketForWrite(bucket);
+            b.Delete(key);
+            Record(bucket, new OvEntry(key.ToArray(), null));
+        }
+
+        private void Record(string bucket, OvEntry e)
+        {
+            var ov = owner._overlay.TryGetValue(bucket, out var cur) ? cur : new BucketOverlay(false, true, BucketOverlay.Empty);
+            var set = ov.Changes;
+            if (set.TryGetValue(e, out var old))
+            {
+                set = set.Remove(old);
+            }
+
+            owner._overlay = owner._overlay.SetItem(bucket, ov with { Changes = set.Add(e) });
+            owner._pending++;
+        }
+
+        private Bucket BucketForWrite(string bucket)
+        {
+            EnsureLocked();
+            return owner.WriteBucket(bucket) ?? throw new InvalidOperationException($"backend: bucket {bucket} does not exist");
+        }
+
+        private void EnsureLocked()
+        {
+            if (!Monitor.IsEntered(owner._gate))
+            {
+                throw new InvalidOperationException("backend: the batch transaction is used without holding its lock");
+            }
+        }
+    }
+}
