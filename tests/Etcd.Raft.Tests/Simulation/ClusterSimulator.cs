@@ -334,8 +334,15 @@ internal sealed class ClusterSimulator
         if (live.Length == 0) return;
         var n = live[_rng.Next(live.Length)];
         string ctx = $"r{++_readSeq}";
-        // Anything applied anywhere before the request must be visible at the returned index.
-        _reads[ctx] = _maxApplied;
+        // Anything committed (as any node knows it) or applied anywhere before the request must be visible
+        // at the returned index.
+        ulong known = _maxApplied;
+        foreach (var sn in _nodes.Values)
+        {
+            if (sn.LastCommit > known) known = sn.LastCommit;
+        }
+
+        _reads[ctx] = known;
         n.Node.ReadIndex(System.Text.Encoding.ASCII.GetBytes(ctx));
     }
 
@@ -435,7 +442,7 @@ internal sealed class ClusterSimulator
             string ctx = System.Text.Encoding.ASCII.GetString(rs.RequestCtx);
             ReadsAnswered++;
             if (_reads.TryGetValue(ctx, out var min) && rs.Index < min)
-                throw Fail($"read {ctx} at {n.Id} got index {rs.Index} below {min}, which was applied before the request");
+                throw Fail($"read {ctx} at {n.Id} got index {rs.Index} below {min}, which was committed before the request");
         }
         n.Node.Advance(rd);
     }
