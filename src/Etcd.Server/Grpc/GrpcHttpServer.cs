@@ -74,6 +74,9 @@ public sealed class GrpcHttpServer : IAsyncDisposable
         var kestrelOptions = new KestrelServerOptions
         {
             AddServerHeader = false,
+
+            // TLS is ended before Kestrel (SniffedPort), so Kestrel sees https requests on a cleartext lane.
+            AllowAlternateSchemes = true,
         };
         var limits = kestrelOptions.Limits;
         limits.KeepAliveTimeout = Timeout.InfiniteTimeSpan;
