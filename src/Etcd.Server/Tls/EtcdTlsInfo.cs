@@ -290,6 +290,72 @@ public sealed class EtcdTlsInfo
         return null;
     }
 
+    /// <summary>
+    /// etcd's SAN check of a peer's client certificate against the address it connects from
+    /// (<c>checkCertSAN</c> in <c>pkg/transport/listener_tls.go</c>, applied on peer listeners unless
+    /// <c>--experimental-peer-skip-client-san-verification</c>): a certificate without IP or DNS SANs passes; else
+    /// the remote IP must be one of its IP SANs, or one of its DNS SANs must resolve to it (reverse lookup of the
+    /// remote IP matched against the names and <c>*.</c> wildcards, then forward lookups of the names). Returns
+    /// null when accepted, else etcd's reason. The peer transport calls it after the handshake.
+    /// </summary>
+    public static async Task<string?> CheckClientSanAsync(X509Certificate2 certificate, System.Net.IPAddress remote, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(certificate);
+        ArgumentNullException.ThrowIfNull(remote);
+        var san = certificate.Extensions.OfType<X509SubjectAlternativeNameExtension>().FirstOrDefault();
+        var ips = san?.EnumerateIPAddresses().ToList() ?? [];
+        var names = san?.EnumerateDnsNames().ToList() ?? [];
+        if (ips.Count == 0 && names.Count == 0)
+        {
+            return null;
+        }
+
+        var host = remote.IsIPv4MappedToIPv6 ? remote.MapToIPv4() : remote;
+        if (ips.Any(ip => ip.Equals(host)))
+        {
+            return null;
+        }
+
+        if (names.Count == 0)
+        {
+            return $"x509: certificate is valid for {string.Join(", ", ips)}, not {host}";
+        }
+
+        try
+        {
+            var entry = await System.Net.Dns.GetHostEntryAsync(host).WaitAsync(cancellationToken).ConfigureAwait(false);
+            foreach (var n in entry.Aliases.Append(entry.HostName))
+            {
+                var name = n.TrimEnd('.');
+                if (names.Any(d => d.StartsWith("*.", StringComparison.Ordinal) ? name.EndsWith(d[1..], StringComparison.OrdinalIgnoreCase) : string.Equals(d, name, StringComparison.OrdinalIgnoreCase)))
+                {
+                    return null;
+                }
+            }
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            // No reverse record; try the forward lookups.
+        }
+
+        foreach (var name in names.Where(d => !d.StartsWith("*.", StringComparison.Ordinal)))
+        {
+            try
+            {
+                var addresses = await System.Net.Dns.GetHostAddressesAsync(name, cancellationToken).ConfigureAwait(false);
+                if (addresses.Any(a => (a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a).Equals(host)))
+                {
+                    return null;
+                }
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+            }
+        }
+
+        return $"tls: \"{host}\" does not match any of DNSNames [{string.Join(" ", names.Select(n => "\"" + n + "\""))}]";
+    }
+
     private string? VerifyServer(X509Certificate? certificate, X509Chain? presented, SslPolicyErrors errors)
     {
         if (certificate is null)

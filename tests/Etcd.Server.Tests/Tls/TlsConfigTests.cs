@@ -175,6 +175,23 @@ public sealed class TlsConfigTests : IDisposable
         Assert.True(info.ClientOptions("127.0.0.1", insecureSkipVerify: true).RemoteCertificateValidationCallback!(this, stranger, null, SslPolicyErrors.RemoteCertificateChainErrors));
     }
 
+    [Fact]
+    public async Task PeerSanCheck_MatchesIpSansAndResolvableNames()
+    {
+        var (cert, _) = SelfSignedCertificate.Ensure(Path.Combine(_dir, "san"), ["127.0.0.1:1", "localhost:1"]);
+        using var x = X509CertificateLoader.LoadCertificateFromFile(cert);
+        Assert.Null(await EtcdTlsInfo.CheckClientSanAsync(x, IPAddress.Loopback));
+        Assert.Null(await EtcdTlsInfo.CheckClientSanAsync(x, IPAddress.Loopback.MapToIPv6()));
+
+        var (ipOnly, _) = SelfSignedCertificate.Ensure(Path.Combine(_dir, "ip"), ["10.1.2.3:1"]);
+        using var y = X509CertificateLoader.LoadCertificateFromFile(ipOnly);
+        Assert.Equal("x509: certificate is valid for 10.1.2.3, not 127.0.0.1", await EtcdTlsInfo.CheckClientSanAsync(y, IPAddress.Loopback));
+
+        var (dnsOnly, _) = SelfSignedCertificate.Ensure(Path.Combine(_dir, "dns"), ["nothing.invalid:1"]);
+        using var z = X509CertificateLoader.LoadCertificateFromFile(dnsOnly);
+        Assert.Equal("tls: \"10.9.9.9\" does not match any of DNSNames [\"nothing.invalid\"]", await EtcdTlsInfo.CheckClientSanAsync(z, IPAddress.Parse("10.9.9.9")));
+    }
+
     private static X509Certificate2 Leaf(X509Certificate2 ca, ECDsa caKey, byte[] serial)
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
