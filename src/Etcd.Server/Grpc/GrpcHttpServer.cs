@@ -75,7 +75,7 @@ public sealed class GrpcHttpServer : IAsyncDisposable
         {
             AddServerHeader = false,
 
-            // TLS is ended before Kestrel (SniffedPort), so Kestrel sees https requests on a cleartext lane.
+            // Go's HTTP/2 server does not hold :scheme against the connection; neither do we.
             AllowAlternateSchemes = true,
         };
         var limits = kestrelOptions.Limits;

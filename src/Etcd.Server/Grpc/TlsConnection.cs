@@ -2,7 +2,10 @@ using System.IO.Pipelines;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
 using Microsoft.AspNetCore.Http.Features;
 
 namespace Etcd.Server.Grpc;
@@ -11,9 +14,11 @@ namespace Etcd.Server.Grpc;
 /// A TLS connection whose handshake <see cref="SniffedPort"/> already did, handed to Kestrel's cleartext lane the
 /// ALPN result chose (<c>h2</c> → HTTP/2, otherwise HTTP/1.1): Kestrel reads and writes the decrypted stream
 /// through pipes. Abort and dispose close the TLS stream and the socket. Kestrel's usual single-reader,
-/// single-writer use of the pipes is what <see cref="SslStream"/> allows.
+/// single-writer use of the pipes is what <see cref="SslStream"/> allows. It carries
+/// <see cref="ITlsConnectionFeature"/>, so requests see <c>https</c> and <c>HttpContext.Connection.ClientCertificate</c>
+/// (etcd takes the user name of client-certificate auth from its common name).
 /// </summary>
-internal sealed class TlsConnection : ConnectionContext
+internal sealed class TlsConnection : ConnectionContext, ITlsConnectionFeature, ITlsApplicationProtocolFeature
 {
     private static long _nextId;
 
@@ -35,7 +40,20 @@ internal sealed class TlsConnection : ConnectionContext
         LocalEndPoint = socket.LocalEndPoint;
         RemoteEndPoint = socket.RemoteEndPoint;
         ConnectionClosed = _closed.Token;
+        ClientCertificate = ssl.RemoteCertificate is { } remote ? remote as X509Certificate2 ?? new X509Certificate2(remote) : null;
+        ApplicationProtocol = ssl.NegotiatedApplicationProtocol.Protocol;
+        Features.Set<ITlsConnectionFeature>(this);
+        Features.Set<ITlsApplicationProtocolFeature>(this);
     }
+
+    /// <summary>The ALPN protocol negotiated (<c>h2</c>, <c>http/1.1</c> or empty); Kestrel checks it on the HTTP/2 lane.</summary>
+    public ReadOnlyMemory<byte> ApplicationProtocol { get; }
+
+    /// <summary>The client's certificate, verified during the handshake; null when none was asked or sent.</summary>
+    public X509Certificate2? ClientCertificate { get; set; }
+
+    /// <summary>The client certificate (already known after the handshake).</summary>
+    public Task<X509Certificate2?> GetClientCertificateAsync(CancellationToken cancellationToken) => Task.FromResult(ClientCertificate);
 
     public override string ConnectionId { get; set; }
 

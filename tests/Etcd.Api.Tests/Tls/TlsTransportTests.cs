@@ -46,7 +46,8 @@ public sealed class TlsTransportTests : IClassFixture<TlsTransportTests.Pki>
             async ctx =>
             {
                 ctx.Response.ContentType = "text/plain";
-                await ctx.Response.WriteAsync($"fallback {ctx.Request.Protocol} {ctx.Request.Path}");
+                var cn = ctx.Connection.ClientCertificate?.GetNameInfo(X509NameType.SimpleName, false);
+                await ctx.Response.WriteAsync($"fallback {ctx.Request.Protocol} {ctx.Request.Path}" + (cn is null ? "" : $" {ctx.Request.Scheme} cn={cn}"));
             });
         await server.StartAsync();
         return server;
@@ -145,6 +146,20 @@ public sealed class TlsTransportTests : IClassFixture<TlsTransportTests.Pki>
         using var resp = await http.SendAsync(req);
         Assert.Equal(Version.Parse(version), resp.Version);
         Assert.Equal(expected, await resp.Content.ReadAsStringAsync());
+    }
+
+    [Theory]
+    [InlineData("1.1")]
+    [InlineData("2.0")]
+    public async Task Requests_SeeHttpsAndTheVerifiedClientCertificate(string version)
+    {
+        await using var server = await StartAsync(ServerTls(clientCertAuth: true));
+        using var handler = new SocketsHttpHandler { SslOptions = new EtcdClientTls { TrustedCas = [_pki.Ca], ClientCertificate = _pki.Client }.ToSslOptions("127.0.0.1") };
+        handler.SslOptions.ApplicationProtocols = [version == "2.0" ? SslApplicationProtocol.Http2 : SslApplicationProtocol.Http11];
+        using var http = new HttpClient(handler) { Timeout = Timeout };
+        using var req = new HttpRequestMessage(HttpMethod.Get, new Uri(server.BoundUrls[0], "/v3/x")) { Version = Version.Parse(version), VersionPolicy = HttpVersionPolicy.RequestVersionExact };
+        using var resp = await http.SendAsync(req);
+        Assert.EndsWith("/v3/x https cn=etcd-client", await resp.Content.ReadAsStringAsync());
     }
 
     [Fact]
