@@ -26,7 +26,7 @@ public sealed class EtcdClient : IDisposable
         }
 
         Options = options;
-        _channels = options.Endpoints.Select(e => CreateChannel(GrpcChannel.ParseAddress(e))).ToArray();
+        _channels = options.Endpoints.Select(e => CreateChannel(ParseEndpoint(e))).ToArray();
         Kv = new KvClient(this);
         Maintenance = new MaintenanceClient(this);
         Cluster = new ClusterClient(this);
@@ -87,7 +87,7 @@ public sealed class EtcdClient : IDisposable
             return _channels[Volatile.Read(ref _current)];
         }
 
-        var uri = GrpcChannel.ParseAddress(endpoint);
+        var uri = ParseEndpoint(endpoint);
         return _channels.FirstOrDefault(c => c.Address == uri) ?? throw new ArgumentException($"{endpoint} is not one of the client's endpoints", nameof(endpoint));
     }
 
@@ -102,8 +102,13 @@ public sealed class EtcdClient : IDisposable
 
     private static bool IsConnectFailure(RpcException e) => e.Status == StatusCode.Unavailable && e.InnerException is HttpRequestException;
 
+    // etcdctl dials a bare host:port with TLS when TLS settings are given.
+    private Uri ParseEndpoint(string endpoint) =>
+        Options.Tls is not null && !endpoint.Contains("://", StringComparison.Ordinal) ? GrpcChannel.ParseAddress("https://" + endpoint) : GrpcChannel.ParseAddress(endpoint);
+
     private GrpcChannel CreateChannel(Uri address) => GrpcChannel.ForAddress(address, new GrpcChannelOptions
     {
+        SslOptions = address.Scheme == Uri.UriSchemeHttps ? (Options.Tls ?? new EtcdClientTls()).ToSslOptions(address.IdnHost) : null,
         ConnectTimeout = Options.DialTimeout,
         KeepAlivePingDelay = Options.DialKeepAliveTime,
         KeepAlivePingTimeout = Options.DialKeepAliveTimeout,

@@ -3,7 +3,10 @@ namespace Etcd.Client;
 /// <summary>Settings of an <see cref="EtcdClient"/>, named as clientv3's <c>Config</c> (clientv3/config.go). Immutable.</summary>
 public sealed record EtcdClientOptions
 {
-    /// <summary>Endpoints, <c>host:port</c> or <c>http://host:port</c>; calls go to the first reachable one, in order.</summary>
+    /// <summary>
+    /// Endpoints, <c>host:port</c>, <c>http://host:port</c> or <c>https://host:port</c>; calls go to the first
+    /// reachable one, in order. A bare <c>host:port</c> is dialed with TLS when <see cref="Tls"/> is set.
+    /// </summary>
     public IReadOnlyList<string> Endpoints { get; init; } = ["127.0.0.1:2379"];
 
     /// <summary>TCP connect timeout per endpoint (clientv3: <c>DialTimeout</c>); 5 s by default.</summary>
@@ -20,6 +23,9 @@ public sealed record EtcdClientOptions
 
     /// <summary>Largest response accepted, in bytes (clientv3: <c>MaxCallRecvMsgSize</c>, unlimited).</summary>
     public int MaxCallRecvMsgSize { get; init; } = int.MaxValue;
+
+    /// <summary>TLS for https endpoints (CA, client certificate, insecure-skip-verify); null dials in the clear.</summary>
+    public EtcdClientTls? Tls { get; init; }
 
     /// <summary>
     /// Builds the HTTP handler for one endpoint (the TLS seam: return a <see cref="SocketsHttpHandler"/> with

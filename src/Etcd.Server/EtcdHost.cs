@@ -47,6 +47,7 @@ public sealed class EtcdHost : IAsyncDisposable
     {
         loggerFactory ??= NullLoggerFactory.Instance;
         var log = loggerFactory.CreateLogger("embed/etcd.go");
+        var clientTls = Tls.TlsConfig.ForClients(options, loggerFactory);
 
         // Claim the peer ports first, as etcd does: a busy port fails the start before anything is written.
         var peers = new List<TcpListener>();
@@ -104,6 +105,7 @@ public sealed class EtcdHost : IAsyncDisposable
                 KeepAlivePingInterval = TimeSpan.FromMilliseconds(options.GrpcKeepaliveIntervalMs),
                 KeepAlivePingTimeout = TimeSpan.FromMilliseconds(options.GrpcKeepaliveTimeoutMs),
                 LoggerFactory = loggerFactory,
+                Tls = clientTls,
             },
             registry,
             http.HandleAsync);
@@ -139,6 +141,10 @@ public sealed class EtcdHost : IAsyncDisposable
             if (u.Scheme == "http")
             {
                 log.LogFields(LogLevel.Warning, "serving client traffic insecurely; this is strongly discouraged!", ("address", u.Authority));
+            }
+            else
+            {
+                log.LogFields(LogLevel.Information, "serving client traffic securely", ("address", u.Authority));
             }
         }
 

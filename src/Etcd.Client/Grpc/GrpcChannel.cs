@@ -39,6 +39,11 @@ public sealed class GrpcChannel : IDisposable
             UseCookies = false,
             UseProxy = false,
         };
+        if (_ownsHandler && options.SslOptions is not null && handler is SocketsHttpHandler sockets)
+        {
+            sockets.SslOptions = options.SslOptions;
+        }
+
         _invoker = new HttpMessageInvoker(handler, disposeHandler: _ownsHandler);
     }
 
@@ -53,8 +58,8 @@ public sealed class GrpcChannel : IDisposable
     internal CancellationToken ShutdownToken => _shutdown.Token;
 
     /// <summary>
-    /// Creates a channel to <paramref name="address"/>: <c>http://host:port</c>, or <c>host:port</c> (taken as
-    /// http, as etcdctl does). https needs a handler with TLS settings in <paramref name="options"/>.
+    /// Creates a channel to <paramref name="address"/>: <c>http://host:port</c>, <c>https://host:port</c> (TLS per
+    /// <see cref="GrpcChannelOptions.SslOptions"/>), or <c>host:port</c> (taken as http, as etcdctl does).
     /// </summary>
     public static GrpcChannel ForAddress(string address, GrpcChannelOptions? options = null) =>
         new(ParseAddress(address), options ?? new GrpcChannelOptions());

@@ -21,6 +21,12 @@ public sealed record GrpcChannelOptions
     public TimeSpan KeepAlivePingTimeout { get; init; } = TimeSpan.FromSeconds(20);
 
     /// <summary>
+    /// TLS settings for <c>https://</c> addresses when the channel builds its own handler (ALPN must offer
+    /// <c>h2</c>); null uses the system defaults (server verified against the system's roots).
+    /// </summary>
+    public System.Net.Security.SslClientAuthenticationOptions? SslOptions { get; init; }
+
+    /// <summary>
     /// The HTTP handler; null builds a <see cref="System.Net.Http.SocketsHttpHandler"/> from the settings above.
     /// A supplied handler is not disposed by the channel. (The TLS seam: pass a handler with SslOptions.)
     /// </summary>

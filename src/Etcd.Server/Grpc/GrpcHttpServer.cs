@@ -12,9 +12,11 @@ using Microsoft.Extensions.Options;
 namespace Etcd.Server.Grpc;
 
 /// <summary>
-/// etcd's client-facing server: on each URL one cleartext port that speaks gRPC over HTTP/2 (prior knowledge,
-/// as etcdctl and clientv3 dial <c>http://</c> endpoints) and HTTP/1.1, told apart by the connection's first
-/// bytes. HTTP/2 requests with <c>content-type: application/grpc*</c> are dispatched through the
+/// etcd's client-facing server: on each URL one port that speaks gRPC over HTTP/2 and HTTP/1.1. An http URL
+/// serves both in the clear (prior-knowledge h2c, as etcdctl and clientv3 dial <c>http://</c> endpoints), told
+/// apart by the connection's first bytes; an https URL serves both over TLS
+/// (<see cref="GrpcHttpServerOptions.Tls"/>), ALPN choosing; an http and an https URL on one address share the
+/// port, as etcd's do. HTTP/2 requests with <c>content-type: application/grpc*</c> are dispatched through the
 /// <see cref="ServiceRegistry"/> (unknown methods: Unimplemented); every other request, of any HTTP version,
 /// goes to the fallback <see cref="RequestDelegate"/> (health, version, metrics, JSON gateway).
 /// Lifecycle: construct, <see cref="StartAsync"/> once, <see cref="StopAsync"/>, dispose. Start and stop are not
@@ -57,8 +59,9 @@ public sealed class GrpcHttpServer : IAsyncDisposable
 
     /// <summary>
     /// Binds every URL and starts serving. Throws <see cref="IOException"/> (Kestrel's address-in-use error)
-    /// when a port is taken, <see cref="NotSupportedException"/> for https URLs, <see cref="FormatException"/>
-    /// for malformed URLs.
+    /// when a port is taken, <see cref="InvalidOperationException"/> for an https URL without
+    /// <see cref="GrpcHttpServerOptions.Tls"/> (etcd's message <c>TLS key/cert (--cert-file, --key-file) must be
+    /// provided for client url URL with HTTPS scheme</c>), <see cref="FormatException"/> for malformed URLs.
     /// </summary>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
@@ -71,6 +74,9 @@ public sealed class GrpcHttpServer : IAsyncDisposable
         var kestrelOptions = new KestrelServerOptions
         {
             AddServerHeader = false,
+
+            // Go's HTTP/2 server does not hold :scheme against the connection; neither do we.
+            AllowAlternateSchemes = true,
         };
         var limits = kestrelOptions.Limits;
         limits.KeepAliveTimeout = Timeout.InfiniteTimeSpan;
@@ -87,14 +93,40 @@ public sealed class GrpcHttpServer : IAsyncDisposable
         var urls = new List<(Uri Url, SniffedPort Port)>();
         try
         {
+            // URLs of one address share a port (etcd's clientTLSAndNonTLS: http and https on one host:port);
+            // port 0 always binds a port of its own.
+            var parsed = new List<(Uri Url, IPEndPoint EndPoint)>();
             foreach (var text in _options.Urls)
             {
                 var (url, endPoint) = await ParseUrlAsync(text, cancellationToken).ConfigureAwait(false);
-                var port = new SniffedPort(endPoint, loggerFactory);
-                _ports.Add(port);
+                if (url.Scheme == Uri.UriSchemeHttps && _options.Tls is null)
+                {
+                    throw new InvalidOperationException($"TLS key/cert (--cert-file, --key-file) must be provided for client url {text} with HTTPS scheme");
+                }
+
+                parsed.Add((url, endPoint));
+            }
+
+            var shared = new Dictionary<IPEndPoint, SniffedPort>();
+            foreach (var (url, endPoint) in parsed)
+            {
+                if (endPoint.Port == 0 || !shared.TryGetValue(endPoint, out var port))
+                {
+                    var group = endPoint.Port == 0 ? [(url, endPoint)] : parsed.Where(p => p.EndPoint.Equals(endPoint)).ToList();
+                    var cleartext = group.Any(p => p.Url.Scheme == Uri.UriSchemeHttp);
+                    var secure = group.Any(p => p.Url.Scheme == Uri.UriSchemeHttps);
+                    port = new SniffedPort(endPoint, cleartext, secure ? _options.Tls : null, loggerFactory);
+                    _ports.Add(port);
+                    if (endPoint.Port != 0)
+                    {
+                        shared[endPoint] = port;
+                    }
+
+                    kestrelOptions.Listen(new SniffedEndPoint(port, HttpProtocols.Http2), l => l.Protocols = HttpProtocols.Http2);
+                    kestrelOptions.Listen(new SniffedEndPoint(port, HttpProtocols.Http1), l => l.Protocols = HttpProtocols.Http1);
+                }
+
                 urls.Add((url, port));
-                kestrelOptions.Listen(new SniffedEndPoint(port, HttpProtocols.Http2), l => l.Protocols = HttpProtocols.Http2);
-                kestrelOptions.Listen(new SniffedEndPoint(port, HttpProtocols.Http1), l => l.Protocols = HttpProtocols.Http1);
             }
 
             _kestrel = new KestrelServer(Options.Create(kestrelOptions), new SniffingListenerFactory(), loggerFactory);
@@ -114,7 +146,14 @@ public sealed class GrpcHttpServer : IAsyncDisposable
         }).ToArray();
         foreach (var u in _boundUrls)
         {
-            _logger.LogInformation("serving gRPC (h2c) and HTTP/1.1 on {Url}", u);
+            if (u.Scheme == Uri.UriSchemeHttps)
+            {
+                _logger.LogInformation("serving gRPC and HTTP (ALPN h2, http/1.1) over TLS on {Url}", u);
+            }
+            else
+            {
+                _logger.LogInformation("serving gRPC (h2c) and HTTP/1.1 on {Url}", u);
+            }
         }
     }
 
@@ -202,14 +241,9 @@ public sealed class GrpcHttpServer : IAsyncDisposable
             throw new FormatException($"expected a URL http://host:port, got {text}");
         }
 
-        if (url.Scheme == Uri.UriSchemeHttps)
+        if (url.Scheme != Uri.UriSchemeHttp && url.Scheme != Uri.UriSchemeHttps)
         {
-            throw new NotSupportedException($"TLS listeners are not supported yet: {text}");
-        }
-
-        if (url.Scheme != Uri.UriSchemeHttp)
-        {
-            throw new FormatException($"URL scheme must be http, got {text}");
+            throw new FormatException($"URL scheme must be http or https, got {text}");
         }
 
         var host = url.Host;

@@ -16,8 +16,8 @@ public sealed record GrpcHttpServerOptions
     /// The URLs to listen on, <c>http://host:port</c>: host <c>localhost</c> (bound as 127.0.0.1, as Go's
     /// listener does), an IPv4/IPv6 literal (<c>0.0.0.0</c>, <c>[::]</c> is dual-stack) or a name resolved
     /// once at start; port 0 binds a free port (see <see cref="GrpcHttpServer.BoundUrls"/>). Each URL serves
-    /// gRPC over h2c and HTTP/1.1 on one port. <c>https</c> is not supported yet (throws
-    /// <see cref="NotSupportedException"/> at start).
+    /// gRPC over h2c and HTTP/1.1 on one port; <c>https://host:port</c> serves both over TLS (needs
+    /// <see cref="Tls"/>). An http and an https URL with the same address and port share one port.
     /// </summary>
     public IReadOnlyList<string> Urls { get; init; } = ["http://127.0.0.1:0"];
 
@@ -41,6 +41,12 @@ public sealed record GrpcHttpServerOptions
     /// (their handlers' tokens fire); 2 s by default. <see cref="GrpcHttpServer.StopAsync"/> takes its own token instead.
     /// </summary>
     public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// TLS of the https URLs (certificate, client-certificate rules, CRL, cipher suites, versions); ALPN offers
+    /// <c>h2</c> and <c>http/1.1</c>. Null when no URL is https.
+    /// </summary>
+    public Etcd.Server.Tls.EtcdTlsInfo? Tls { get; init; }
 
     /// <summary>Logging; none by default.</summary>
     public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;

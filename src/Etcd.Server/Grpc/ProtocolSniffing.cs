@@ -1,9 +1,13 @@
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.ComponentModel;
 using System.Threading.Channels;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
+using Etcd.Server.Logging;
+using Etcd.Server.Tls;
 using Microsoft.Extensions.Logging;
 
 namespace Etcd.Server.Grpc;
@@ -13,8 +17,11 @@ namespace Etcd.Server.Grpc;
 /// HTTP/2 preface (<c>PRI * HTTP/2.0</c>) go to the HTTP/2-only lane, all others to the HTTP/1.1-only lane.
 /// The bytes are only peeked (<see cref="SocketFlags.Peek"/>), so Kestrel reads the connection from its first
 /// byte. This is how one cleartext port serves gRPC (h2c prior knowledge) and HTTP/1.1 as etcd does.
-/// TLS seam: an https URL would instead use one lane with <c>Http1AndHttp2</c> and <c>UseHttps</c>, letting
-/// ALPN choose; this type is for cleartext only.
+/// With TLS (an https URL), a connection starting with a TLS handshake record (0x16) — every connection when the
+/// port has no http URL — is handshaken here with the <see cref="EtcdTlsInfo"/>'s server options, and its
+/// decrypted stream goes to the lane ALPN chose (<c>h2</c> → HTTP/2, else HTTP/1.1), as etcd's cmux + TLS
+/// listener serve http and https URLs of one address on one port. Rejected handshakes are logged as etcd's
+/// <c>rejected connection</c> warnings.
 /// Thread-safe: Kestrel binds and unbinds lanes from its own tasks; the accept loop runs on the thread pool.
 /// </summary>
 internal sealed class SniffedPort : IAsyncDisposable
@@ -24,9 +31,15 @@ internal sealed class SniffedPort : IAsyncDisposable
 
     private static readonly TimeSpan SniffTimeout = TimeSpan.FromSeconds(10);
 
+    // The content type of a TLS handshake record; no HTTP/1.x method or HTTP/2 preface starts with it.
+    private const byte TlsHandshakeRecord = 0x16;
+
     private readonly object _gate = new();
     private readonly IPEndPoint _requested;
     private readonly ILogger _logger;
+    private readonly ILogger _tlsLogger;
+    private readonly bool _cleartext;
+    private readonly EtcdTlsInfo? _tls;
     private readonly SocketConnectionContextFactory _contexts;
     private readonly Channel<ConnectionContext> _http1 = Channel.CreateUnbounded<ConnectionContext>();
     private readonly Channel<ConnectionContext> _http2 = Channel.CreateUnbounded<ConnectionContext>();
@@ -35,10 +48,17 @@ internal sealed class SniffedPort : IAsyncDisposable
     private Task? _acceptLoop;
     private int _openLanes;
 
-    public SniffedPort(IPEndPoint requested, ILoggerFactory loggerFactory)
+    /// <param name="requested">Address to bind.</param>
+    /// <param name="cleartext">Whether an http URL uses the port (h2c and HTTP/1.1 in the clear).</param>
+    /// <param name="tls">TLS for https URLs on the port; null when none does.</param>
+    /// <param name="loggerFactory">Logging.</param>
+    public SniffedPort(IPEndPoint requested, bool cleartext, EtcdTlsInfo? tls, ILoggerFactory loggerFactory)
     {
         _requested = requested;
+        _cleartext = cleartext || tls is null;
+        _tls = tls;
         _logger = loggerFactory.CreateLogger("Etcd.Server.Grpc.SniffedPort");
+        _tlsLogger = loggerFactory.CreateLogger("embed/config_logging.go");
         _contexts = new SocketConnectionContextFactory(new SocketConnectionFactoryOptions(), _logger);
     }
 
@@ -117,6 +137,12 @@ internal sealed class SniffedPort : IAsyncDisposable
             socket.NoDelay = true;
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
             timeout.CancelAfter(SniffTimeout);
+            if (!_cleartext)
+            {
+                await HandshakeAsync(socket, timeout.Token).ConfigureAwait(false);
+                return;
+            }
+
             var delay = 1;
             while (true)
             {
@@ -124,6 +150,12 @@ internal sealed class SniffedPort : IAsyncDisposable
                 if (n == 0)
                 {
                     socket.Dispose();
+                    return;
+                }
+
+                if (_tls is not null && buffer[0] == TlsHandshakeRecord)
+                {
+                    await HandshakeAsync(socket, timeout.Token).ConfigureAwait(false);
                     return;
                 }
 
@@ -149,6 +181,70 @@ internal sealed class SniffedPort : IAsyncDisposable
             _logger.LogDebug(e, "dropping a connection on {EndPoint} before its protocol was known", BoundEndPoint);
             socket.Dispose();
         }
+    }
+
+    private async Task HandshakeAsync(Socket socket, CancellationToken cancellationToken)
+    {
+        var ssl = new SslStream(new NetworkStream(socket, ownsSocket: true), leaveInnerStreamOpen: false);
+        string? rejection = null;
+        try
+        {
+            var options = _tls!.ServerOptions(reason => rejection = reason);
+            await ssl.AuthenticateAsServerAsync(options, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is System.Security.Authentication.AuthenticationException or IOException or OperationCanceledException or Win32Exception)
+        {
+            if (!_stopping.IsCancellationRequested)
+            {
+                LogRejected(socket, ssl, rejection ?? HandshakeError(e));
+            }
+
+            await ssl.DisposeAsync().ConfigureAwait(false);
+            return;
+        }
+
+        var lane = ssl.NegotiatedApplicationProtocol == SslApplicationProtocol.Http2 ? _http2 : _http1;
+        var connection = new TlsConnection(ssl, socket);
+        if (!lane.Writer.TryWrite(connection))
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private static string HandshakeError(Exception e)
+    {
+        var inner = e;
+        while (inner.InnerException is not null)
+        {
+            inner = inner.InnerException;
+        }
+
+        return e is OperationCanceledException ? "tls: handshake timed out" : inner.Message;
+    }
+
+    private void LogRejected(Socket socket, SslStream ssl, string error)
+    {
+        string remote;
+        try
+        {
+            remote = socket.RemoteEndPoint?.ToString() ?? "";
+        }
+        catch (ObjectDisposedException)
+        {
+            remote = "";
+        }
+
+        string serverName;
+        try
+        {
+            serverName = ssl.TargetHostName;
+        }
+        catch (Exception e) when (e is InvalidOperationException or ObjectDisposedException)
+        {
+            serverName = "";
+        }
+
+        _tlsLogger.LogFields(LogLevel.Warning, "rejected connection", ("remote-addr", remote), ("server-name", serverName), ("error", error));
     }
 
     private void Hand(Socket socket, Channel<ConnectionContext> lane)

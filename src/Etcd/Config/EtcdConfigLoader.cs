@@ -15,8 +15,9 @@ namespace Etcd.Main.Config;
 /// <list type="bullet">
 /// <item>Go flag syntax: <c>--flag value</c>, <c>--flag=value</c>, <c>-flag</c>; booleans as <c>--flag</c> or
 /// <c>--flag=false</c>; parsing stops at the first non-flag or <c>--</c>; leftovers are an error.</item>
-/// <item>Every flag etcd 3.4 defines is recognised. Flags we do not implement yet (TLS, discovery, v2 proxy,
-/// non-simple <c>--auth-token</c>) are refused unless given their default value; etcd's ignored legacy flags
+/// <item>Every flag etcd 3.4 defines is recognised (and etcd 3.5's <c>--tls-min-version</c> and
+/// <c>--self-signed-cert-validity</c>). Flags we do not implement yet (discovery, v2 proxy,
+/// <c>--client-cert-allowed-hostname</c>, non-simple <c>--auth-token</c>) are refused unless given their default value; etcd's ignored legacy flags
 /// are accepted with etcd's warning.</item>
 /// <item><c>ETCD_*</c> variables fill flags not given on the command line; a variable shadowed by a flag is
 /// fatal and unknown <c>ETCD_*</c> variables are warned about, with etcd's messages.</item>
@@ -613,6 +614,16 @@ internal sealed partial class LoaderRun
 
     private (EtcdOptions, EtcdExtraOptions) Build(FlagValues v, string configFile)
     {
+        string? tlsVersionError = TlsVersionError(v);
+        if (tlsVersionError != null)
+        {
+            throw VerifyError(tlsVersionError);
+        }
+        string? tlsStartError = TlsStartError(v);
+        if (tlsStartError != null)
+        {
+            throw StartError(tlsStartError);
+        }
         string name = v.Str("name");
         var ap = v.Urls("initial-advertise-peer-urls").Urls;
         string initialCluster = v.Str("initial-cluster");
@@ -653,7 +664,29 @@ internal sealed partial class LoaderRun
             Logger = logger,
             LogLevel = level,
             LogOutputs = v.Strings("log-outputs"),
-            PeerAutoTls = v.Bool("peer-auto-tls"),
+            ClientTls = new TlsSettings
+            {
+                CertFile = v.Str("cert-file"),
+                KeyFile = v.Str("key-file"),
+                TrustedCaFile = v.Str("trusted-ca-file"),
+                ClientCertAuth = v.Bool("client-cert-auth"),
+                CrlFile = v.Str("client-crl-file"),
+                AutoTls = v.Bool("auto-tls"),
+            },
+            PeerTls = new TlsSettings
+            {
+                CertFile = v.Str("peer-cert-file"),
+                KeyFile = v.Str("peer-key-file"),
+                TrustedCaFile = v.Str("peer-trusted-ca-file"),
+                ClientCertAuth = v.Bool("peer-client-cert-auth"),
+                CrlFile = v.Str("peer-crl-file"),
+                AutoTls = v.Bool("peer-auto-tls"),
+            },
+            CipherSuites = v.Strings("cipher-suites"),
+            TlsMinVersion = v.Str("tls-min-version"),
+            SelfSignedCertValidityYears = ToInt("self-signed-cert-validity", v.Uint("self-signed-cert-validity")),
+            PeerCertAllowedCn = v.Str("peer-cert-allowed-cn"),
+            PeerCertAllowedHostname = v.Str("peer-cert-allowed-hostname"),
             AutoCompactionMode = v.Str("auto-compaction-mode"),
             AutoCompactionRetention = v.Str("auto-compaction-retention"),
             PreVote = v.Bool("pre-vote"),
@@ -692,6 +725,67 @@ internal sealed partial class LoaderRun
             ExperimentalWarningApplyDuration = FromNs(v.DurationNs("experimental-warning-apply-duration")),
         };
         return (options, extra);
+    }
+
+    // etcd 3.5's embed.Config.Validate checks of --tls-min-version (reported as flag errors).
+    private static string? TlsVersionError(FlagValues v)
+    {
+        string min = v.Str("tls-min-version");
+        if (min is not ("" or "TLS1.2" or "TLS1.3"))
+        {
+            return $"unexpected TLS version {GoSyntax.Quote(min)} (must be one of: TLS1.2, TLS1.3)";
+        }
+        if (min == "TLS1.3" && v.Strings("cipher-suites").Length > 0)
+        {
+            return "cipher suites cannot be configured when only TLS1.3 is enabled";
+        }
+        if (v.Uint("self-signed-cert-validity") == 0)
+        {
+            return "--self-signed-cert-validity must be at least 1 (years)";
+        }
+        return null;
+    }
+
+    // The TLS errors etcd's embed.StartEtcd reports (configurePeerListeners, then configureClientListeners), in its order.
+    private static string? TlsStartError(FlagValues v)
+    {
+        foreach (string suite in v.Strings("cipher-suites"))
+        {
+            if (!Etcd.Server.Tls.GoCipherSuites.TryParse(suite, out _))
+            {
+                return $"unexpected TLS cipher suite {GoSyntax.Quote(suite)}";
+            }
+        }
+        string cn = v.Str("peer-cert-allowed-cn");
+        string host = v.Str("peer-cert-allowed-hostname");
+        bool peerTls = v.Str("peer-cert-file").Length > 0 || v.Str("peer-key-file").Length > 0 || v.Bool("peer-auto-tls");
+        if (peerTls && cn.Length > 0 && host.Length > 0 && v.Urls("listen-peer-urls").Urls.Any(u => u.Scheme == "https"))
+        {
+            return $"AllowedCN and AllowedHostname are mutually exclusive (cn={GoSyntax.Quote(cn)}, hostname={GoSyntax.Quote(host)})";
+        }
+        bool clientTls = v.Str("cert-file").Length > 0 || v.Str("key-file").Length > 0 || v.Bool("auto-tls");
+        foreach (var u in v.Urls("listen-client-urls").Urls)
+        {
+            if (u.Scheme is "https" or "unixs" && !clientTls)
+            {
+                return $"TLS key/cert (--cert-file, --key-file) must be provided for client url {u.Text} with HTTPS scheme";
+            }
+        }
+        return null;
+    }
+
+    // etcd's fatal start failure (etcdmain/etcd.go): "discovery failed" with zap, the bare error with capnslog; exit 1.
+    private ExitException StartError(string message)
+    {
+        if (_zapReady)
+        {
+            Zap(LogLevel.Critical, "etcdmain/etcd.go:271", "discovery failed", ("error", message));
+        }
+        else
+        {
+            Capnslog(LogLevel.Critical, "etcdmain", message);
+        }
+        return new ExitException(1);
     }
 
     private IReadOnlyList<Uri> ToUris(string flag, List<GoUrl> urls)

@@ -44,7 +44,7 @@ internal sealed record FlagDef(string Name, FlagKind Kind, string Default, FlagS
 /// <summary>The table of every flag etcd 3.4.23's <c>etcd</c> command defines.</summary>
 internal static class EtcdFlags
 {
-    private const string Tls = "TLS is not supported yet";
+    private const string Tls = "client certificate hostname checks are not supported yet";
     private const string Discovery = "discovery is not supported yet";
     private const string Proxy = "the v2 proxy is not supported";
 
@@ -54,7 +54,10 @@ internal static class EtcdFlags
     private static FlagDef R(string name, FlagKind kind, string def, string why, string[]? valids = null)
         => new(name, kind, def, FlagSupport.Refused, valids, null, why);
 
-    /// <summary>All flags, in etcd's declaration order.</summary>
+    /// <summary>etcd 3.5 flags in <see cref="All"/> that etcd 3.4 does not define.</summary>
+    public static readonly IReadOnlySet<string> FromEtcd35 = new HashSet<string>(StringComparer.Ordinal) { "tls-min-version", "self-signed-cert-validity" };
+
+    /// <summary>All flags, in etcd's declaration order (plus <see cref="FromEtcd35"/>).</summary>
     public static readonly FlagDef[] All =
     [
         H("config-file", FlagKind.String, ""),
@@ -98,23 +101,26 @@ internal static class EtcdFlags
         R("proxy-dial-timeout", FlagKind.Uint, "1000", Proxy),
         R("proxy-write-timeout", FlagKind.Uint, "5000", Proxy),
         R("proxy-read-timeout", FlagKind.Uint, "0", Proxy),
-        R("cert-file", FlagKind.String, "", Tls),
-        R("key-file", FlagKind.String, "", Tls),
-        R("client-cert-auth", FlagKind.Bool, "false", Tls),
-        R("client-crl-file", FlagKind.String, "", Tls),
+        H("cert-file", FlagKind.String, ""),
+        H("key-file", FlagKind.String, ""),
+        H("client-cert-auth", FlagKind.Bool, "false"),
+        H("client-crl-file", FlagKind.String, ""),
         R("client-cert-allowed-hostname", FlagKind.String, "", Tls),
-        R("trusted-ca-file", FlagKind.String, "", Tls),
-        R("auto-tls", FlagKind.Bool, "false", Tls),
-        R("peer-cert-file", FlagKind.String, "", Tls),
-        R("peer-key-file", FlagKind.String, "", Tls),
-        R("peer-client-cert-auth", FlagKind.Bool, "false", Tls),
-        R("peer-trusted-ca-file", FlagKind.String, "", Tls),
+        H("trusted-ca-file", FlagKind.String, ""),
+        H("auto-tls", FlagKind.Bool, "false"),
+        H("peer-cert-file", FlagKind.String, ""),
+        H("peer-key-file", FlagKind.String, ""),
+        H("peer-client-cert-auth", FlagKind.Bool, "false"),
+        H("peer-trusted-ca-file", FlagKind.String, ""),
         H("peer-auto-tls", FlagKind.Bool, "false"),
-        R("peer-crl-file", FlagKind.String, "", Tls),
-        R("peer-cert-allowed-cn", FlagKind.String, "", Tls),
-        R("peer-cert-allowed-hostname", FlagKind.String, "", Tls),
-        R("cipher-suites", FlagKind.Strings, "", Tls),
-        R("experimental-peer-skip-client-san-verification", FlagKind.Bool, "false", Tls),
+        H("peer-crl-file", FlagKind.String, ""),
+        H("peer-cert-allowed-cn", FlagKind.String, ""),
+        H("peer-cert-allowed-hostname", FlagKind.String, ""),
+        H("cipher-suites", FlagKind.Strings, ""),
+        // etcd 3.5 flags we accept too (the 3.4 table has neither).
+        H("tls-min-version", FlagKind.String, "TLS1.2"),
+        H("self-signed-cert-validity", FlagKind.Uint, "1"),
+        H("experimental-peer-skip-client-san-verification", FlagKind.Bool, "false"),
         H("cors", FlagKind.Urls, "*", exceptions: ["*"]),
         H("host-whitelist", FlagKind.UniqueStrings, "*"),
         H("logger", FlagKind.String, "capnslog"),

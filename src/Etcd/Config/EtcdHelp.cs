@@ -91,8 +91,40 @@ internal static class EtcdHelp
             Accept the v2 API setting.
 
         Security:
+          --cert-file ''
+            Path to the client server TLS cert file.
+          --key-file ''
+            Path to the client server TLS key file.
+          --client-cert-auth 'false'
+            Enable client cert authentication.
+          --client-crl-file ''
+            Path to the client certificate revocation list file.
+          --trusted-ca-file ''
+            Path to the client server TLS trusted CA cert file.
+          --auto-tls 'false'
+            Client TLS using generated certificates.
+          --peer-cert-file ''
+            Path to the peer server TLS cert file.
+          --peer-key-file ''
+            Path to the peer server TLS key file.
+          --peer-client-cert-auth 'false'
+            Enable peer client cert authentication.
+          --peer-trusted-ca-file ''
+            Path to the peer server TLS trusted CA file.
+          --peer-cert-allowed-cn ''
+            Required CN for client certs connecting to the peer endpoint.
+          --peer-cert-allowed-hostname ''
+            Allowed TLS hostname for inter peer authentication.
           --peer-auto-tls 'false'
-            Secure peer traffic with generated certificates.
+            Peer TLS using self-generated certificates if --peer-key-file and --peer-cert-file are not provided.
+          --peer-crl-file ''
+            Path to the peer certificate revocation list file.
+          --cipher-suites ''
+            Comma-separated list of supported TLS cipher suites between client/server and peers (empty will be auto-populated by Go).
+          --tls-min-version 'TLS1.2'
+            Minimum TLS version supported by etcd (TLS1.2 or TLS1.3; an etcd 3.5 flag).
+          --self-signed-cert-validity 1
+            The validity period of the client and peer certificates that are automatically generated, in years.
           --cors '*'
             Origins allowed for cross-origin requests ('*' allows all).
           --host-whitelist '*'
@@ -144,8 +176,8 @@ internal static class EtcdHelp
           --unsafe-no-fsync 'false'
             Skip fsync; data can be lost.
 
-        Every other etcd 3.4 flag is recognised. TLS, discovery, v2 proxy flags and --auth-token other than
-        'simple' are not implemented yet: they are refused unless given their default value.
+        Every other etcd 3.4 flag is recognised. Discovery, v2 proxy flags, --client-cert-allowed-hostname and
+        --auth-token other than 'simple' are not implemented yet: they are refused unless given their default value.
         Each flag can also be set through an ETCD_* environment variable (--data-dir is ETCD_DATA_DIR).
         """;
 }

@@ -40,13 +40,15 @@ public sealed partial class EtcdFlagTableTests
             names.Add(m.Groups[1].Value);
         }
         Assert.True(names.Count > 90, "parsed only " + names.Count + " flags");
-        Assert.Equal(names.OrderBy(n => n, StringComparer.Ordinal), EtcdFlags.All.Select(f => f.Name).OrderBy(n => n, StringComparer.Ordinal));
+        Assert.Equal(names.OrderBy(n => n, StringComparer.Ordinal), EtcdFlags.All.Select(f => f.Name).Where(n => !EtcdFlags.FromEtcd35.Contains(n)).OrderBy(n => n, StringComparer.Ordinal));
+        Assert.DoesNotContain(EtcdFlags.FromEtcd35, names.Contains);
     }
 
     [Fact]
     public void EveryFlag_IsRecognised_WithItsDefaultValue()
     {
-        foreach (var def in EtcdFlags.All.Where(f => f.Kind != FlagKind.Ignored && f.Name is not ("config-file" or "version")))
+        // etcd itself refuses an explicit empty --cipher-suites ("unexpected TLS cipher suite \"\""), so it is left out.
+        foreach (var def in EtcdFlags.All.Where(f => f.Kind != FlagKind.Ignored && f.Name is not ("config-file" or "version" or "cipher-suites")))
         {
             string arg = def.Kind switch
             {

@@ -1,0 +1,127 @@
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace Etcd.Server.Grpc;
+
+/// <summary>
+/// A TLS connection whose handshake <see cref="SniffedPort"/> already did, handed to Kestrel's cleartext lane the
+/// ALPN result chose (<c>h2</c> → HTTP/2, otherwise HTTP/1.1): Kestrel reads and writes the decrypted stream
+/// through pipes. Abort and dispose close the TLS stream and the socket. Kestrel's usual single-reader,
+/// single-writer use of the pipes is what <see cref="SslStream"/> allows. It carries
+/// <see cref="ITlsConnectionFeature"/>, so requests see <c>https</c> and <c>HttpContext.Connection.ClientCertificate</c>
+/// (etcd takes the user name of client-certificate auth from its common name).
+/// </summary>
+internal sealed class TlsConnection : ConnectionContext, ITlsConnectionFeature, ITlsApplicationProtocolFeature
+{
+    private static long _nextId;
+
+    private readonly SslStream _ssl;
+    private readonly Socket _socket;
+    private readonly CancellationTokenSource _closed = new();
+    private readonly PipeReader _input;
+    private readonly PipeWriter _output;
+    private int _disposed;
+
+    public TlsConnection(SslStream ssl, Socket socket)
+    {
+        _ssl = ssl;
+        _socket = socket;
+        _input = PipeReader.Create(ssl, new StreamPipeReaderOptions(leaveOpen: true));
+        _output = PipeWriter.Create(ssl, new StreamPipeWriterOptions(leaveOpen: true));
+        Transport = new DuplexPipe(_input, _output);
+        ConnectionId = "tls-" + Interlocked.Increment(ref _nextId).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        LocalEndPoint = socket.LocalEndPoint;
+        RemoteEndPoint = socket.RemoteEndPoint;
+        ConnectionClosed = _closed.Token;
+        ClientCertificate = ssl.RemoteCertificate is { } remote ? remote as X509Certificate2 ?? new X509Certificate2(remote) : null;
+        ApplicationProtocol = ssl.NegotiatedApplicationProtocol.Protocol;
+        Features.Set<ITlsConnectionFeature>(this);
+        Features.Set<ITlsApplicationProtocolFeature>(this);
+    }
+
+    /// <summary>The ALPN protocol negotiated (<c>h2</c>, <c>http/1.1</c> or empty); Kestrel checks it on the HTTP/2 lane.</summary>
+    public ReadOnlyMemory<byte> ApplicationProtocol { get; }
+
+    /// <summary>The client's certificate, verified during the handshake; null when none was asked or sent.</summary>
+    public X509Certificate2? ClientCertificate { get; set; }
+
+    /// <summary>The client certificate (already known after the handshake).</summary>
+    public Task<X509Certificate2?> GetClientCertificateAsync(CancellationToken cancellationToken) => Task.FromResult(ClientCertificate);
+
+    public override string ConnectionId { get; set; }
+
+    public override IFeatureCollection Features { get; } = new FeatureCollection();
+
+    public override IDictionary<object, object?> Items { get; set; } = new Dictionary<object, object?>();
+
+    public override IDuplexPipe Transport { get; set; }
+
+    public override EndPoint? LocalEndPoint { get; set; }
+
+    public override EndPoint? RemoteEndPoint { get; set; }
+
+    /// <summary>The negotiated TLS session (protocol, cipher, peer certificate).</summary>
+    public SslStream Ssl => _ssl;
+
+    public override void Abort(ConnectionAbortedException abortReason)
+    {
+        Close();
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        await _input.CompleteAsync().ConfigureAwait(false);
+        try
+        {
+            await _output.CompleteAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException)
+        {
+            // The peer went away while the last bytes were flushed.
+        }
+
+        Close();
+        _closed.Dispose();
+    }
+
+    private void Close()
+    {
+        try
+        {
+            _closed.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+        }
+
+        _ssl.Dispose();
+        _socket.Dispose();
+    }
+
+    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
+    {
+        public PipeReader Input { get; } = input;
+
+        public PipeWriter Output { get; } = output;
+    }
+}
