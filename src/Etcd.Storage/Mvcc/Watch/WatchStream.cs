@@ -29,7 +29,7 @@ public sealed class WatchStream : IDisposable
     internal readonly Dictionary<long, Watcher> Watchers = [];
     internal long NextId;
     internal bool Closed;
-    internal bool ProgressPending;
+    internal int ProgressPending;
 
     internal WatchStream(WatchableStore store, int capacity)
     {

@@ -270,9 +270,9 @@ public sealed class WatchableStore : IKvObserver, IDisposable
     {
         lock (_mu)
         {
+            s.ProgressPending++;
             if (!TryProgressAll(s))
             {
-                s.ProgressPending = true;
                 _progressPending.Add(s);
             }
         }
@@ -319,8 +319,12 @@ public sealed class WatchableStore : IKvObserver, IDisposable
             }
         }
 
-        s.ProgressPending = false;
-        s.EnqueueUnbuffered(new WatchStreamMessage(WatchMessageKind.ProgressAll, -1, _rev));
+        // one notification per request, as etcd answers each progress request
+        for (; s.ProgressPending > 0; s.ProgressPending--)
+        {
+            s.EnqueueUnbuffered(new WatchStreamMessage(WatchMessageKind.ProgressAll, -1, _rev));
+        }
+
         return true;
     }
 
