@@ -47,7 +47,7 @@ public sealed class WatchLoadTests(ITestOutputHelper output) : WatchMemberFixtur
 
         samples.Sort();
         var withStalled = samples[puts / 2];
-        var (events, _) = await activeReader.WaitAsync(WatchCall.Timeout);
+        var (events, _) = await activeReader.WaitAsync(DefaultTimeout);
         Assert.Equal(Enumerable.Range(0, puts).Select(_ => 1L), events.Zip(events.Skip(1)).Select(p => p.Second.Kv.ModRevision - p.First.Kv.ModRevision).Prepend(1L));
         var sizes = Host.Server.Watchable.GroupSizes;
         output.WriteLine($"median put: baseline {baseline.TotalMilliseconds:F2} ms, with stalled watcher {withStalled.TotalMilliseconds:F2} ms; groups {sizes}");

@@ -49,7 +49,7 @@ public class WatchMemberFixture : IAsyncLifetime
 /// <summary>A Watch stream driven through our gRPC client.</summary>
 internal sealed class WatchCall : IDisposable
 {
-    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(15);
+    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(15);
     private readonly DuplexStreamingCall<WatchRequest, WatchResponse> _call;
 
     public WatchCall(EtcdClient client, CallOptions? options = null) =>
@@ -73,7 +73,7 @@ internal sealed class WatchCall : IDisposable
 
     public async Task<WatchResponse> NextAsync(TimeSpan? timeout = null)
     {
-        using var cts = new CancellationTokenSource(timeout ?? Timeout);
+        using var cts = new CancellationTokenSource(timeout ?? DefaultTimeout);
         Assert.True(await _call.ResponseStream.MoveNext(cts.Token), "the watch stream ended");
         return _call.ResponseStream.Current;
     }
