@@ -325,3 +325,64 @@ public sealed class WatchableStoreTests : IDisposable
         Assert.Equal((-1L, WatchErrors.EmptyWatcherRange), s.Watch(0, K("k"), null, 0));
     }
 }
+
+public sealed class WatchableStoreEdgeTests : IDisposable
+{
+    private readonly KvStore _kv = new(new InMemoryBackend());
+    private readonly WatchableStore _ws;
+
+    public WatchableStoreEdgeTests()
+    {
+        _ws = new WatchableStore(_kv);
+        _kv.SetObserver(_ws);
+    }
+
+    public void Dispose()
+    {
+        _ws.Dispose();
+        _kv.Dispose();
+    }
+
+    private static async Task<WatchStreamMessage> Next(WatchStream s)
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        return (await s.ReadAsync(cts.Token))!;
+    }
+
+    [Fact]
+    public async Task FutureStartRevisionSkipsEarlierEvents()
+    {
+        using var s = _ws.NewWatchStream();
+        s.Watch(0, "k"u8.ToArray(), null, 4);
+        Assert.Equal((1, 0, 0), _ws.GroupSizes);
+        Assert.Equal(WatchMessageKind.Created, (await Next(s)).Kind);
+        _kv.Put("k", "2");
+        _kv.Put("k", "3");
+        _kv.Put("k", "4");
+        var m = await Next(s);
+        Assert.Equal(4, Assert.Single(m.Events).Kv.ModRevision);
+    }
+
+    [Fact]
+    public async Task RestoreMovesSyncedWatchersToCatchUpFromTheNewBackend()
+    {
+        // a second store holds more history; restoring it under the watchers replays what they missed
+        var other = new InMemoryBackend();
+        using (var kv2 = new KvStore(other))
+        {
+            kv2.Put("k", "a"); // 2
+            kv2.Put("k", "b"); // 3
+        }
+
+        using var s = _ws.NewWatchStream();
+        s.Watch(0, "k"u8.ToArray(), null, 0);
+        await Next(s);
+        _kv.Restore(other);
+        _ws.OnRestored();
+        Assert.Equal(3, _ws.Revision);
+        var m = await Next(s);
+        Assert.Equal([2L, 3L], m.Events.Select(e => e.Kv.ModRevision));
+        _kv.Put("k", "c");
+        Assert.Equal(4, Assert.Single((await Next(s)).Events).Kv.ModRevision);
+    }
+}

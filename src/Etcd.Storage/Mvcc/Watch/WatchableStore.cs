@@ -138,6 +138,30 @@ public sealed class WatchableStore : IKvObserver, IDisposable
         }
     }
 
+    /// <summary>
+    /// Call after <see cref="KvStore.Restore(Backend.IBackend)"/> (a raft snapshot was applied), as etcd's
+    /// <c>watchableStore.Restore</c> does: the revision is taken from the store again and every synced watcher
+    /// becomes unsynced, catching up from the new backend's history from the revision it had reached.
+    /// </summary>
+    public void OnRestored()
+    {
+        lock (_mu)
+        {
+            _rev = _kv.CurrentRevision;
+            var all = _syncedRanges.Concat(_syncedKeys.Values.SelectMany(set => set)).ToList();
+            _syncedRanges.Clear();
+            _syncedKeys.Clear();
+            _syncedCount = 0;
+            foreach (var w in all)
+            {
+                w.State = WatcherState.Unsynced;
+                _unsynced.Add(w);
+            }
+        }
+
+        Wake();
+    }
+
     private static void AddTo(ref Dictionary<Watcher, List<Event>>? batches, Watcher w, Event ev, long revision)
     {
         if (w.MinRev > revision || !w.Passes(ev))
