@@ -268,12 +268,20 @@ internal sealed class WatchSession : IDisposable
             }
 
             wr.Header ??= new ResponseHeader();
-            if (wr.Header.Revision == 0)
+            if (m.Kind == WatchMessageKind.Compacted)
             {
-                wr.Header.Revision = m.Revision;
+                // etcd's compaction notice carries no revision: its header says 0
+                _server.FillHeader(wr.Header, withRevision: false);
             }
+            else
+            {
+                if (wr.Header.Revision == 0)
+                {
+                    wr.Header.Revision = m.Revision;
+                }
 
-            _server.FillHeader(wr.Header);
+                _server.FillHeader(wr.Header);
+            }
             if (m.Kind == WatchMessageKind.Events && fragment.Contains(m.WatchId))
             {
                 await SendFragmentsAsync(wr, ct).ConfigureAwait(false);

@@ -141,6 +141,12 @@ public sealed class WatchServiceTests : WatchMemberFixture
         Assert.Equal(r2.Header.Revision, c.CompactRevision);
         Assert.Equal(0, c.WatchId);
         Assert.Empty(c.Events);
+        Assert.Equal(0, c.Header.Revision); // as etcd sends it
+
+        // canceling the compacted watcher is still answered
+        await w.SendAsync(new WatchRequest { CancelRequest = new WatchCancelRequest { WatchId = 0 } });
+        var canceled = await w.NextAsync();
+        Assert.Equal((true, 0L, 0L), (canceled.Canceled, canceled.WatchId, canceled.CompactRevision));
     }
 
     [Fact]

@@ -68,8 +68,9 @@ public sealed class WatchStream : IDisposable
 
     /// <summary>
     /// Removes watcher <paramref name="id"/>; its <see cref="WatchMessageKind.Canceled"/> message is queued after
-    /// everything queued for it so far, and nothing of it follows. False when no such live watcher
-    /// (etcd's <see cref="WatchErrors.WatcherNotExist"/>; no message is queued).
+    /// everything queued for it so far, and nothing of it follows (also for a watcher already ended by
+    /// compaction, as etcd answers). False when the id is unknown (etcd's <see cref="WatchErrors.WatcherNotExist"/>;
+    /// no message is queued).
     /// </summary>
     public bool Cancel(long id) => _store.CancelWatcher(this, id);
 

@@ -268,14 +268,10 @@ public sealed class WatchableStore : IKvObserver, IDisposable
                 return false;
             }
 
-            var wasLive = w.State != WatcherState.Done;
+            // a watcher already ended by compaction still answers its cancel, as etcd's does
             Detach(w);
-            if (wasLive)
-            {
-                s.EnqueueUnbuffered(new WatchStreamMessage(WatchMessageKind.Canceled, id, _rev));
-            }
-
-            return wasLive;
+            s.EnqueueUnbuffered(new WatchStreamMessage(WatchMessageKind.Canceled, id, _rev));
+            return true;
         }
     }
 
