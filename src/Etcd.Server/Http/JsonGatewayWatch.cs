@@ -13,7 +13,7 @@ namespace Etcd.Server.Http;
 /// The gateway's streaming path for <c>POST /v3/watch</c>, as etcd's grpc-gateway serves it: the request body is a
 /// sequence of JSON <c>WatchRequest</c> objects (<c>{"create_request":{...}}</c>), the response a stream of
 /// newline-terminated <c>{"result":{...WatchResponse...}}</c> objects flushed one by one, running until the client
-/// disconnects. A failure of the stream is written as <c>{"error":{"grpc_code":N,"http_code":N,"message":"…","http_status":"…"}}</c>.
+/// disconnects (the end of the request body does not end the response, as in etcd).
 /// </summary>
 internal static class JsonGatewayWatch
 {
@@ -24,8 +24,6 @@ internal static class JsonGatewayWatch
     public static async Task HandleAsync(HttpContext http, ServiceMethod served)
     {
         var handler = (DuplexStreamingHandler<WatchRequest, WatchResponse>)served.Handler;
-        http.Response.StatusCode = 200;
-        http.Response.ContentType = "application/json";
         var writer = new ResultWriter(http);
         try
         {
@@ -45,18 +43,44 @@ internal static class JsonGatewayWatch
 
     private sealed class ResultWriter(HttpContext http) : IAsyncStreamWriter<WatchResponse>
     {
+        private bool _started;
+
         public async ValueTask WriteAsync(WatchResponse message, CancellationToken cancellationToken = default)
         {
+            if (!_started)
+            {
+                _started = true;
+                http.Response.StatusCode = 200;
+                http.Response.ContentType = "application/json";
+            }
+
             var json = "{\"result\":" + JsonGateway.Compact(Formatter.Format(message)) + "}\n";
             await http.Response.WriteAsync(json, cancellationToken).ConfigureAwait(false);
             await http.Response.Body.FlushAsync(cancellationToken).ConfigureAwait(false);
         }
 
+        /// <summary>
+        /// Before any result: an HTTP error with grpc-gateway's body <c>{"error":m,"message":m,"code":c}</c> (what etcd
+        /// answers for an unreadable first request: "unexpected EOF", code 2, HTTP 500). Mid-stream: a final
+        /// <c>{"error":{"grpc_code":…}}</c> chunk.
+        /// </summary>
         public async Task WriteErrorAsync(StatusCode code, string message)
         {
             var status = JsonGateway.HttpStatusFromCode(code);
-            var body = "{\"error\":{\"grpc_code\":" + (int)code + ",\"http_code\":" + (int)status + ",\"message\":"
-                + JsonSerializer.Serialize(message) + ",\"http_status\":" + JsonSerializer.Serialize(ReasonPhrase(status)) + "}}\n";
+            string body;
+            if (!_started)
+            {
+                _started = true;
+                http.Response.StatusCode = (int)status;
+                http.Response.ContentType = "application/json";
+                body = "{\"error\":" + JsonSerializer.Serialize(message) + ",\"message\":" + JsonSerializer.Serialize(message) + ",\"code\":" + (int)code + "}";
+            }
+            else
+            {
+                body = "{\"error\":{\"grpc_code\":" + (int)code + ",\"http_code\":" + (int)status + ",\"message\":"
+                    + JsonSerializer.Serialize(message) + ",\"http_status\":" + JsonSerializer.Serialize(ReasonPhrase(status)) + "}}\n";
+            }
+
             try
             {
                 await http.Response.WriteAsync(body, http.RequestAborted).ConfigureAwait(false);
@@ -70,42 +94,59 @@ internal static class JsonGatewayWatch
             Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase((int)s);
     }
 
-    /// <summary>Reads consecutive JSON objects from the request body as they arrive.</summary>
+    /// <summary>
+    /// Reads consecutive JSON objects from the request body as they arrive. As grpc-gateway does, a body that cannot
+    /// be decoded fails the call when it is the first request (code Unknown; "unexpected EOF" for a truncated one) and
+    /// otherwise just ends the request stream (the watchers keep running).
+    /// </summary>
     private sealed class BodyReader(HttpContext http) : IAsyncStreamReader<WatchRequest>
     {
         private readonly ArrayBufferWriter<byte> _buffer = new();
         private bool _eof;
+        private bool _failed;
+        private int _count;
 
         public WatchRequest Current { get; private set; } = null!;
 
         public async ValueTask<bool> MoveNext(CancellationToken cancellationToken = default)
         {
-            while (true)
+            while (!_failed)
             {
-                var (found, skip, length) = FindValue(_buffer.WrittenSpan, _eof);
-                if (found)
+                var (found, skip, length, error) = FindValue(_buffer.WrittenSpan);
+                if (error is null && found)
                 {
                     var text = Encoding.UTF8.GetString(_buffer.WrittenSpan.Slice(skip, length));
                     Consume(skip + length);
                     try
                     {
                         Current = Parser.Parse<WatchRequest>(text);
+                        _count++;
+                        return true;
                     }
                     catch (Exception e) when (e is InvalidProtocolBufferException or InvalidJsonException or FormatException)
                     {
-                        throw new RpcException(StatusCode.InvalidArgument, e.Message);
+                        error = e.Message;
+                    }
+                }
+
+                if (error is null && _eof && _buffer.WrittenSpan.Trim(" \t\r\n"u8).Length > 0)
+                {
+                    error = "unexpected EOF";
+                }
+
+                if (error is not null)
+                {
+                    _failed = true;
+                    if (_count == 0)
+                    {
+                        throw new RpcException(StatusCode.Unknown, error);
                     }
 
-                    return true;
+                    return false;
                 }
 
                 if (_eof)
                 {
-                    if (_buffer.WrittenSpan.Trim(" \t\r\n"u8).Length > 0)
-                    {
-                        throw new RpcException(StatusCode.InvalidArgument, "unexpected EOF");
-                    }
-
                     return false;
                 }
 
@@ -120,6 +161,8 @@ internal static class JsonGatewayWatch
                     _buffer.Advance(n);
                 }
             }
+
+            return false;
         }
 
         private void Consume(int n)
@@ -129,10 +172,10 @@ internal static class JsonGatewayWatch
             _buffer.Write(rest);
         }
 
-        /// <summary>Finds the first complete JSON value: (found, leading bytes to skip, its length).</summary>
-        private static (bool Found, int Skip, int Length) FindValue(ReadOnlySpan<byte> data, bool final)
+        /// <summary>Finds the first complete JSON value: (found, leading bytes to skip, its length, syntax error).</summary>
+        private static (bool Found, int Skip, int Length, string? Error) FindValue(ReadOnlySpan<byte> data)
         {
-            var reader = new Utf8JsonReader(data, isFinalBlock: final, new JsonReaderState(new JsonReaderOptions { AllowMultipleValues = true }));
+            var reader = new Utf8JsonReader(data, isFinalBlock: false, new JsonReaderState(new JsonReaderOptions { AllowMultipleValues = true }));
             try
             {
                 if (!reader.Read())
@@ -146,11 +189,11 @@ internal static class JsonGatewayWatch
                     return default;
                 }
 
-                return (true, start, (int)reader.BytesConsumed - start);
+                return (true, start, (int)reader.BytesConsumed - start, null);
             }
             catch (JsonException e)
             {
-                throw new RpcException(StatusCode.InvalidArgument, e.Message);
+                return (false, 0, 0, e.Message);
             }
         }
     }
