@@ -53,6 +53,17 @@ public sealed class WatchLoadTests(ITestOutputHelper output) : WatchMemberFixtur
         output.WriteLine($"median put: baseline {baseline.TotalMilliseconds:F2} ms, with stalled watcher {withStalled.TotalMilliseconds:F2} ms; groups {sizes}");
         Assert.True(sizes.Victims >= 1, "the stalled watcher should have been moved aside");
         Assert.True(withStalled < baseline * 4 + TimeSpan.FromMilliseconds(20), $"puts slowed down: {baseline} -> {withStalled}");
+
+        // the stalled reader resumes: it gets every event exactly once, in revision order, after its created response
+        Assert.True((await stalled.NextAsync()).Created);
+        var (late, _) = await stalled.EventsAsync(0, puts);
+        Assert.Equal(events.Select(e => e.Kv.ModRevision), late.Select(e => e.Kv.ModRevision));
+        for (var i = 0; i < 500 && Host.Server.Watchable.GroupSizes.Victims != 0; i++)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.Equal(0, Host.Server.Watchable.GroupSizes.Victims);
     }
 
     [Fact]

@@ -386,3 +386,41 @@ public sealed class WatchableStoreEdgeTests : IDisposable
         Assert.Equal(4, Assert.Single((await Next(s)).Events).Kv.ModRevision);
     }
 }
+
+public sealed class WatchableStoreStallTests
+{
+    [Fact]
+    public void ThousandsOfStalledWatchersKeepWritesCheapAndBuffersBounded()
+    {
+        using var kv = new KvStore(new InMemoryBackend());
+        using var ws = new WatchableStore(kv, new WatchableStoreOptions { StreamBufferLength = 8 });
+        kv.SetObserver(ws);
+        var streams = Enumerable.Range(0, 100).Select(_ => ws.NewWatchStream()).ToList();
+        foreach (var s in streams)
+        {
+            for (var j = 0; j < 50; j++)
+            {
+                s.Watch(0, "s/"u8.ToArray(), "s0"u8.ToArray(), 0);
+            }
+        }
+
+        var sw = Stopwatch.StartNew();
+        for (var i = 0; i < 2000; i++)
+        {
+            kv.Put($"s/{i % 10}", "v");
+        }
+
+        var elapsed = sw.Elapsed;
+
+        // nobody reads: each stream holds at most its 8 buffered messages, every watcher is a victim with one pending
+        Assert.All(streams, s => Assert.True(s.Buffered <= 8));
+        Assert.Equal((0, 0, 5000), ws.GroupSizes);
+        Assert.True(elapsed < TimeSpan.FromSeconds(30), $"2000 writes took {elapsed}");
+        foreach (var s in streams)
+        {
+            s.Dispose();
+        }
+
+        Assert.Equal((0, 0, 0), ws.GroupSizes);
+    }
+}
