@@ -424,3 +424,49 @@ public sealed class WatchableStoreStallTests
         Assert.Equal((0, 0, 0), ws.GroupSizes);
     }
 }
+
+public sealed class WatchableStoreConcurrencyTests
+{
+    [Fact]
+    public async Task CatchUpRacingLiveWritesDeliversEveryRevisionExactlyOnce()
+    {
+        using var kv = new KvStore(new InMemoryBackend());
+        using var ws = new WatchableStore(kv, new WatchableStoreOptions { StreamBufferLength = 4, SyncBatchRevisions = 50 });
+        kv.SetObserver(ws);
+        for (var i = 0; i < 500; i++)
+        {
+            kv.Put("c", i.ToString()); // 2..501
+        }
+
+        const int live = 2000;
+        var writer = Task.Run(() =>
+        {
+            for (var i = 0; i < live; i++)
+            {
+                kv.Put("c", "live" + i); // 502..2501
+            }
+        });
+        using var s = ws.NewWatchStream();
+        var (id, _) = s.Watch(0, "c"u8.ToArray(), null, 2);
+        var revs = new List<long>();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (revs.Count < 500 + live)
+        {
+            var m = (await s.ReadAsync(cts.Token))!;
+            if (m.Kind == WatchMessageKind.Events)
+            {
+                Assert.Equal(id, m.WatchId);
+                revs.AddRange(m.Events.Select(e => e.Kv.ModRevision));
+            }
+
+            if (revs.Count % 7 == 0)
+            {
+                await Task.Yield(); // a reader slower than the writer now and then
+            }
+        }
+
+        await writer.WaitAsync(cts.Token);
+        Assert.Equal(Enumerable.Range(2, 500 + live).Select(i => (long)i), revs);
+        Assert.False(s.TryRead(out var extra) && extra.Kind == WatchMessageKind.Events, "an event was delivered twice");
+    }
+}
