@@ -81,6 +81,8 @@ public sealed partial class EtcdServer : IAsyncDisposable
         _node = node;
         _backend = backend;
         Kv = kv;
+        Watchable = new Etcd.Storage.Mvcc.Watch.WatchableStore(kv);
+        kv.SetObserver(Watchable);
         _reqIds = new IdGenerator(memberId, DateTimeOffset.UtcNow);
         _requestTimeout = TimeSpan.FromMilliseconds(5000 + 2 * options.ElectionTimeoutMs);
         Metrics = new Metrics.EtcdMetrics();
@@ -94,6 +96,9 @@ public sealed partial class EtcdServer : IAsyncDisposable
 
     /// <summary>The MVCC store (reads may be served from any thread).</summary>
     public KvStore Kv { get; }
+
+    /// <summary>The watchable store over <see cref="Kv"/> (etcd's <c>mvcc.watchableStore</c>) that the Watch service serves.</summary>
+    public Etcd.Storage.Mvcc.Watch.WatchableStore Watchable { get; }
 
     /// <summary>The raised alarms (NOSPACE, CORRUPT).</summary>
     public AlarmStore Alarms { get; } = new();
@@ -359,6 +364,7 @@ public sealed partial class EtcdServer : IAsyncDisposable
         }
 
         await _stopped.Task.ConfigureAwait(false);
+        Watchable.Dispose();
         Kv.Dispose();
         _backend.Dispose();
     }

@@ -113,6 +113,12 @@ public sealed class JsonGateway
         }
 
         var served = _registry.Find(method.FullName);
+        if (served is not null && route == "/watch")
+        {
+            await JsonGatewayWatch.HandleAsync(http, served).ConfigureAwait(false);
+            return;
+        }
+
         if (served is null || method.Type != MethodType.Unary)
         {
             await WriteErrorAsync(http, HttpStatusCode.NotImplemented, StatusCode.Unimplemented, $"unknown method {method.Name}").ConfigureAwait(false);
