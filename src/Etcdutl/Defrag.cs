@@ -12,6 +12,57 @@ public static class Defrag
     /// <summary>The backend path inside a data directory: <c>member/snap/db</c>.</summary>
     public static string DbPath(string dataDir) => Path.Combine(dataDir, "member", "snap", "db");
 
+    /// <summary>Keys copied per destination commit (etcd's <c>defragLimit</c>).</summary>
+    public const int DefragLimit = 10000;
+
+    /// <summary>
+    /// etcd's <c>defragdb</c>: copies every top-level bucket key by key into a fresh database at
+    /// <paramref name="dstPath"/> with a fill percent of 0.9 (keys arrive in order) and no persisted freelist (etcd opens
+    /// its backend with NoFreelistSync), committing every
+    /// <see cref="DefragLimit"/> keys; the final commit is synced.
+    /// </summary>
+    public static void CopyLikeEtcd(BoltDb src, string dstPath)
+    {
+        if (File.Exists(dstPath))
+        {
+            File.Delete(dstPath);
+        }
+        using var srcTx = src.Begin(false);
+        using var dst = BoltDb.Open(dstPath, new BoltOptions { PageSize = src.PageSize, NoSync = true, NoFreelistSync = true });
+        var tx = dst.Begin(true);
+        try
+        {
+            var count = 0;
+            foreach (var name in srcTx.BucketNames())
+            {
+                var b = srcTx.Bucket(name)!;
+                var nb = tx.CreateBucketIfNotExists(name);
+                nb.FillPercent = 0.9;
+                var c = b.Cursor();
+                for (var ok = c.First(out var k, out var v); ok; ok = c.Next(out k, out v))
+                {
+                    count++;
+                    if (count > DefragLimit)
+                    {
+                        tx.Commit();
+                        tx.Dispose();
+                        tx = dst.Begin(true);
+                        nb = tx.Bucket(name)!;
+                        nb.FillPercent = 0.9;
+                        count = 0;
+                    }
+                    nb.Put(k, v);
+                }
+            }
+            tx.Commit();
+        }
+        finally
+        {
+            tx.Dispose();
+        }
+        dst.Sync();
+    }
+
     /// <summary>Defragments the backend of <paramref name="dataDir"/>.</summary>
     /// <exception cref="FileNotFoundException">No database at <see cref="DbPath"/>.</exception>
     /// <exception cref="IOException">Copy, sync or rename failure.</exception>
@@ -25,7 +76,7 @@ public static class Defrag
         var tmp = dbPath + ".tmp";
         using (var db = BoltDb.Open(dbPath))
         {
-            BoltCompact.Compact(db, tmp, txMaxSize: 64L * 1024 * 1024, noSync: true);
+            CopyLikeEtcd(db, tmp);
         }
         using (var fs = new FileStream(tmp, FileMode.Open, FileAccess.ReadWrite))
         {

@@ -16,7 +16,7 @@ public sealed class ZapLog(TextWriter output, TimeProvider? time = null)
     /// <summary>Writes one info line.</summary>
     public void Info(string caller, string msg, params (string Key, object Value)[] fields)
     {
-        var ts = _time.GetUtcNow().ToUnixTimeMilliseconds() / 1000.0 + (_time.GetUtcNow().Ticks % 10000) / 1e7;
+        var ts = (_time.GetUtcNow().UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) / (double)TimeSpan.TicksPerSecond;
         var sb = new StringBuilder("{\"level\":\"info\",\"ts\":");
         sb.Append(ts.ToString("0.0######", CultureInfo.InvariantCulture));
         sb.Append(",\"caller\":").AppendString(caller).Append(",\"msg\":").AppendString(msg);
