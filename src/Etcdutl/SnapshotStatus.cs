@@ -25,7 +25,23 @@ public readonly record struct SnapshotStatusResult(uint Hash, long Revision, int
         {
             throw new FileNotFoundException($"stat {path}: no such file or directory", path);
         }
-        using var db = BoltDb.Open(path, new BoltOptions { ReadOnly = true });
+        var len = new FileInfo(path).Length;
+        if (len is > 0 and < 4096)
+        {
+            // bbolt 1.3 cannot read a whole first page: ErrInvalid
+            throw new InvalidDataException(BoltException.Invalid);
+        }
+        BoltDb db;
+        try
+        {
+            db = BoltDb.Open(path, new BoltOptions { ReadOnly = true });
+        }
+        catch (BoltException e) when (e.Message.StartsWith("file size too small", StringComparison.Ordinal))
+        {
+            // bbolt's message carries no size
+            throw new InvalidDataException("file size too small");
+        }
+        using var _ = db;
         using var tx = db.Begin(false);
         var errors = tx.Check();
         if (errors.Count > 0)

@@ -18,7 +18,7 @@ public sealed class ZapLog(TextWriter output, TimeProvider? time = null)
     {
         var ts = (_time.GetUtcNow().UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) / (double)TimeSpan.TicksPerSecond;
         var sb = new StringBuilder("{\"level\":\"info\",\"ts\":");
-        sb.Append(ts.ToString("0.0######", CultureInfo.InvariantCulture));
+        sb.Append(ts.ToString("R", CultureInfo.InvariantCulture));
         sb.Append(",\"caller\":").AppendString(caller).Append(",\"msg\":").AppendString(msg);
         foreach (var (k, v) in fields)
         {

@@ -31,7 +31,12 @@ public sealed class OracleTests(SnapshotFixture fx) : IClassFixture<SnapshotFixt
         var copy = Path.Combine(fx.NewDir("copy"), "db");
         Directory.CreateDirectory(Path.GetDirectoryName(copy)!);
         File.Copy(Defrag.DbPath(fx.MemberDataDir), copy);
-        foreach (var file in new[] { copy, Path.Combine(fx.Root, "no-such.db") })
+        var dir = Path.GetDirectoryName(copy)!;
+        var junk = Path.Combine(dir, "junk.db");
+        File.WriteAllBytes(junk, Enumerable.Range(0, 5000).Select(i => (byte)(i * 31)).ToArray());
+        var tiny = Path.Combine(dir, "tiny.db");
+        File.WriteAllBytes(tiny, [1]);
+        foreach (var file in new[] { copy, Path.Combine(fx.Root, "no-such.db"), junk, tiny })
         {
             var ours = RealEtcd.Etcdutl(fx.Root, "snapshot", "status", file, "-w", "table");
             var theirs = RealEtcd.Etcdctl(fx.Root, "snapshot", "status", file, "-w", "table");
@@ -100,6 +105,26 @@ public sealed class OracleTests(SnapshotFixture fx) : IClassFixture<SnapshotFixt
     }
 
     [RealEtcdFact]
+    public void SnapshotRestore_WithSeparateWalDir_EqualsEtcdctl()
+    {
+        var ourDir = fx.NewDir("ours-wal");
+        var theirDir = fx.NewDir("theirs-wal");
+        string[] Flags(string d) => ["snapshot", "restore", fx.SnapshotPath, "--data-dir", d, "--wal-dir", d + "-wal"];
+        var ours = RealEtcd.Etcdutl(fx.Root, Flags(ourDir));
+        var theirs = RealEtcd.Etcdctl(fx.Root, Flags(theirDir));
+        Assert.True(theirs.Code == 0, theirs.Err);
+        Assert.True(ours.Code == 0, ours.Err);
+        Assert.Equal(NormalizeLog(theirs.Err, theirDir), NormalizeLog(ours.Err, ourDir));
+        const string wal = "0000000000000000-0000000000000000.wal";
+        Assert.True(File.ReadAllBytes(Path.Combine(theirDir + "-wal", wal)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(ourDir + "-wal", wal))));
+        Assert.False(Directory.Exists(Path.Combine(ourDir, "member", "wal")));
+        // an existing --wal-dir is refused like etcdctl does
+        var again = RealEtcd.Etcdutl(fx.Root, "snapshot", "restore", fx.SnapshotPath, "--data-dir", fx.NewDir("w2"), "--wal-dir", ourDir + "-wal");
+        var againTheirs = RealEtcd.Etcdctl(fx.Root, "snapshot", "restore", fx.SnapshotPath, "--data-dir", fx.NewDir("w3"), "--wal-dir", ourDir + "-wal");
+        Assert.Equal((againTheirs.Code, LastLine(againTheirs.Err)), (again.Code, LastLine(again.Err)));
+    }
+
+    [RealEtcdFact]
     public void SnapshotRestore_Errors_EqualEtcdctl()
     {
         var copy = Path.Combine(fx.NewDir("copydb"), "db");
@@ -107,8 +132,18 @@ public sealed class OracleTests(SnapshotFixture fx) : IClassFixture<SnapshotFixt
         File.Copy(Defrag.DbPath(fx.MemberDataDir), copy);
         var existing = fx.NewDir("exists");
         Directory.CreateDirectory(existing);
+        var dir = Path.GetDirectoryName(copy)!;
+        var corrupt = Path.Combine(dir, "corrupt.db");
+        var bytes = File.ReadAllBytes(fx.SnapshotPath);
+        bytes[bytes.Length / 2] ^= 0x55;
+        File.WriteAllBytes(corrupt, bytes);
+        var tiny = Path.Combine(dir, "tiny.db");
+        File.WriteAllBytes(tiny, [1]);
         var cases = new List<Func<string, string[]>>
         {
+            d => ["snapshot", "restore", corrupt, "--data-dir", d],
+            d => ["snapshot", "restore", tiny, "--data-dir", d],
+            d => ["snapshot", "restore", Path.Combine(dir, "missing.db"), "--data-dir", d],
             d => ["snapshot", "restore", copy, "--data-dir", d],
             _ => ["snapshot", "restore", fx.SnapshotPath, "--data-dir", existing],
             d => ["snapshot", "restore", fx.SnapshotPath, "--data-dir", d, "--name", "nobody"],
