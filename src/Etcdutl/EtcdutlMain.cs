@@ -34,7 +34,16 @@ public static class EtcdutlMain
         a.Flag("hex");
         if (a.Bool("help", "h") || a.Positional.Count == 0 || a.Positional[0] == "help")
         {
-            stdout.Write(Help);
+            var topic = a.Positional.Count > 0 && a.Positional[0] == "help" ? a.Positional.Skip(1).ToList() : a.Positional;
+            stdout.Write(string.Join(' ', topic) switch
+            {
+                "snapshot" => SnapshotHelp,
+                "snapshot status" => StatusHelp,
+                "snapshot restore" => RestoreHelp,
+                "defrag" => DefragHelp,
+                "version" => VersionHelp,
+                _ => Help,
+            });
             return 0;
         }
         switch (a.Positional[0])
@@ -139,6 +148,65 @@ public static class EtcdutlMain
                 return 1;
         }
     }
+
+    private const string GlobalFlags = """
+        Global Flags:
+          -w, --write-out string   set the output format (fields, json, protobuf, simple, table) (default "simple")
+
+        """;
+
+    private const string StatusHelp = """
+        When --write-out is set to simple, this command prints out comma-separated status lists for each endpoint.
+        The items in the lists are hash, revision, total keys, total size.
+
+        Usage:
+          etcdutl snapshot status <filename> [flags]
+
+        Flags:
+          -h, --help   help for status
+
+        """ + GlobalFlags;
+
+    private const string RestoreHelp = """
+        Restores an etcd member snapshot to an etcd directory
+
+        Usage:
+          etcdutl snapshot restore <filename> --data-dir {output dir} [options] [flags]
+
+        Flags:
+              --data-dir string                      Path to the output data directory
+          -h, --help                                 help for restore
+              --initial-advertise-peer-urls string   List of this member's peer URLs to advertise to the rest of the cluster (default "http://localhost:2380")
+              --initial-cluster string               Initial cluster configuration for restore bootstrap (default "default=http://localhost:2380")
+              --initial-cluster-token string         Initial cluster token for the etcd cluster during restore bootstrap (default "etcd-cluster")
+              --name string                          Human-readable name for this member (default "default")
+              --skip-hash-check                      Ignore snapshot integrity hash value (required if copied from data directory)
+              --wal-dir string                       Path to the WAL directory (use --data-dir if none given)
+
+        """ + GlobalFlags;
+
+    private const string DefragHelp = """
+        Defragments the storage of the etcd
+
+        Usage:
+          etcdutl defrag [flags]
+
+        Flags:
+              --data-dir string   Required. Defragments a data directory not in use by etcd.
+          -h, --help              help for defrag
+
+        """ + GlobalFlags;
+
+    private const string VersionHelp = """
+        Prints the version of etcdutl
+
+        Usage:
+          etcdutl version [flags]
+
+        Flags:
+          -h, --help   help for version
+
+        """ + GlobalFlags;
 
     private const string SnapshotHelp = """
         Manages etcd node snapshots

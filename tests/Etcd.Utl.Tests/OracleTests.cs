@@ -57,6 +57,8 @@ public sealed class OracleTests(SnapshotFixture fx) : IClassFixture<SnapshotFixt
         using var etcd = EtcdProcess.Start(dir, "r1", peerPort, token: "tok-1");
         var kvs = SnapshotFixture.GetKvs(etcd.Endpoint);
         Assert.Equal(fx.ExpectedKvs.ToString(), kvs.ToString());
+        var leases = RealEtcd.Etcdctl(fx.Root, "--endpoints", etcd.Endpoint, "lease", "list");
+        Assert.Contains(ulong.Parse(fx.LeaseId, System.Globalization.CultureInfo.InvariantCulture).ToString("x", System.Globalization.CultureInfo.InvariantCulture), leases.Out);
         var members = RealEtcd.Etcdctl(fx.Root, "--endpoints", etcd.Endpoint, "member", "list");
         Assert.Equal(0, members.Code);
         var id = MemberIds.ToIdString(MemberIds.ComputeMemberId([peer], "tok-1"));

@@ -33,16 +33,27 @@ public sealed class SnapshotFixture : IDisposable
         {
             http.PostAsJsonAsync("/v3/kv/deleterange", new { key = B64($"key/{i * 7:d4}") }).Result.EnsureSuccessStatusCode();
         }
+        // a lease with keys attached survives snapshot and restore
+        var grant = http.PostAsJsonAsync("/v3/lease/grant", new { TTL = "3600" }).Result;
+        grant.EnsureSuccessStatusCode();
+        LeaseId = JsonDocument.Parse(grant.Content.ReadAsStringAsync().Result).RootElement.GetProperty("ID").GetString()!;
+        for (var i = 0; i < 3; i++)
+        {
+            http.PostAsJsonAsync("/v3/kv/put", new { key = B64($"leased/{i}"), value = B64("x"), lease = LeaseId }).Result.EnsureSuccessStatusCode();
+        }
         http.PostAsJsonAsync("/v3/kv/compaction", new { revision = "150", physical = true }).Result.EnsureSuccessStatusCode();
         var save = RealEtcd.Etcdctl(Root, "--endpoints", etcd.Endpoint, "snapshot", "save", SnapshotPath);
         Assert.True(save.Code == 0, save.Err);
         ExpectedKvs = GetKvs(etcd.Endpoint);
-        Assert.Equal(280, ExpectedKvs.GetArrayLength());
+        Assert.Equal(283, ExpectedKvs.GetArrayLength());
     }
 
     public string Root { get; }
 
     public int MemberPeerPort { get; }
+
+    /// <summary>Decimal ID of the 3600 s lease holding keys <c>leased/0..2</c>.</summary>
+    public string LeaseId { get; } = "";
 
     public string MemberDataDir { get; } = "";
 

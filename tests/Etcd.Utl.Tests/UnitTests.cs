@@ -93,6 +93,9 @@ public sealed class UnitTests
         var h = RealEtcd.Etcdutl(tmp, "--help");
         Assert.Equal(0, h.Code);
         Assert.Contains("snapshot    Manages etcd node snapshots", h.Out);
+        Assert.Contains("--skip-hash-check", RealEtcd.Etcdutl(tmp, "snapshot", "restore", "--help").Out);
+        Assert.Contains("Usage:\n  etcdutl defrag [flags]", RealEtcd.Etcdutl(tmp, "help", "defrag").Out);
+        Assert.Contains("etcdutl snapshot status <filename>", RealEtcd.Etcdutl(tmp, "snapshot", "status", "-h").Out);
         var bad = RealEtcd.Etcdutl(tmp, "snapshot", "status", "x.db", "--bogus", "1");
         Assert.Equal((1, "Error: unknown flag: --bogus\n"), (bad.Code, bad.Err));
         var unk = RealEtcd.Etcdutl(tmp, "frobnicate");
