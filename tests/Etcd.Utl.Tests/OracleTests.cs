@@ -65,6 +65,43 @@ public sealed class OracleTests(SnapshotFixture fx) : IClassFixture<SnapshotFixt
         Assert.StartsWith($"{id}, started, r1, {peer}, {etcd.Endpoint}, false", members.Out);
     }
 
+    [RealEtcdFact]
+    public void SnapshotRestore_ThreeMembers_RealEtcdClusterForms()
+    {
+        var ports = Enumerable.Range(0, 3).Select(_ => RealEtcd.FreePort()).ToArray();
+        var cluster = string.Join(",", ports.Select((p, i) => $"c{i}=http://127.0.0.1:{p}"));
+        var dirs = new string[3];
+        for (var i = 0; i < 3; i++)
+        {
+            dirs[i] = fx.NewDir($"c{i}");
+            var r = RealEtcd.Etcdutl(fx.Root, "snapshot", "restore", fx.SnapshotPath, "--data-dir", dirs[i], "--name", $"c{i}",
+                "--initial-cluster", cluster, "--initial-advertise-peer-urls", $"http://127.0.0.1:{ports[i]}", "--initial-cluster-token", "tok-3");
+            Assert.True(r.Code == 0, r.Err);
+        }
+        // members become ready only once a quorum is up, so start them together
+        var starts = Enumerable.Range(0, 3).Select(i => Task.Run(() => EtcdProcess.Start(dirs[i], $"c{i}", ports[i], cluster, "tok-3"))).ToArray();
+        try
+        {
+            Assert.True(Task.WaitAll(starts, TimeSpan.FromSeconds(60)), "cluster did not become ready");
+            foreach (var t in starts)
+            {
+                Assert.Equal(fx.ExpectedKvs.ToString(), SnapshotFixture.GetKvs(t.Result.Endpoint).ToString());
+            }
+            var list = RealEtcd.Etcdctl(fx.Root, "--endpoints", starts[0].Result.Endpoint, "member", "list");
+            Assert.Equal(3, list.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Count(l => l.Contains(", started, c", StringComparison.Ordinal)));
+        }
+        finally
+        {
+            foreach (var t in starts)
+            {
+                if (t.IsCompletedSuccessfully)
+                {
+                    t.Result.Dispose();
+                }
+            }
+        }
+    }
+
     [RealEtcdTheory]
     [InlineData(1)]
     [InlineData(3)]
