@@ -21,11 +21,20 @@ public readonly record struct SnapshotStatusResult(uint Hash, long Revision, int
     /// <exception cref="InvalidDataException">Integrity check failed (etcd's message).</exception>
     public static SnapshotStatusResult Read(string path)
     {
+        if (Directory.Exists(path))
+        {
+            throw new IOException($"open {path}: is a directory");
+        }
         if (!File.Exists(path))
         {
             throw new FileNotFoundException($"stat {path}: no such file or directory", path);
         }
         var len = new FileInfo(path).Length;
+        if (len == 0)
+        {
+            // bbolt initialises an empty file, which a read-only handle cannot write
+            throw new IOException($"write {path}: bad file descriptor");
+        }
         if (len is > 0 and < 4096)
         {
             // bbolt 1.3 cannot read a whole first page: ErrInvalid

@@ -36,7 +36,9 @@ public sealed class OracleTests(SnapshotFixture fx) : IClassFixture<SnapshotFixt
         File.WriteAllBytes(junk, Enumerable.Range(0, 5000).Select(i => (byte)(i * 31)).ToArray());
         var tiny = Path.Combine(dir, "tiny.db");
         File.WriteAllBytes(tiny, [1]);
-        foreach (var file in new[] { copy, Path.Combine(fx.Root, "no-such.db"), junk, tiny })
+        var empty = Path.Combine(dir, "empty.db");
+        File.WriteAllBytes(empty, []);
+        foreach (var file in new[] { copy, Path.Combine(fx.Root, "no-such.db"), junk, tiny, empty, dir })
         {
             var ours = RealEtcd.Etcdutl(fx.Root, "snapshot", "status", file, "-w", "table");
             var theirs = RealEtcd.Etcdctl(fx.Root, "snapshot", "status", file, "-w", "table");
