@@ -93,7 +93,7 @@ public static class SnapshotRestore
         CopyAndVerifyDb(o.SnapshotPath, snapDir, dbPath, o.SkipHashCheck);
 
         ulong commit = (ulong)members.Count, term = 1;
-        using (var db = BoltDb.Open(dbPath))
+        using (var db = BoltDb.Open(dbPath, new BoltOptions { NoFreelistSync = true }))
         {
             db.Update(tx =>
             {

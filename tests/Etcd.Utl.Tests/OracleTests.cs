@@ -191,6 +191,8 @@ public sealed class OracleTests(SnapshotFixture fx) : IClassFixture<SnapshotFixt
             d => ["snapshot", "restore", fx.SnapshotPath, "--data-dir", d, "--initial-cluster", "default=http://127.0.0.1:1,x=http://127.0.0.1:1",
                 "--initial-advertise-peer-urls", "http://127.0.0.1:1"],
             _ => ["snapshot", "restore"],
+            _ => ["snapshot", "status"],
+            _ => ["snapshot", "status", fx.SnapshotPath, fx.SnapshotPath],
         };
         foreach (var c in cases)
         {
