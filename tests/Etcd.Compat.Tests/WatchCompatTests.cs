@@ -8,7 +8,6 @@ namespace Etcd.Compat.Tests;
 /// watch never ends by itself, so each step stops it once the expected number of lines arrived.
 /// </summary>
 [Trait(CompatEnvironment.TraitName, CompatEnvironment.Category)]
-[Trait("Pending", "watch-lease")]
 public sealed class WatchCompatTests
 {
     private static Step Watch(int lines, params string[] args) => new(["watch", .. args], Etcdctl.StoppedAfterCondition, StreamLines: lines);
