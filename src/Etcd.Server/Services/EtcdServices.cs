@@ -94,6 +94,7 @@ public static class EtcdServices
             server.FillHeader(resp.Header, withRevision: false);
             return resp;
         });
+        Lease.LeaseServices.Register(registry, server);
         return registry;
     }
 }
