@@ -112,6 +112,11 @@ public sealed class JsonGateway
             return;
         }
 
+        if (method.Type != MethodType.Unary && await JsonGatewayLease.TryHandleStreamingAsync(_registry, http, method).ConfigureAwait(false))
+        {
+            return;
+        }
+
         var served = _registry.Find(method.FullName);
         if (served is null || method.Type != MethodType.Unary)
         {
@@ -216,14 +221,14 @@ public sealed class JsonGateway
     {
         http.Response.StatusCode = (int)status;
         http.Response.ContentType = "application/json";
-        var body = System.Text.Json.JsonSerializer.Serialize(new ErrorBody(message, (int)code, message), GatewayJsonContext.Default.ErrorBody);
+        var body = System.Text.Json.JsonSerializer.Serialize(new ErrorBody(message, message, (int)code), GatewayJsonContext.Default.ErrorBody);
         await http.Response.WriteAsync(body, http.RequestAborted).ConfigureAwait(false);
     }
 
     internal sealed record ErrorBody(
         [property: System.Text.Json.Serialization.JsonPropertyName("error")] string Error,
-        [property: System.Text.Json.Serialization.JsonPropertyName("code")] int Code,
-        [property: System.Text.Json.Serialization.JsonPropertyName("message")] string Message);
+        [property: System.Text.Json.Serialization.JsonPropertyName("message")] string Message,
+        [property: System.Text.Json.Serialization.JsonPropertyName("code")] int Code);
 
     private sealed class GatewayCallContext(HttpContext http, string method) : ServerCallContext
     {

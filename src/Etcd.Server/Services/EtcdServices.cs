@@ -95,6 +95,7 @@ public static class EtcdServices
             return resp;
         });
         Lease.LeaseServices.Register(registry, server);
+        Election.ElectionServices.Register(registry, server);
         return registry;
     }
 }
