@@ -221,9 +221,13 @@ public sealed class JsonGateway
     {
         http.Response.StatusCode = (int)status;
         http.Response.ContentType = "application/json";
-        var body = System.Text.Json.JsonSerializer.Serialize(new ErrorBody(message, message, (int)code), GatewayJsonContext.Default.ErrorBody);
+        var body = GoJson(System.Text.Json.JsonSerializer.Serialize(new ErrorBody(message, message, (int)code), GatewayJsonContext.Relaxed.ErrorBody));
         await http.Response.WriteAsync(body, http.RequestAborted).ConfigureAwait(false);
     }
+
+    /// <summary>Escapes as Go's encoding/json does: quotes as <c>\"</c>, and &lt; &gt; &amp; as <c>\u003c</c> etc.</summary>
+    internal static string GoJson(string relaxedJson)
+        => relaxedJson.Replace("<", "\\u003c", StringComparison.Ordinal).Replace(">", "\\u003e", StringComparison.Ordinal).Replace("&", "\\u0026", StringComparison.Ordinal);
 
     internal sealed record ErrorBody(
         [property: System.Text.Json.Serialization.JsonPropertyName("error")] string Error,
@@ -263,4 +267,6 @@ public sealed class JsonGateway
 [System.Text.Json.Serialization.JsonSerializable(typeof(JsonGateway.ErrorBody))]
 internal sealed partial class GatewayJsonContext : System.Text.Json.Serialization.JsonSerializerContext
 {
+    /// <summary>A context that leaves quotes and non-ASCII as Go writes them (see <see cref="JsonGateway.GoJson"/>).</summary>
+    public static GatewayJsonContext Relaxed { get; } = new(new System.Text.Json.JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
 }

@@ -71,13 +71,17 @@ public static class JsonGatewayLease
         catch (RpcException e)
         {
             var status = JsonGateway.HttpStatusFromCode(e.Status);
-            var body = $"{{\"error\":{{\"grpc_code\":{(int)e.Status},\"http_code\":{(int)status},\"message\":{JsonSerializer.Serialize(e.Detail)},\"http_status\":{JsonSerializer.Serialize(ReasonPhrase(status))}}}}}\n";
+            var body = $"{{\"error\":{{\"grpc_code\":{(int)e.Status},\"http_code\":{(int)status},\"message\":{GoString(e.Detail)},\"http_status\":{GoString(ReasonPhrase(status))}}}}}\n";
             await http.Response.WriteAsync(body, CancellationToken.None).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
         {
         }
     }
+
+    private static readonly JsonSerializerOptions Relaxed = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    private static string GoString(string s) => JsonGateway.GoJson(JsonSerializer.Serialize(s, Relaxed));
 
     private static string ReasonPhrase(System.Net.HttpStatusCode status)
         => Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase((int)status);

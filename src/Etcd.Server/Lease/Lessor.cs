@@ -29,6 +29,10 @@ public sealed record LessorConfig
     /// <summary>Whether remaining TTLs are checkpointed through raft (<c>--experimental-enable-lease-checkpoint</c>).</summary>
     public bool CheckpointingEnabled { get; init; }
 
+    /// <summary>Whether applied checkpoints are also written to the <c>lease</c> bucket
+    /// (<c>--experimental-enable-lease-checkpoint-persist</c>; etcd 3.4 keeps them in memory otherwise).</summary>
+    public bool PersistCheckpoints { get; init; }
+
     /// <summary>Interval between checkpoints of one lease (etcd's default 5 min).</summary>
     public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromMinutes(5);
 
@@ -249,7 +253,11 @@ public sealed class Lessor : ILeaseLookup, IDisposable
                 if (_leases.TryGetValue(cp.ID, out var l))
                 {
                     l.RemainingTtl = cp.RemainingTTL;
-                    Persist(l);
+                    if (_config.PersistCheckpoints)
+                    {
+                        Persist(l);
+                    }
+
                     if (_primary)
                     {
                         ScheduleCheckpoint(l);
