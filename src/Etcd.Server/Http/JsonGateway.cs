@@ -128,7 +128,7 @@ public sealed class JsonGateway
         try
         {
             using var reader = new StreamReader(http.Request.Body, Encoding.UTF8);
-            var body = await reader.ReadToEndAsync(http.RequestAborted).ConfigureAwait(false);
+            var body = JsonGatewayLease.QuoteLargeIntegers(await reader.ReadToEndAsync(http.RequestAborted).ConfigureAwait(false));
             request = string.IsNullOrWhiteSpace(body)
                 ? method.RequestParser.ParseFrom(ByteString.Empty)
                 : Parser.Parse(body, method.RequestParser.ParseFrom(ByteString.Empty).Descriptor);

@@ -58,6 +58,72 @@ public static class JsonGatewayLease
         return false;
     }
 
+    /// <summary>
+    /// Quotes integer literals of more than 15 digits outside strings (<c>{"ID":4044265583582467976}</c> →
+    /// <c>{"ID":"4044265583582467976"}</c>): Go clients write int64 fields as JSON numbers, which
+    /// Google.Protobuf's parser reads through a double and would round. Proto3 JSON accepts quoted integers.
+    /// </summary>
+    public static string QuoteLargeIntegers(string json)
+    {
+        ArgumentNullException.ThrowIfNull(json);
+        StringBuilder? sb = null;
+        var inString = false;
+        var escaped = false;
+        var copied = 0;
+        for (var i = 0; i < json.Length; i++)
+        {
+            var c = json[i];
+            if (inString)
+            {
+                if (escaped)
+                {
+                    escaped = false;
+                }
+                else if (c == '\\')
+                {
+                    escaped = true;
+                }
+                else if (c == '"')
+                {
+                    inString = false;
+                }
+
+                continue;
+            }
+
+            if (c == '"')
+            {
+                inString = true;
+                continue;
+            }
+
+            if (c != '-' && !char.IsAsciiDigit(c))
+            {
+                continue;
+            }
+
+            var start = i;
+            var end = i + 1;
+            while (end < json.Length && (char.IsAsciiDigit(json[end]) || json[end] is '.' or 'e' or 'E' or '+' or '-'))
+            {
+                end++;
+            }
+
+            var token = json.AsSpan(start, end - start);
+            var digits = token[0] == '-' ? token.Length - 1 : token.Length;
+            if (digits > 15 && !token.ContainsAny('.', 'e', 'E'))
+            {
+                sb ??= new StringBuilder(json.Length + 16);
+                sb.Append(json, copied, start - copied).Append('"').Append(token).Append('"');
+                copied = end;
+            }
+
+            i = end - 1;
+        }
+
+        return sb is null ? json : sb.Append(json, copied, json.Length - copied).ToString();
+    }
+
     private static async Task RunAsync<TResponse>(HttpContext http, Func<IAsyncStreamWriter<TResponse>, Task> run)
         where TResponse : IMessage
     {
@@ -95,7 +161,7 @@ public static class JsonGatewayLease
         var list = new List<T>();
         try
         {
-            var bytes = ms.ToArray();
+            var bytes = Encoding.UTF8.GetBytes(QuoteLargeIntegers(Encoding.UTF8.GetString(ms.ToArray())));
             var reader = new Utf8JsonReader(bytes, new JsonReaderOptions { AllowMultipleValues = true });
             while (reader.Read())
             {
