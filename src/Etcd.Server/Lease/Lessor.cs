@@ -71,8 +71,9 @@ public sealed record LeaseInfo(long Id, long GrantedTtl, long RemainingTtl, IRea
 /// </summary>
 /// <remarks>
 /// Concurrency: one internal lock guards all state. The <see cref="ILeaseLookup"/> methods are called by
-/// <see cref="KvStore"/> under its write lock and take only the lessor lock; the lessor never calls the
-/// store while holding its lock (lock order: store, then lessor).
+/// <see cref="KvStore"/> under its write lock and the backend's batch lock and take only the lessor lock; the
+/// lessor never calls the store or the backend while holding its lock (lock order: store, backend, lessor).
+/// Grant, Revoke and Checkpoint are meant to be called from one thread (the apply thread).
 /// Persistence: each lease is a <c>leasepb.Lease</c> in the <c>lease</c> bucket under its 8-byte big-endian ID.
 /// </remarks>
 public sealed class Lessor : ILeaseLookup, IDisposable
@@ -186,6 +187,7 @@ public sealed class Lessor : ILeaseLookup, IDisposable
             throw EtcdErrors.LeaseTtlTooLarge.ToException();
         }
 
+        LeaseEntry l;
         lock (_mu)
         {
             if (_leases.ContainsKey(id))
@@ -193,7 +195,7 @@ public sealed class Lessor : ILeaseLookup, IDisposable
                 throw EtcdErrors.LeaseExist.ToException();
             }
 
-            var l = new LeaseEntry(id, Math.Max(ttl, _config.MinLeaseTtlSeconds));
+            l = new LeaseEntry(id, Math.Max(ttl, _config.MinLeaseTtlSeconds));
             _leases[id] = l;
             if (_primary)
             {
@@ -201,10 +203,11 @@ public sealed class Lessor : ILeaseLookup, IDisposable
                 _expiryHeap.Enqueue(id, l.Expiry);
                 ScheduleCheckpoint(l);
             }
-
-            Persist(l);
-            return l.Ttl;
         }
+
+        // Outside the lessor lock: the store takes the backend lock before calling Attach/Detach.
+        Persist(l);
+        return l.Ttl;
     }
 
     /// <summary>
@@ -246,6 +249,7 @@ public sealed class Lessor : ILeaseLookup, IDisposable
     public void Checkpoint(LeaseCheckpointRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
+        var changed = new List<LeaseEntry>(request.Checkpoints.Count);
         lock (_mu)
         {
             foreach (var cp in request.Checkpoints)
@@ -253,16 +257,20 @@ public sealed class Lessor : ILeaseLookup, IDisposable
                 if (_leases.TryGetValue(cp.ID, out var l))
                 {
                     l.RemainingTtl = cp.RemainingTTL;
-                    if (_config.PersistCheckpoints)
-                    {
-                        Persist(l);
-                    }
-
+                    changed.Add(l);
                     if (_primary)
                     {
                         ScheduleCheckpoint(l);
                     }
                 }
+            }
+        }
+
+        if (_config.PersistCheckpoints)
+        {
+            foreach (var l in changed)
+            {
+                Persist(l);
             }
         }
     }

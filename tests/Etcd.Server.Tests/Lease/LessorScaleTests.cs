@@ -15,7 +15,7 @@ public sealed class LessorScaleTests(ITestOutputHelper output)
     [Fact]
     public async Task HundredThousandShortLeasesAllExpireSoonAfterTheirTtl()
     {
-        const int count = 100_000;
+        var count = int.TryParse(Environment.GetEnvironmentVariable("LEASE_SCALE_COUNT"), out var n) ? n : 100_000;
         const long ttl = 2;
         using var backend = new InMemoryBackend();
 
@@ -34,6 +34,11 @@ public sealed class LessorScaleTests(ITestOutputHelper output)
         {
             await foreach (var id in proposals.Reader.ReadAllAsync())
             {
+                if (!lessor.Exists(id))
+                {
+                    continue; // handed out again after the retry interval before its revoke was applied
+                }
+
                 lessor.Revoke(id);
                 lateness.Add(Stopwatch.GetTimestamp() - expectedExpiry[id]);
                 if (lateness.Count == count)
@@ -48,8 +53,9 @@ public sealed class LessorScaleTests(ITestOutputHelper output)
         var grantWatch = Stopwatch.StartNew();
         for (var id = 1; id <= count; id++)
         {
-            lessor.Grant(id, ttl);
             expectedExpiry[id] = Stopwatch.GetTimestamp() + (ttl * Stopwatch.Frequency);
+            lessor.Grant(id, ttl);
+
             if (id % 10 == 0)
             {
                 kv.Put(new PutRequest { Key = ByteString.CopyFromUtf8($"k/{id}"), Value = ByteString.CopyFromUtf8("v"), Lease = id });
@@ -70,7 +76,7 @@ public sealed class LessorScaleTests(ITestOutputHelper output)
         output.WriteLine($"revocation after TTL: p50 {p50:F0} ms, p99 {p99:F0} ms, max {max:F0} ms");
         Assert.Equal(0, lessor.Count);
         Assert.Equal(0, kv.Range(new RangeRequest { Key = ByteString.CopyFromUtf8("k/"), RangeEnd = ByteString.CopyFromUtf8("k0") }).Count);
-        Assert.True(lateness[0] >= -Stopwatch.Frequency / 100, "no lease is revoked before its TTL");
+        Assert.True(lateness[0] >= 0, "no lease is revoked before its TTL");
         Assert.True(max < 3000, $"slowest revocation {max:F0} ms after its TTL");
     }
 }
