@@ -117,6 +117,9 @@ public sealed record EtcdOptions
     /// <summary>Raft pre-vote (<c>--pre-vote</c>).</summary>
     public bool PreVote { get; init; }
 
+    /// <summary><c>--experimental-enable-lease-checkpoint</c>: the leader checkpoints remaining lease TTLs through raft.</summary>
+    public bool ExperimentalEnableLeaseCheckpoint { get; init; }
+
     /// <summary>Strict reconfiguration checks (<c>--strict-reconfig-check</c>).</summary>
     public bool StrictReconfigCheck { get; init; } = true;
 

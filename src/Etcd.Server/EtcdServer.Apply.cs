@@ -53,6 +53,7 @@ public sealed partial class EtcdServer
         if (e.Data.IsEmpty)
         {
             // The empty entry a new leader appends to commit entries of earlier terms.
+            PromoteLessorIfLeader();
             return;
         }
 
@@ -127,6 +128,11 @@ public sealed partial class EtcdServer
         if (req.Range is { } range)
         {
             return Kv.Range(range);
+        }
+
+        if (TryApplyLease(req, out var leaseResult))
+        {
+            return leaseResult;
         }
 
         if (req.Alarm is { } alarm)

@@ -231,8 +231,10 @@ public sealed partial class EtcdServer : IAsyncDisposable
                 Membership.Member.IdString(cluster.ClusterId));
         }
 
-        var kv = new KvStore(backend);
-        var server = new EtcdServer(options, loggerFactory, memberId, cluster, wal, raftStorage, node, backend, kv);
+        var lessor = CreateLessor(options, backend, loggerFactory);
+        var kv = new KvStore(backend, lessor);
+        lessor.SetStore(kv);
+        var server = new EtcdServer(options, loggerFactory, memberId, cluster, wal, raftStorage, node, backend, kv) { _lessor = lessor };
         if (startLoop)
         {
             server.StartLoop();
@@ -268,6 +270,7 @@ public sealed partial class EtcdServer : IAsyncDisposable
         var tick = TimeSpan.FromMilliseconds(_options.HeartbeatIntervalMs);
         _ticker = new Timer(_ => _inputs.Writer.TryWrite(RaftInput.TickInput), null, tick, tick);
         _ = PublishAsync();
+        StartLessor();
     }
 
     /// <summary>
@@ -356,6 +359,7 @@ public sealed partial class EtcdServer : IAsyncDisposable
 
         _stopping.Cancel();
         _ticker?.Dispose();
+        _lessor?.Dispose();
         _inputs.Writer.TryComplete();
         if (_loopThread is null)
         {

@@ -6,7 +6,6 @@ namespace Etcd.Compat.Tests;
 
 /// <summary>lease grant/attach/list/timetolive/keep-alive/revoke compared between real etcd 3.4.23 and the server under test.</summary>
 [Trait(CompatEnvironment.TraitName, CompatEnvironment.Category)]
-[Trait("Pending", "watch-lease")]
 public sealed partial class LeaseCompatTests
 {
     // Lease list order is by expiry in etcd (lessor.Leases sorts by expiry), hence distinct TTLs below.

@@ -112,6 +112,11 @@ public sealed class JsonGateway
             return;
         }
 
+        if (method.Type != MethodType.Unary && await JsonGatewayLease.TryHandleStreamingAsync(_registry, http, method).ConfigureAwait(false))
+        {
+            return;
+        }
+
         var served = _registry.Find(method.FullName);
         if (served is not null && route == "/watch")
         {
@@ -129,7 +134,7 @@ public sealed class JsonGateway
         try
         {
             using var reader = new StreamReader(http.Request.Body, Encoding.UTF8);
-            var body = await reader.ReadToEndAsync(http.RequestAborted).ConfigureAwait(false);
+            var body = JsonGatewayLease.QuoteLargeIntegers(await reader.ReadToEndAsync(http.RequestAborted).ConfigureAwait(false));
             request = string.IsNullOrWhiteSpace(body)
                 ? method.RequestParser.ParseFrom(ByteString.Empty)
                 : Parser.Parse(body, method.RequestParser.ParseFrom(ByteString.Empty).Descriptor);
@@ -222,14 +227,18 @@ public sealed class JsonGateway
     {
         http.Response.StatusCode = (int)status;
         http.Response.ContentType = "application/json";
-        var body = System.Text.Json.JsonSerializer.Serialize(new ErrorBody(message, (int)code, message), GatewayJsonContext.Default.ErrorBody);
+        var body = GoJson(System.Text.Json.JsonSerializer.Serialize(new ErrorBody(message, message, (int)code), GatewayJsonContext.Relaxed.ErrorBody));
         await http.Response.WriteAsync(body, http.RequestAborted).ConfigureAwait(false);
     }
 
+    /// <summary>Escapes as Go's encoding/json does: quotes as <c>\"</c>, and &lt; &gt; &amp; as <c>\u003c</c> etc.</summary>
+    internal static string GoJson(string relaxedJson)
+        => relaxedJson.Replace("<", "\\u003c", StringComparison.Ordinal).Replace(">", "\\u003e", StringComparison.Ordinal).Replace("&", "\\u0026", StringComparison.Ordinal);
+
     internal sealed record ErrorBody(
         [property: System.Text.Json.Serialization.JsonPropertyName("error")] string Error,
-        [property: System.Text.Json.Serialization.JsonPropertyName("code")] int Code,
-        [property: System.Text.Json.Serialization.JsonPropertyName("message")] string Message);
+        [property: System.Text.Json.Serialization.JsonPropertyName("message")] string Message,
+        [property: System.Text.Json.Serialization.JsonPropertyName("code")] int Code);
 
     private sealed class GatewayCallContext(HttpContext http, string method) : ServerCallContext
     {
@@ -264,4 +273,6 @@ public sealed class JsonGateway
 [System.Text.Json.Serialization.JsonSerializable(typeof(JsonGateway.ErrorBody))]
 internal sealed partial class GatewayJsonContext : System.Text.Json.Serialization.JsonSerializerContext
 {
+    /// <summary>A context that leaves quotes and non-ASCII as Go writes them (see <see cref="JsonGateway.GoJson"/>).</summary>
+    public static GatewayJsonContext Relaxed { get; } = new(new System.Text.Json.JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
 }

@@ -95,6 +95,8 @@ public static class EtcdServices
             return resp;
         });
         Watch.WatchService.Register(registry, server);
+        Lease.LeaseServices.Register(registry, server);
+        Election.ElectionServices.Register(registry, server);
         return registry;
     }
 }

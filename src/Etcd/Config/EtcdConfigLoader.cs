@@ -657,6 +657,7 @@ internal sealed partial class LoaderRun
             QuotaBackendBytes = v.Int("quota-backend-bytes"),
             MaxRequestBytes = ToInt("max-request-bytes", v.Uint("max-request-bytes")),
             MaxTxnOps = ToInt("max-txn-ops", v.Uint("max-txn-ops")),
+            ExperimentalEnableLeaseCheckpoint = v.Bool("experimental-enable-lease-checkpoint"),
             GrpcKeepaliveMinTimeMs = ToMs(v.DurationNs("grpc-keepalive-min-time")),
             GrpcKeepaliveIntervalMs = ToMs(v.DurationNs("grpc-keepalive-interval")),
             GrpcKeepaliveTimeoutMs = ToMs(v.DurationNs("grpc-keepalive-timeout")),

@@ -1,0 +1,74 @@
+using Etcd.Api;
+using Etcd.Api.Grpc;
+using Etcdserverpb;
+
+namespace Etcd.Server.Lease;
+
+/// <summary>
+/// The <c>etcdserverpb.Lease</c> gRPC service (etcd's <c>api/v3rpc/lease.go</c>) over <see cref="EtcdServer"/>.
+/// </summary>
+public static class LeaseServices
+{
+    /// <summary>Registers LeaseGrant, LeaseRevoke, LeaseKeepAlive, LeaseTimeToLive and LeaseLeases.</summary>
+    public static ServiceRegistry Register(ServiceRegistry registry, EtcdServer server)
+    {
+        ArgumentNullException.ThrowIfNull(registry);
+        ArgumentNullException.ThrowIfNull(server);
+        registry.MapUnary(EtcdMethods.LeaseService.LeaseGrant, async (req, ctx) =>
+            await server.LeaseGrantAsync(req, ctx.CancellationToken).ConfigureAwait(false));
+        registry.MapUnary(EtcdMethods.LeaseService.LeaseRevoke, async (req, ctx) =>
+            await server.LeaseRevokeAsync(req, ctx.CancellationToken).ConfigureAwait(false));
+        registry.MapUnary(EtcdMethods.LeaseService.LeaseTimeToLive, async (req, ctx) =>
+        {
+            try
+            {
+                return await server.LeaseTimeToLiveAsync(req, ctx.CancellationToken).ConfigureAwait(false);
+            }
+            catch (EtcdException e) when (e.Error == EtcdErrors.LeaseNotFound)
+            {
+                // etcd answers an unknown lease with TTL -1, not an error.
+                var resp = new LeaseTimeToLiveResponse { Header = new ResponseHeader(), ID = req.ID, TTL = -1 };
+                server.FillHeader(resp.Header);
+                return resp;
+            }
+        });
+        registry.MapUnary(EtcdMethods.LeaseService.LeaseLeases, (req, ctx) => ValueTask.FromResult(server.LeaseLeases()));
+        registry.MapDuplexStreaming(EtcdMethods.LeaseService.LeaseKeepAlive, (requests, responses, ctx) =>
+            KeepAliveAsync(server, requests, responses, ctx.CancellationToken));
+        return registry;
+    }
+
+    /// <summary>
+    /// Serves one keep-alive stream: each request renews its lease and is answered with header, ID and TTL
+    /// (TTL 0 for a lease that is not found); the stream ends when the client half-closes. Other errors
+    /// (timeout, stopped) end the stream with their gRPC status.
+    /// </summary>
+    public static async Task KeepAliveAsync(
+        EtcdServer server,
+        IAsyncStreamReader<LeaseKeepAliveRequest> requests,
+        IAsyncStreamWriter<LeaseKeepAliveResponse> responses,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(server);
+        ArgumentNullException.ThrowIfNull(requests);
+        ArgumentNullException.ThrowIfNull(responses);
+        while (await requests.MoveNext(cancellationToken).ConfigureAwait(false))
+        {
+            var req = requests.Current;
+
+            // The header is taken before renewing, so its revision is never after the renewal (as etcd).
+            var resp = new LeaseKeepAliveResponse { ID = req.ID, Header = new ResponseHeader() };
+            server.FillHeader(resp.Header);
+            try
+            {
+                resp.TTL = await server.LeaseRenewAsync(req.ID, cancellationToken).ConfigureAwait(false);
+            }
+            catch (EtcdException e) when (e.Error == EtcdErrors.LeaseNotFound)
+            {
+                resp.TTL = 0;
+            }
+
+            await responses.WriteAsync(resp, cancellationToken).ConfigureAwait(false);
+        }
+    }
+}

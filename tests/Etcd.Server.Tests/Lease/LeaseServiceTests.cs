@@ -1,0 +1,195 @@
+using System.Diagnostics;
+using Etcd.Api;
+using Etcd.Api.Grpc;
+using Etcd.Client;
+using Etcd.Server.Election;
+using Etcdserverpb;
+using Google.Protobuf;
+using Microsoft.Extensions.Logging.Abstractions;
+using Xunit.Abstractions;
+
+namespace Etcd.Server.Tests.Lease;
+
+/// <summary>The Lease service through our gRPC client against an in-process member.</summary>
+public sealed class LeaseServiceTests(ITestOutputHelper output) : IAsyncLifetime
+{
+    private readonly TempDir _dir = new();
+    private EtcdHost _host = null!;
+    private EtcdClient _client = null!;
+
+    public async Task InitializeAsync()
+    {
+        _host = await EtcdHost.StartAsync(
+            new EtcdOptions
+            {
+                Name = "lease",
+                DataDir = _dir.Path,
+                ListenClientUrls = [new Uri("http://127.0.0.1:0")],
+                AdvertiseClientUrls = [new Uri("http://127.0.0.1:2379")],
+                ListenPeerUrls = [new Uri("http://127.0.0.1:0")],
+                InitialAdvertisePeerUrls = [new Uri("http://127.0.0.1:12380")],
+                HeartbeatIntervalMs = 10,
+                ElectionTimeoutMs = 100,
+            },
+            NullLoggerFactory.Instance).WaitAsync(TimeSpan.FromSeconds(20));
+        await _host.Server.ReadyToServe.WaitAsync(TimeSpan.FromSeconds(20));
+        _client = EtcdClient.Create(new EtcdClientOptions { Endpoints = [_host.ClientUrls[0].ToString()] });
+    }
+
+    public async Task DisposeAsync()
+    {
+        _client.Dispose();
+        await _host.DisposeAsync();
+        _dir.Dispose();
+    }
+
+    private static ByteString B(string s) => ByteString.CopyFromUtf8(s);
+
+    private Task<LeaseGrantResponse> Grant(long ttl, long id = 0)
+        => _client.UnaryAsync(EtcdMethods.LeaseService.LeaseGrant, new LeaseGrantRequest { ID = id, TTL = ttl });
+
+    private Task<LeaseTimeToLiveResponse> Ttl(long id, bool keys = false)
+        => _client.UnaryAsync(EtcdMethods.LeaseService.LeaseTimeToLive, new LeaseTimeToLiveRequest { ID = id, Keys = keys });
+
+    private async Task WaitPromotedAsync()
+    {
+        // The lessor is promoted when the leader applies its term's empty entry; a linearizable read gets us past it.
+        await _host.Server.LinearizableReadNotifyAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.True(_host.Server.Lessor.IsPrimary);
+    }
+
+    [Fact]
+    public async Task GrantTimeToLiveLeasesRevoke()
+    {
+        var g = await Grant(60);
+        Assert.True(g.ID > 0);
+        Assert.Equal(60, g.TTL);
+        Assert.Equal(_host.Server.MemberId, g.Header.MemberId);
+
+        var own = await Grant(1, id: 0x1234);
+        Assert.Equal(0x1234, own.ID);
+        Assert.Equal(1, own.TTL); // min TTL for a 100 ms election timeout is 1 s
+
+        await _client.Kv.PutAsync(new PutRequest { Key = B("lk1"), Value = B("v"), Lease = g.ID });
+        await _client.Kv.PutAsync(new PutRequest { Key = B("lk2"), Value = B("v"), Lease = g.ID });
+        var ttl = await Ttl(g.ID, keys: true);
+        Assert.Equal(60, ttl.GrantedTTL);
+        Assert.InRange(ttl.TTL, 58, 60);
+        Assert.Equal(["lk1", "lk2"], ttl.Keys.Select(k => k.ToStringUtf8()));
+
+        var leases = await _client.UnaryAsync(EtcdMethods.LeaseService.LeaseLeases, new LeaseLeasesRequest());
+        Assert.Contains(leases.Leases, l => l.ID == g.ID);
+        Assert.Contains(leases.Leases, l => l.ID == 0x1234);
+
+        var rev = await _client.UnaryAsync(EtcdMethods.LeaseService.LeaseRevoke, new LeaseRevokeRequest { ID = g.ID });
+        Assert.Equal(0, (await _client.Kv.RangeAsync(new RangeRequest { Key = B("lk"), RangeEnd = B("ll") })).Count);
+        Assert.True(rev.Header.Revision > 0);
+
+        var gone = await Ttl(g.ID);
+        Assert.Equal(-1, gone.TTL);
+        Assert.Equal(g.ID, gone.ID);
+
+        var e = await Assert.ThrowsAnyAsync<RpcException>(() => _client.UnaryAsync(EtcdMethods.LeaseService.LeaseRevoke, new LeaseRevokeRequest { ID = g.ID }));
+        Assert.Equal(EtcdErrors.LeaseNotFound.Code, e.Status);
+        Assert.Equal(EtcdErrors.LeaseNotFound.Message, e.Detail);
+
+        e = await Assert.ThrowsAnyAsync<RpcException>(() => Grant(10, id: 0x1234));
+        Assert.Equal(EtcdErrors.LeaseExist.Message, e.Detail);
+        e = await Assert.ThrowsAnyAsync<RpcException>(() => Grant(9_000_000_001));
+        Assert.Equal(EtcdErrors.LeaseTtlTooLarge.Code, e.Status);
+        Assert.Equal(EtcdErrors.LeaseTtlTooLarge.Message, e.Detail);
+        e = await Assert.ThrowsAnyAsync<RpcException>(() => _client.Kv.PutAsync(new PutRequest { Key = B("x"), Lease = g.ID }));
+        Assert.Equal(EtcdErrors.LeaseNotFound.Message, e.Detail);
+    }
+
+    [Fact]
+    public async Task KeepAliveStreamRenewsAndAnswersZeroForUnknownLeases()
+    {
+        await WaitPromotedAsync();
+        var g = await Grant(5);
+        using var call = _client.GetChannel().DuplexStreaming(EtcdMethods.LeaseService.LeaseKeepAlive);
+        await call.RequestStream.WriteAsync(new LeaseKeepAliveRequest { ID = g.ID });
+        Assert.True(await call.ResponseStream.MoveNext());
+        var r = call.ResponseStream.Current;
+        Assert.Equal(g.ID, r.ID);
+        Assert.Equal(5, r.TTL);
+        Assert.Equal(_host.Server.MemberId, r.Header.MemberId);
+        Assert.True(r.Header.Revision > 0);
+
+        await call.RequestStream.WriteAsync(new LeaseKeepAliveRequest { ID = 424242 });
+        Assert.True(await call.ResponseStream.MoveNext());
+        Assert.Equal(424242, call.ResponseStream.Current.ID);
+        Assert.Equal(0, call.ResponseStream.Current.TTL);
+
+        await call.RequestStream.CompleteAsync();
+        Assert.False(await call.ResponseStream.MoveNext());
+    }
+
+    [Fact]
+    public async Task KeysOfAnExpiredLeaseVanishInOneRevision()
+    {
+        await WaitPromotedAsync();
+        var g = await Grant(1);
+        for (var i = 0; i < 5; i++)
+        {
+            await _client.Kv.PutAsync(new PutRequest { Key = B($"exp/{i}"), Value = B("v"), Lease = g.ID });
+        }
+
+        var from = (await _client.Kv.PutAsync("other", "v")).Header.Revision;
+        var sw = Stopwatch.StartNew();
+        var waiter = new AppliedKeyEventWaiter(_host.Server);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        await waiter.WaitDeleteAsync(B("exp/0").ToByteArray(), from, cts.Token);
+        output.WriteLine($"1 s lease revoked after {sw.ElapsedMilliseconds} ms");
+
+        var events = _host.Server.Kv.ReadEvents(from + 1, _host.Server.Kv.CurrentRevision + 1);
+        var deletes = events.Where(e => e.Type == Mvccpb.Event.Types.EventType.Delete).ToList();
+        Assert.Equal(5, deletes.Count);
+        Assert.Single(deletes.Select(e => e.Kv.ModRevision).Distinct());
+        Assert.Equal(0, (await _client.Kv.RangeAsync(new RangeRequest { Key = B("exp/"), RangeEnd = B("exp0") })).Count);
+        Assert.Equal(-1, (await Ttl(g.ID)).TTL);
+        Assert.Equal(1, (await _client.Kv.RangeAsync(new RangeRequest { Key = B("other") })).Count);
+    }
+
+    [Fact]
+    public async Task KeepAlivesKeepALeaseAliveAndMeasureRate()
+    {
+        await WaitPromotedAsync();
+        var g = await Grant(1);
+        using var call = _client.GetChannel().DuplexStreaming(EtcdMethods.LeaseService.LeaseKeepAlive);
+
+        // Ping-pong for 1.5 s: longer than the TTL, so the lease only survives through the renewals.
+        var sw = Stopwatch.StartNew();
+        var n = 0;
+        while (sw.ElapsedMilliseconds < 1500 && n < 1_000_000)
+        {
+            await call.RequestStream.WriteAsync(new LeaseKeepAliveRequest { ID = g.ID });
+            Assert.True(await call.ResponseStream.MoveNext());
+            Assert.Equal(1, call.ResponseStream.Current.TTL);
+            n++;
+        }
+
+        output.WriteLine($"sequential keep-alives: {n / sw.Elapsed.TotalSeconds:F0}/s");
+
+        // Pipelined: many requests in flight on one stream.
+        const int pipelined = 20_000;
+        sw.Restart();
+        var writer = Task.Run(async () =>
+        {
+            for (var i = 0; i < pipelined; i++)
+            {
+                await call.RequestStream.WriteAsync(new LeaseKeepAliveRequest { ID = g.ID });
+            }
+        });
+        for (var i = 0; i < pipelined; i++)
+        {
+            Assert.True(await call.ResponseStream.MoveNext());
+            Assert.Equal(1, call.ResponseStream.Current.TTL);
+        }
+
+        await writer;
+        output.WriteLine($"pipelined keep-alives: {pipelined / sw.Elapsed.TotalSeconds:F0}/s");
+        Assert.InRange((await Ttl(g.ID)).TTL, 0, 1);
+        await call.RequestStream.CompleteAsync();
+    }
+}
