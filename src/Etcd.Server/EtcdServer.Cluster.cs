@@ -365,7 +365,7 @@ public sealed partial class EtcdServer
     }
 
     /// <summary>A task completing at the next leader change (any thread).</summary>
-    private Task LeaderChangedTask()
+    internal Task LeaderChangedTask()
     {
         lock (_leaderSignalLock)
         {
