@@ -266,4 +266,61 @@ public sealed class ClusterTests
         var post = await back.RangeAsync(Get("post"), Soon());
         Assert.Single(post.Kvs);
     }
+
+    [Fact]
+    public async Task WholeClusterRestartsFromItsDataDirectories()
+    {
+        await using var c = await StartAsync(3);
+        var leader = await c.WaitLeaderAsync();
+        for (var i = 0; i < 10; i++)
+        {
+            await leader.PutAsync(Put($"r{i}", "v"), Soon());
+        }
+
+        var clusterId = leader.Cluster.ClusterId;
+        for (var i = 0; i < 3; i++)
+        {
+            await c.Members[i]!.DisposeAsync();
+            c.Members[i] = null;
+        }
+
+        for (var i = 0; i < 3; i++)
+        {
+            await c.RestartAsync(i);
+        }
+
+        var l2 = await c.WaitLeaderAsync();
+        Assert.Equal(clusterId, l2.Cluster.ClusterId);
+        foreach (var m in c.Live)
+        {
+            var got = await m.RangeAsync(Prefix("r"), Soon());
+            Assert.Equal(10, got.Count);
+            Assert.Equal(3, m.Cluster.Members().Count);
+        }
+    }
+
+    [Fact]
+    public async Task ForceNewClusterTurnsOneMemberIntoASingleMemberClusterWithTheData()
+    {
+        await using var c = await StartAsync(3);
+        var leader = await c.WaitLeaderAsync();
+        await leader.PutAsync(Put("keep", "me"), Soon());
+        await c.EventuallyAsync(() => c.Live.All(m => m.AppliedIndex >= leader.AppliedIndex), "all applied");
+        var options = c.Members[0]!.Options;
+        var id = c.Members[0]!.MemberId;
+        foreach (var m in c.Members)
+        {
+            await m!.DisposeAsync();
+        }
+
+        c.Members.Clear();
+        await using var solo = EtcdServer.Start(options with { ForceNewCluster = true }, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+        await solo.ReadyToServe.WaitAsync(Patience);
+        Assert.Equal(id, solo.MemberId);
+        Assert.True(solo.IsLeader);
+        Assert.Equal(id, Assert.Single(solo.Cluster.Members()).Id);
+        var got = await solo.RangeAsync(Get("keep"), Soon());
+        Assert.Equal("me", Assert.Single(got.Kvs).Value.ToStringUtf8());
+        await solo.PutAsync(Put("alone", "yes"), Soon());
+    }
 }
