@@ -115,48 +115,101 @@ public sealed partial class EtcdServer
 
     /// <summary>
     /// Promotes a learner to voter (etcd's <c>MemberPromote</c>). Only the leader knows whether the learner is in
-    /// sync (its match index at least 90% of the leader's); elsewhere the answer is <see cref="EtcdErrors.NotLeader"/>
-    /// (etcd forwards to the leader over peer HTTP; our peer protocol has no such call yet). Errors:
+    /// sync (its match index at least 90% of the leader's); a follower forwards the request to the leader over the
+    /// peer transport, as etcd does over peer HTTP. Errors: <see cref="EtcdErrors.NoLeader"/>,
     /// <see cref="EtcdErrors.MemberNotFound"/>, <see cref="EtcdErrors.MemberNotLearner"/>, <see cref="EtcdErrors.LearnerNotReady"/>.
     /// </summary>
     public async Task<MemberPromoteResponse> MemberPromoteAsync(MemberPromoteRequest request, CancellationToken cancellationToken)
     {
-        var m = Cluster.Find(request.ID) ?? throw EtcdErrors.MemberNotFound.ToException();
-        if (!m.IsLearner)
+        EtcdError? error;
+        if (IsLeader)
         {
-            throw EtcdErrors.MemberNotLearner.ToException();
+            error = await PromoteAsLeaderAsync(request.ID, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            var m = Cluster.Find(request.ID) ?? throw EtcdErrors.MemberNotFound.ToException();
+            if (!m.IsLearner)
+            {
+                throw EtcdErrors.MemberNotLearner.ToException();
+            }
+
+            var leader = Leader;
+            if (leader == 0)
+            {
+                throw EtcdErrors.NoLeader.ToException();
+            }
+
+            try
+            {
+                error = await Transport.ForwardPromoteAsync(leader, request.ID, cancellationToken).ConfigureAwait(false);
+            }
+            catch (IOException)
+            {
+                throw EtcdErrors.Timeout.ToException();
+            }
+
+            if (error is null)
+            {
+                // Answer with the membership after the promotion, as the leader would.
+                await LinearizableReadNotifyAsync(cancellationToken).ConfigureAwait(false);
+            }
         }
 
-        if (!IsLeader)
+        if (error is not null)
         {
-            throw EtcdErrors.NotLeader.ToException();
+            throw error.ToException();
         }
 
-        var progress = await OnLoopAsync(() => _node.GetStatus(), cancellationToken).ConfigureAwait(false);
-        if (!progress.Progress.TryGetValue(MemberId, out var leader) || !progress.Progress.TryGetValue(request.ID, out var learner)
-            || learner.Match < leader.Match * LearnerReadyPercent)
-        {
-            throw EtcdErrors.LearnerNotReady.ToException();
-        }
-
-        if (_options.StrictReconfigCheck && !Cluster.IsReadyToPromoteMember())
-        {
-            throw EtcdErrors.MemberNotEnoughStarted.ToException();
-        }
-
-        var ctxJson = JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, object?>
-        {
-            ["id"] = request.ID,
-            ["peerURLs"] = null,
-            ["isPromote"] = true,
-        });
-        await ProposeConfChangeAsync(
-            new ConfChange { Type = ConfChangeType.ConfChangeAddNode, NodeId = request.ID, Context = ByteString.CopyFrom(ctxJson) },
-            cancellationToken).ConfigureAwait(false);
         var resp = new MemberPromoteResponse { Header = new ResponseHeader() };
         resp.Members.AddRange(Cluster.Members().Select(ToProto));
         FillHeader(resp.Header, withRevision: false);
         return resp;
+    }
+
+    /// <summary>The leader's half of MemberPromote: the learner-in-sync and strict checks, then the conf change.</summary>
+    private async Task<EtcdError?> PromoteAsLeaderAsync(ulong learnerId, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var m = Cluster.Find(learnerId) ?? throw EtcdErrors.MemberNotFound.ToException();
+            if (!m.IsLearner)
+            {
+                throw EtcdErrors.MemberNotLearner.ToException();
+            }
+
+            if (!IsLeader)
+            {
+                throw EtcdErrors.NotLeader.ToException();
+            }
+
+            var status = await OnLoopAsync(() => _node.GetStatus(), cancellationToken).ConfigureAwait(false);
+            if (!status.Progress.TryGetValue(MemberId, out var leader) || !status.Progress.TryGetValue(learnerId, out var learner)
+                || learner.Match < leader.Match * LearnerReadyPercent)
+            {
+                throw EtcdErrors.LearnerNotReady.ToException();
+            }
+
+            if (_options.StrictReconfigCheck && !Cluster.IsReadyToPromoteMember())
+            {
+                throw EtcdErrors.MemberNotEnoughStarted.ToException();
+            }
+
+            var ctxJson = JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, object?>
+            {
+                ["id"] = learnerId,
+                ["peerURLs"] = null,
+                ["isPromote"] = true,
+            });
+            await ProposeConfChangeAsync(
+                new ConfChange { Type = ConfChangeType.ConfChangeAddNode, NodeId = learnerId, Context = ByteString.CopyFrom(ctxJson) },
+                cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+        catch (EtcdException e)
+        {
+            return e.Error;
+        }
     }
 
     /// <summary>
@@ -678,5 +731,7 @@ public sealed partial class EtcdServer
         }
 
         public RemoteCluster DescribeCluster() => new(server.Cluster.ClusterId, server.Cluster.Members());
+
+        public Task<EtcdError?> PromoteAsLeaderAsync(ulong learnerId, CancellationToken cancellationToken) => server.PromoteAsLeaderAsync(learnerId, cancellationToken);
     }
 }

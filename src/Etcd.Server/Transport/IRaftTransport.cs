@@ -42,6 +42,13 @@ public interface IRaftTransport : IAsyncDisposable
     /// or null when none answers within <paramref name="cancellationToken"/>.
     /// </summary>
     Task<RemoteCluster?> FetchClusterAsync(IReadOnlyList<string> peerUrls, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Asks the leader <paramref name="leaderId"/> to promote learner <paramref name="learnerId"/> (etcd forwards MemberPromote
+    /// from followers to the leader, which alone knows whether the learner is in sync). Returns the leader's error, or null
+    /// on success. Throws <see cref="IOException"/> when the leader cannot be reached.
+    /// </summary>
+    Task<Etcd.Api.EtcdError?> ForwardPromoteAsync(ulong leaderId, ulong learnerId, CancellationToken cancellationToken);
 }
 
 /// <summary>The receiving side of an <see cref="IRaftTransport"/>: the member. Methods are called from transport threads.</summary>
@@ -67,6 +74,9 @@ public interface IRaftTransportHandler
 
     /// <summary>A peer told us we were removed from the cluster; the member stops.</summary>
     void OnRemovedByPeer();
+
+    /// <summary>Promotes a learner on behalf of a follower (this member is expected to lead); returns the error or null.</summary>
+    Task<Etcd.Api.EtcdError?> PromoteAsLeaderAsync(ulong learnerId, CancellationToken cancellationToken);
 
     /// <summary>The cluster as this member sees it, for peers that join (<see cref="IRaftTransport.FetchClusterAsync"/>).</summary>
     RemoteCluster DescribeCluster();

@@ -89,6 +89,9 @@ public sealed class InMemoryRaftNetwork
 
     internal bool IsReachable(ulong from, ulong to) => !IsCut(from, to) && !IsCut(to, from) && _members.ContainsKey(to);
 
+    internal IRaftTransportHandler? HandlerOf(ulong from, ulong id)
+        => IsReachable(from, id) && _members.TryGetValue(id, out var t) ? t.Handler : null;
+
     internal RemoteCluster? Describe(IReadOnlyList<string> peerUrls)
     {
         foreach (var (id, t) in _members)
@@ -176,6 +179,18 @@ public sealed class InMemoryRaftTransport : IRaftTransport
     /// <inheritdoc/>
     public Task<RemoteCluster?> FetchClusterAsync(IReadOnlyList<string> peerUrls, CancellationToken cancellationToken)
         => Task.FromResult(_network.Describe(peerUrls));
+
+    /// <inheritdoc/>
+    public async Task<Etcd.Api.EtcdError?> ForwardPromoteAsync(ulong leaderId, ulong learnerId, CancellationToken cancellationToken)
+    {
+        var leader = Handler is { } h ? _network.HandlerOf(h.MemberId, leaderId) : null;
+        if (leader is null)
+        {
+            throw new IOException($"leader {leaderId:x} is unreachable");
+        }
+
+        return await leader.PromoteAsLeaderAsync(learnerId, cancellationToken).ConfigureAwait(false);
+    }
 
     /// <inheritdoc/>
     public ValueTask DisposeAsync()

@@ -51,7 +51,7 @@ internal static class PeerWire
         clusterId = BinaryPrimitives.ReadUInt64BigEndian(b[5..]);
         from = BinaryPrimitives.ReadUInt64BigEndian(b[13..]);
         to = BinaryPrimitives.ReadUInt64BigEndian(b[21..]);
-        return kind is PeerStreamKind.Messages or PeerStreamKind.Snapshot or PeerStreamKind.ClusterQuery;
+        return kind is PeerStreamKind.Messages or PeerStreamKind.Snapshot or PeerStreamKind.ClusterQuery or PeerStreamKind.Promote;
     }
 
     public static void WriteFrame(Stream s, IMessage m)
@@ -107,6 +107,10 @@ internal enum PeerStreamKind : byte
     Messages = 1,
     Snapshot = 2,
     ClusterQuery = 3,
+
+    /// <summary>A follower forwards MemberPromote: one frame with the learner ID (u64); the answer is one frame, empty for
+    /// success or a status-code byte followed by etcd's error string.</summary>
+    Promote = 4,
 }
 
 /// <summary>The listener's answer to a hello.</summary>

@@ -159,6 +159,21 @@ public sealed class TcpRaftTransport : IRaftTransport
             return;
         }
 
+        if (kind == PeerStreamKind.Promote)
+        {
+            var req = await PeerWire.ReadFrameAsync(stream, 64, ct).ConfigureAwait(false);
+            if (req is not { Length: 8 })
+            {
+                return;
+            }
+
+            var error = await h.PromoteAsLeaderAsync(System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(req), ct).ConfigureAwait(false);
+            byte[] answer = error is null ? [] : [(byte)error.Code, .. System.Text.Encoding.UTF8.GetBytes(error.Message)];
+            await PeerWire.WriteFrameAsync(stream, answer, ct).ConfigureAwait(false);
+            await stream.FlushAsync(ct).ConfigureAwait(false);
+            return;
+        }
+
         if (kind == PeerStreamKind.Snapshot)
         {
             var frame = await PeerWire.ReadFrameAsync(stream, PeerWire.MaxSnapshotFrameBytes, ct).ConfigureAwait(false)
@@ -311,6 +326,36 @@ public sealed class TcpRaftTransport : IRaftTransport
         }
 
         return null;
+    }
+
+    /// <inheritdoc/>
+    public async Task<Etcd.Api.EtcdError?> ForwardPromoteAsync(ulong leaderId, ulong learnerId, CancellationToken cancellationToken)
+    {
+        if (!_peers.TryGetValue(leaderId, out var p))
+        {
+            throw new IOException($"leader {Hex(leaderId)} is not a known peer");
+        }
+
+        try
+        {
+            var (stream, _) = await DialAsync(p, PeerStreamKind.Promote, cancellationToken).ConfigureAwait(false);
+            await using (stream.ConfigureAwait(false))
+            {
+                var id = new byte[8];
+                System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(id, learnerId);
+                await PeerWire.WriteFrameAsync(stream, id, cancellationToken).ConfigureAwait(false);
+                await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+                var answer = await PeerWire.ReadFrameAsync(stream, 64 * 1024, cancellationToken).ConfigureAwait(false)
+                    ?? throw new IOException("leader closed the promote stream");
+                return answer.Length == 0
+                    ? null
+                    : new Etcd.Api.EtcdError((Etcd.Api.Grpc.StatusCode)answer[0], System.Text.Encoding.UTF8.GetString(answer, 1, answer.Length - 1));
+            }
+        }
+        catch (PeerRejectedException e)
+        {
+            throw new IOException(e.Message, e);
+        }
     }
 
     private async Task RunPeerAsync(PeerSender p)

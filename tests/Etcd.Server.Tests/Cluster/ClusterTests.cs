@@ -158,6 +158,11 @@ public sealed class ClusterTests
         Assert.Equal(EtcdErrors.PeerUrlExist, dup.Error);
         var tooEarly = await Assert.ThrowsAsync<EtcdException>(() => leader.MemberPromoteAsync(new MemberPromoteRequest { ID = add.Member.ID }, Soon()));
         Assert.Equal(EtcdErrors.LearnerNotReady, tooEarly.Error);
+        var tooEarlyViaFollower = await Assert.ThrowsAsync<EtcdException>(
+            () => c.Live.First(m => m != leader).MemberPromoteAsync(new MemberPromoteRequest { ID = add.Member.ID }, Soon()));
+        Assert.Equal(EtcdErrors.LearnerNotReady, tooEarlyViaFollower.Error);
+        var notLearner = await Assert.ThrowsAsync<EtcdException>(() => leader.MemberPromoteAsync(new MemberPromoteRequest { ID = leader.MemberId }, Soon()));
+        Assert.Equal(EtcdErrors.MemberNotLearner, notLearner.Error);
 
         var initial = string.Join(",", Enumerable.Range(0, 4).Select(i => $"m{i}={PeerUrl(i)}"));
         var joiner = c.StartMember(c.OptionsFor(3, initial, "existing"));
@@ -171,7 +176,9 @@ public sealed class ClusterTests
         Assert.Equal(30, serial.Count);
 
         await c.EventuallyAsync(() => joiner.AppliedIndex >= leader.AppliedIndex, "learner caught up");
-        var promoted = await leader.MemberPromoteAsync(new MemberPromoteRequest { ID = joiner.MemberId }, Soon());
+        // Promote through a follower: it forwards to the leader, which checks the learner is in sync.
+        var via = c.Live.First(m => m != leader && m != joiner);
+        var promoted = await via.MemberPromoteAsync(new MemberPromoteRequest { ID = joiner.MemberId }, Soon());
         Assert.All(promoted.Members, m => Assert.False(m.IsLearner));
         await c.EventuallyAsync(() => !joiner.IsLearner, "promotion applied on the learner");
         await joiner.PutAsync(Put("by-promoted", "yes"), Soon());

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
+using Etcd.Api;
 using Etcd.Raft;
 using Etcd.Server.Transport;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -36,6 +37,16 @@ public sealed class TcpTransportTests
         public bool IsRemoved(ulong peer) => Removed.Contains(peer);
 
         public void OnRemovedByPeer() => Interlocked.Increment(ref RemovedByPeer);
+
+        public EtcdError? PromoteAnswer { get; set; }
+
+        public ulong PromotedId;
+
+        public Task<EtcdError?> PromoteAsLeaderAsync(ulong learnerId, CancellationToken cancellationToken)
+        {
+            PromotedId = learnerId;
+            return Task.FromResult(PromoteAnswer);
+        }
 
         public RemoteCluster DescribeCluster() => new(ClusterId, [new Membership.Member { Id = id, PeerUrls = ["http://x"] }]);
     }
@@ -130,6 +141,24 @@ public sealed class TcpTransportTests
 
             Assert.True(ra.RemovedByPeer > 0);
             Assert.Empty(rb.Received);
+        }
+    }
+
+    [Fact]
+    public async Task PromoteIsForwardedToTheLeaderWithItsAnswer()
+    {
+        var (a, _, _) = Node(1, 7);
+        var (b, rb, urlB) = Node(2, 7);
+        await using (a)
+        await using (b)
+        {
+            a.AddPeer(2, [urlB]);
+            rb.PromoteAnswer = EtcdErrors.LearnerNotReady;
+            Assert.Equal(EtcdErrors.LearnerNotReady, await a.ForwardPromoteAsync(2, 0xabc, CancellationToken.None));
+            Assert.Equal(0xabcUL, rb.PromotedId);
+            rb.PromoteAnswer = null;
+            Assert.Null(await a.ForwardPromoteAsync(2, 0xdef, CancellationToken.None));
+            await Assert.ThrowsAsync<IOException>(() => a.ForwardPromoteAsync(9, 1, CancellationToken.None));
         }
     }
 
