@@ -35,6 +35,9 @@ public sealed partial class EtcdServer : IAsyncDisposable
     /// <summary>The cluster version a new cluster is set to (<c>/0/version</c>), as etcd 3.4 sets it.</summary>
     public const string ClusterVersionValue = "3.4.0";
 
+    /// <summary>Most committed-but-unapplied entries before proposals are refused with "etcdserver: too many requests".</summary>
+    private const ulong MaxGapBetweenApplyAndCommitIndex = 5000;
+
     private readonly EtcdOptions _options;
     private readonly ILogger _log;
     private readonly ILoggerFactory _loggerFactory;
@@ -356,6 +359,8 @@ public sealed partial class EtcdServer : IAsyncDisposable
     /// Proposes <paramref name="request"/> through raft and waits for it to be applied; returns the apply
     /// result (a response message). Throws the <see cref="EtcdException"/> the apply produced,
     /// <see cref="EtcdErrors.RequestTooLarge"/> over <c>--max-request-bytes</c>,
+    /// <see cref="EtcdErrors.TooManyRequests"/> while apply lags commit by over 5000 entries,
+    /// <see cref="EtcdErrors.LeaderChanged"/> when the leader changed before it applied,
     /// <see cref="EtcdErrors.Timeout"/> when not applied within etcd's request timeout,
     /// <see cref="EtcdErrors.Stopped"/> when the server stops, or <see cref="OperationCanceledException"/>.
     /// </summary>
@@ -368,6 +373,12 @@ public sealed partial class EtcdServer : IAsyncDisposable
         if (data.Length > _options.MaxRequestBytes)
         {
             throw EtcdErrors.RequestTooLarge.ToException();
+        }
+
+        // etcd refuses new proposals while apply lags commit by more than maxGapBetweenApplyAndCommitIndex (5000).
+        if (CommittedIndex > AppliedIndex + MaxGapBetweenApplyAndCommitIndex)
+        {
+            throw EtcdErrors.TooManyRequests.ToException();
         }
 
         var tcs = new TaskCompletionSource<object?>(TaskCreationOptions.RunContinuationsAsynchronously);
