@@ -330,4 +330,29 @@ public sealed class ClusterTests
         Assert.Equal("me", Assert.Single(got.Kvs).Value.ToStringUtf8());
         await solo.PutAsync(Put("alone", "yes"), Soon());
     }
+
+    [Fact]
+    public async Task IsolatedFollowerLosesItsLeaderAndRefusesRequireLeaderCalls()
+    {
+        await using var c = await StartAsync(3);
+        var leader = await c.WaitLeaderAsync();
+        var f = c.Live.First(m => m != leader);
+        var headers = new Etcd.Api.Grpc.Metadata { { Services.ClusterServices.RequireLeaderKey, "true" } };
+        Services.ClusterServices.CheckRequireLeader(f, headers);
+
+        c.Network.Isolate(f.MemberId);
+        await c.EventuallyAsync(() => f.Leader == 0, "isolated follower campaigns and forgets the leader");
+        var e = Assert.Throws<EtcdException>(() => Services.ClusterServices.CheckRequireLeader(f, headers));
+        Assert.Equal(EtcdErrors.NoLeader, e.Error);
+        Services.ClusterServices.CheckRequireLeader(f, []);
+
+        // Its serializable reads still answer from local state; linearizable ones cannot.
+        var local = await f.RangeAsync(Get("none", serializable: true), Soon());
+        Assert.Empty(local.Kvs);
+        await Assert.ThrowsAnyAsync<Exception>(() => f.RangeAsync(Get("none"), Soon(1000)));
+
+        c.Network.Heal();
+        await c.WaitLeaderAsync();
+        Services.ClusterServices.CheckRequireLeader(f, headers);
+    }
 }
