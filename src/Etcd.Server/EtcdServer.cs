@@ -64,6 +64,7 @@ public sealed partial class EtcdServer : IAsyncDisposable
     private bool _campaignedAfterReplay;
     private bool _proposedClusterVersion;
     private int _advanceTicks;
+    private int _disposeStarted;
 
     private EtcdServer(
         EtcdOptions options,
@@ -442,7 +443,8 @@ public sealed partial class EtcdServer : IAsyncDisposable
     /// <summary>Stops the raft loop, fails pending requests with <see cref="EtcdErrors.Stopped"/> and closes the WAL.</summary>
     public async ValueTask DisposeAsync()
     {
-        if (_stopping.IsCancellationRequested)
+        // Once only; a loop that stopped by itself (fatal error, removal from the cluster) still needs its resources released.
+        if (Interlocked.Exchange(ref _disposeStarted, 1) == 1)
         {
             await _stopped.Task.ConfigureAwait(false);
             return;
