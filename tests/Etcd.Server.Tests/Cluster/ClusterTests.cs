@@ -355,4 +355,69 @@ public sealed class ClusterTests
         await c.WaitLeaderAsync();
         Services.ClusterServices.CheckRequireLeader(f, headers);
     }
+
+    [Fact]
+    public async Task MembershipChangesUnderWriteLoadLoseNoAcknowledgedWrite()
+    {
+        await using var c = await StartAsync(3, o => o with { StrictReconfigCheck = false });
+        var leader = await c.WaitLeaderAsync();
+        var writers = c.Live.ToList();
+        using var stop = new CancellationTokenSource();
+        var acked = new System.Collections.Concurrent.ConcurrentBag<string>();
+        var load = Enumerable.Range(0, 3).Select(w => Task.Run(async () =>
+        {
+            for (var i = 0; i < 10_000 && !stop.IsCancellationRequested; i++)
+            {
+                var key = $"load/{w}/{i:D5}";
+                try
+                {
+                    await writers[w].PutAsync(Put(key, "v"), Soon());
+                    acked.Add(key);
+                }
+                catch (Exception e) when (e is EtcdException or OperationCanceledException)
+                {
+                    // A write may fail while membership changes; only acknowledged ones must survive.
+                }
+            }
+        })).ToList();
+
+        var add = await leader.MemberAddAsync(new MemberAddRequest { PeerURLs = { PeerUrl(3) }, IsLearner = true }, Soon());
+        var initial = string.Join(",", Enumerable.Range(0, 4).Select(i => $"m{i}={PeerUrl(i)}"));
+        var joiner = c.StartMember(c.OptionsFor(3, initial, "existing"));
+        c.Members.Add(joiner);
+        await joiner.ReadyToServe.WaitAsync(Patience);
+        await c.EventuallyAsync(() => joiner.AppliedIndex + 50 >= leader.AppliedIndex, "learner nearly caught up");
+        EtcdException? notReady = null;
+        for (var attempt = 0; attempt < 50; attempt++)
+        {
+            try
+            {
+                await leader.MemberPromoteAsync(new MemberPromoteRequest { ID = add.Member.ID }, Soon());
+                notReady = null;
+                break;
+            }
+            catch (EtcdException e) when (e.Error == EtcdErrors.LearnerNotReady)
+            {
+                notReady = e;
+                await c.EventuallyAsync(() => joiner.AppliedIndex >= leader.CommittedIndex, "learner in sync");
+            }
+        }
+
+        Assert.Null(notReady);
+        var victim = writers.First(m => m != leader);
+        await leader.MemberRemoveAsync(new MemberRemoveRequest { ID = victim.MemberId }, Soon());
+        await victim.Stopped.WaitAsync(Patience);
+        stop.Cancel();
+        await Task.WhenAll(load);
+        Assert.NotEmpty(acked);
+
+        var final = await leader.RangeAsync(Prefix("load/"), Soon());
+        var stored = final.Kvs.Select(kv => kv.Key.ToStringUtf8()).ToHashSet();
+        Assert.Subset(stored, acked.ToHashSet());
+        await c.EventuallyAsync(() => joiner.AppliedIndex >= leader.AppliedIndex, "joiner applied everything");
+        var onJoiner = await joiner.RangeAsync(Prefix("load/", serializable: true), Soon());
+        Assert.Equal(final.Count, onJoiner.Count);
+        c.Members[c.Members.IndexOf(victim)] = null;
+        await victim.DisposeAsync();
+    }
 }
