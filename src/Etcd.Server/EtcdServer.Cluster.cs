@@ -634,26 +634,42 @@ public sealed partial class EtcdServer
         EtcdOptions options, Membership.RaftCluster initial, Membership.Member self, IRaftTransport transport, ILogger log)
     {
         var urls = initial.Members().Where(m => m.Id != self.Id).SelectMany(m => m.PeerUrls).ToList();
+        static bool IsSelf(Membership.Member m, Membership.Member self) =>
+            m.PeerUrls.Select(u => u.TrimEnd('/')).OrderBy(u => u, StringComparer.Ordinal).SequenceEqual(self.PeerUrls.Select(u => u.TrimEnd('/')));
+
+        // Ask each peer in turn; a peer that has not applied our MemberAdd yet does not know us, so keep asking
+        // (bounded) until one does.
         RemoteCluster? remote = null;
+        RemoteCluster? withoutUs = null;
         var deadline = DateTime.UtcNow.AddSeconds(Math.Max(5, 2 * options.ElectionTimeoutMs / 1000.0));
         while (remote is null && DateTime.UtcNow < deadline)
         {
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-            remote = transport.FetchClusterAsync(urls, cts.Token).GetAwaiter().GetResult();
+            foreach (var url in urls)
+            {
+                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+                var answer = transport.FetchClusterAsync([url], cts.Token).GetAwaiter().GetResult();
+                if (answer is not null && answer.Members.Any(m => IsSelf(m, self)))
+                {
+                    remote = answer;
+                    break;
+                }
+
+                withoutUs ??= answer;
+            }
+
             if (remote is null)
             {
                 Thread.Sleep(100);
             }
         }
 
-        if (remote is null)
+        if (remote is null && withoutUs is null)
         {
             throw new EtcdStartException("cannot fetch cluster info from peer urls: could not retrieve cluster information from the given URLs");
         }
 
-        var me = remote.Members.FirstOrDefault(m => m.PeerUrls.Select(u => u.TrimEnd('/')).OrderBy(u => u, StringComparer.Ordinal)
-            .SequenceEqual(self.PeerUrls.Select(u => u.TrimEnd('/'))))
-            ?? throw new EtcdStartException($"error validating peerURLs {{ClusterID:{Membership.Member.IdString(remote.ClusterId)}}}: member count is unequal");
+        var me = remote?.Members.First(m => IsSelf(m, self))
+            ?? throw new EtcdStartException($"error validating peerURLs {{ClusterID:{Membership.Member.IdString(withoutUs!.ClusterId)}}}: member count is unequal");
         // The membership itself is rebuilt by replaying the cluster's log (or from a snapshot); the remote list only
         // tells the transport whom to answer until then.
         var cluster = new Membership.RaftCluster(remote.ClusterId, options.InitialClusterToken);
