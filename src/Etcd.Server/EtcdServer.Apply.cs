@@ -287,6 +287,7 @@ public sealed partial class EtcdServer
                 if (cc.NodeId == MemberId)
                 {
                     // etcd stops a removed member after a short delay, so the leader sees the removal committed.
+                    Volatile.Write(ref _removedFromCluster, true);
                     _log.LogWarning("the member has been permanently removed from the cluster");
                     _ = Task.Delay(TimeSpan.FromMilliseconds(10 * _options.HeartbeatIntervalMs))
                         .ContinueWith(_ => _inputs.Writer.TryWrite(new RaftInput(RaftInputKind.Stop, 0, null)), TaskScheduler.Default);

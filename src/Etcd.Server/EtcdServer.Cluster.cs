@@ -29,6 +29,14 @@ public sealed partial class EtcdServer
     private ConfState _confState = new();
     private ulong _snapshotIndex;
 
+    /// <summary>
+    /// True once the member stopped because it was removed from the cluster (it applied its own removal, or a peer
+    /// refused it as removed). etcd exits with status 0 then; <see cref="Stopped"/> completes.
+    /// </summary>
+    public bool RemovedFromCluster => Volatile.Read(ref _removedFromCluster);
+
+    private bool _removedFromCluster;
+
     /// <summary>Whether this member is a learner.</summary>
     public bool IsLearner => Cluster.Find(MemberId)?.IsLearner ?? false;
 
@@ -741,6 +749,7 @@ public sealed partial class EtcdServer
         {
             if (!server._stopRequested)
             {
+                Volatile.Write(ref server._removedFromCluster, true);
                 server._log.LogWarning("the member has been permanently removed from the cluster");
                 server._inputs.Writer.TryWrite(new RaftInput(RaftInputKind.Stop, 0, null));
             }

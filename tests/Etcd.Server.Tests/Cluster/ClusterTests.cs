@@ -188,6 +188,8 @@ public sealed class ClusterTests
         var removed = await leader.MemberRemoveAsync(new MemberRemoveRequest { ID = victim.MemberId }, Soon());
         Assert.Equal(3, removed.Members.Count);
         await victim.Stopped.WaitAsync(Patience);
+        Assert.True(victim.RemovedFromCluster);
+        Assert.False(leader.RemovedFromCluster);
         var again = await Assert.ThrowsAsync<EtcdException>(() => leader.MemberRemoveAsync(new MemberRemoveRequest { ID = victim.MemberId }, Soon()));
         Assert.Equal(EtcdErrors.MemberNotFound, again.Error);
         c.Members[c.Members.IndexOf(victim)] = null;
