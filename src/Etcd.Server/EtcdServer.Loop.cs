@@ -288,7 +288,13 @@ public sealed partial class EtcdServer
             if (members.Count == 1 && members[0].Id == MemberId && AppliedIndex >= _raftStorage.LastIndex())
             {
                 _campaignedAfterReplay = true;
-                _node.Campaign();
+
+                // Unless raft's own election timer already fired during a slow replay (a second campaign would
+                // needlessly bump the term again).
+                if (_node.GetBasicStatus().RaftState == StateType.Follower)
+                {
+                    _node.Campaign();
+                }
             }
         }
 
