@@ -84,9 +84,14 @@ public sealed class EtcdHost : IAsyncDisposable
         }
 
         EtcdServer server;
+        Transport.TcpRaftTransport transport;
+        System.Net.Security.SslServerAuthenticationOptions? peerServerTls;
         try
         {
-            server = EtcdServer.Start(options, loggerFactory, startLoop: false);
+            var peerHosts = options.InitialAdvertisePeerUrls.Concat(options.ListenPeerUrls).Select(u => u.Host);
+            (peerServerTls, var peerClientTls) = Transport.PeerTls.Build(options, peerHosts);
+            transport = new Transport.TcpRaftTransport(loggerFactory.CreateLogger("rafthttp"), peerClientTls);
+            server = EtcdServer.Start(options, loggerFactory, startLoop: false, transport);
         }
         catch
         {
@@ -94,7 +99,7 @@ public sealed class EtcdHost : IAsyncDisposable
             throw;
         }
 
-        var registry = EtcdServices.Register(new ServiceRegistry(), server);
+        var registry = ClusterServices.Register(EtcdServices.Register(new ServiceRegistry(), server), server);
         var http = new HttpEndpoints(server, registry);
         var client = new GrpcHttpServer(
             new GrpcHttpServerOptions
@@ -122,9 +127,13 @@ public sealed class EtcdHost : IAsyncDisposable
                 $"listen tcp {string.Join(",", options.ListenClientUrls.Select(u => u.Authority))}: bind: {(se is null ? e.Message : BindReason(se))}", e);
         }
 
+        for (var i = 0; i < peers.Count; i++)
+        {
+            transport.Serve(peers[i], options.ListenPeerUrls[i].Scheme == "https" ? peerServerTls : null);
+        }
+
         server.StartLoop();
         var host = new EtcdHost(server, client, peers, log);
-        _ = host.AcceptPeersAsync();
         try
         {
             await server.ReadyToServe.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -157,31 +166,6 @@ public sealed class EtcdHost : IAsyncDisposable
         StopAll(_peerListeners);
         await _client.DisposeAsync().ConfigureAwait(false);
         await Server.DisposeAsync().ConfigureAwait(false);
-    }
-
-    private async Task AcceptPeersAsync()
-    {
-        // No peer traffic in a single-member cluster yet (the Clusters issue brings the transport): accept
-        // and close, so probes see a live port rather than a refused connection.
-        foreach (var l in _peerListeners)
-        {
-            _ = Task.Run(async () =>
-            {
-                while (true)
-                {
-                    try
-                    {
-                        using var c = await l.AcceptTcpClientAsync().ConfigureAwait(false);
-                    }
-                    catch (Exception e) when (e is SocketException or ObjectDisposedException or InvalidOperationException)
-                    {
-                        return;
-                    }
-                }
-            });
-        }
-
-        await Task.CompletedTask.ConfigureAwait(false);
     }
 
     private static IPAddress ResolveListenAddress(string host) => host switch

@@ -32,7 +32,7 @@ public sealed partial class EtcdServer
                     ApplyConfChange(ConfChange.Parser.ParseFrom(e.Data));
                     break;
                 case EntryType.EntryConfChangeV2:
-                    _node.ApplyConfChange(ConfChangeV2.Parser.ParseFrom(e.Data));
+                    _confState = _node.ApplyConfChange(ConfChangeV2.Parser.ParseFrom(e.Data));
                     break;
             }
 
@@ -232,25 +232,89 @@ public sealed partial class EtcdServer
 
     private void ApplyConfChange(ConfChange cc)
     {
-        _node.ApplyConfChange(cc);
+        Membership.Member? m = null;
+        var isPromote = false;
+        if (cc.HasContext && !cc.Context.IsEmpty && cc.Type != ConfChangeType.ConfChangeRemoveNode)
+        {
+            try
+            {
+                using var doc = System.Text.Json.JsonDocument.Parse(cc.Context.Memory);
+                isPromote = doc.RootElement.TryGetProperty("isPromote", out var p) && p.ValueKind == System.Text.Json.JsonValueKind.True;
+                m = System.Text.Json.JsonSerializer.Deserialize<Membership.Member>(doc.RootElement);
+            }
+            catch (System.Text.Json.JsonException e)
+            {
+                _log.LogError("failed to unmarshal conf change context {error}", e.Message);
+            }
+        }
+
+        // Bootstrap entries (ID 0) describe members the cluster was built with; everything else is validated as etcd does.
+        var error = cc.Id == 0 && cc.Type is ConfChangeType.ConfChangeAddNode or ConfChangeType.ConfChangeAddLearnerNode && Cluster.Find(cc.NodeId) is not null
+            ? null
+            : Cluster.Validate(cc.Type, cc.NodeId, m, isPromote);
+        if (error is not null)
+        {
+            // Apply a no-op to raft so that its pending-conf-change bookkeeping moves on.
+            var noop = cc.Clone();
+            noop.NodeId = 0;
+            _confState = _node.ApplyConfChange(noop);
+            if (cc.Id != 0 && _waiters.TryGetValue(cc.Id, out var ew))
+            {
+                ew.TrySetException(error.ToException());
+            }
+
+            return;
+        }
+
+        _confState = _node.ApplyConfChange(cc);
         switch (cc.Type)
         {
+            case ConfChangeType.ConfChangeAddNode when isPromote:
+                Cluster.Promote(cc.NodeId);
+                _log.LogInformation("promote member {cluster-id} {local-member-id} {promoted-member-id}", Hex(Cluster.ClusterId), Hex(MemberId), Hex(cc.NodeId));
+                break;
             case ConfChangeType.ConfChangeAddNode:
             case ConfChangeType.ConfChangeAddLearnerNode:
-                if (cc.HasContext && !cc.Context.IsEmpty)
+                if (m is not null)
                 {
-                    var m = System.Text.Json.JsonSerializer.Deserialize<Membership.Member>(cc.Context.Span);
-                    if (m is not null)
+                    m.IsLearner = cc.Type == ConfChangeType.ConfChangeAddLearnerNode;
+                    Cluster.AddMember(m);
+                    _log.LogInformation("added member {cluster-id} {local-member-id} {added-peer-id} {added-peer-peer-urls}", Hex(Cluster.ClusterId), Hex(MemberId), Hex(m.Id), string.Join(",", m.PeerUrls));
+                    if (m.Id != MemberId && _transportPeers.Add(m.Id))
                     {
-                        m.IsLearner = cc.Type == ConfChangeType.ConfChangeAddLearnerNode;
-                        Cluster.AddMember(m);
-                        _log.LogInformation("added member {cluster-id} {local-member-id} {added-peer-id} {added-peer-peer-urls}", Hex(Cluster.ClusterId), Hex(MemberId), Hex(m.Id), string.Join(",", m.PeerUrls));
+                        Transport.AddPeer(m.Id, m.PeerUrls);
                     }
                 }
 
                 break;
             case ConfChangeType.ConfChangeRemoveNode:
                 Cluster.RemoveMember(cc.NodeId);
+                _log.LogInformation("removed member {cluster-id} {local-member-id} {removed-remote-peer-id}", Hex(Cluster.ClusterId), Hex(MemberId), Hex(cc.NodeId));
+                if (cc.NodeId == MemberId)
+                {
+                    // etcd stops a removed member after a short delay, so the leader sees the removal committed.
+                    Volatile.Write(ref _removedFromCluster, true);
+                    _log.LogWarning("the member has been permanently removed from the cluster");
+                    _ = Task.Delay(TimeSpan.FromMilliseconds(10 * _options.HeartbeatIntervalMs))
+                        .ContinueWith(_ => _inputs.Writer.TryWrite(new RaftInput(RaftInputKind.Stop, 0, null)), TaskScheduler.Default);
+                }
+                else if (_transportPeers.Remove(cc.NodeId))
+                {
+                    Transport.RemovePeer(cc.NodeId);
+                }
+
+                break;
+            case ConfChangeType.ConfChangeUpdateNode:
+                if (m is not null)
+                {
+                    Cluster.UpdatePeerUrls(cc.NodeId, m.PeerUrls);
+                    _log.LogInformation("updated member {cluster-id} {local-member-id} {updated-remote-peer-id} {updated-remote-peer-urls}", Hex(Cluster.ClusterId), Hex(MemberId), Hex(cc.NodeId), string.Join(",", m.PeerUrls));
+                    if (cc.NodeId != MemberId)
+                    {
+                        Transport.UpdatePeer(cc.NodeId, m.PeerUrls);
+                    }
+                }
+
                 break;
         }
 

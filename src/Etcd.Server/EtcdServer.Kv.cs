@@ -15,6 +15,7 @@ public sealed partial class EtcdServer
     {
         if (!request.Serializable)
         {
+            ThrowIfLearner();
             await LinearizableReadNotifyAsync(cancellationToken).ConfigureAwait(false);
         }
 
@@ -26,6 +27,7 @@ public sealed partial class EtcdServer
     /// <summary>Put through raft. Errors: <see cref="EtcdErrors.LeaseNotFound"/>, <see cref="EtcdErrors.KeyNotFound"/> (ignore_value/lease), proposal errors.</summary>
     public async Task<PutResponse> PutAsync(PutRequest request, CancellationToken cancellationToken)
     {
+        ThrowIfLearner();
         var resp = (PutResponse)(await ProposeAsync(new InternalRaftRequest { Put = request }, cancellationToken).ConfigureAwait(false))!;
         FillHeader(resp.Header ??= new ResponseHeader());
         return resp;
@@ -34,6 +36,7 @@ public sealed partial class EtcdServer
     /// <summary>DeleteRange through raft.</summary>
     public async Task<DeleteRangeResponse> DeleteRangeAsync(DeleteRangeRequest request, CancellationToken cancellationToken)
     {
+        ThrowIfLearner();
         var resp = (DeleteRangeResponse)(await ProposeAsync(new InternalRaftRequest { DeleteRange = request }, cancellationToken).ConfigureAwait(false))!;
         FillHeader(resp.Header ??= new ResponseHeader());
         return resp;
@@ -50,6 +53,7 @@ public sealed partial class EtcdServer
         {
             if (!IsTxnSerializable(request))
             {
+                ThrowIfLearner();
                 await LinearizableReadNotifyAsync(cancellationToken).ConfigureAwait(false);
             }
 
@@ -57,6 +61,7 @@ public sealed partial class EtcdServer
         }
         else
         {
+            ThrowIfLearner();
             resp = (TxnResponse)(await ProposeAsync(new InternalRaftRequest { Txn = request }, cancellationToken).ConfigureAwait(false))!;
         }
 
@@ -67,6 +72,7 @@ public sealed partial class EtcdServer
     /// <summary>Compact through raft. Errors: <see cref="EtcdErrors.Compacted"/>, <see cref="EtcdErrors.FutureRev"/>.</summary>
     public async Task<CompactionResponse> CompactAsync(CompactionRequest request, CancellationToken cancellationToken)
     {
+        ThrowIfLearner();
         var resp = (CompactionResponse)(await ProposeAsync(new InternalRaftRequest { Compaction = request }, cancellationToken).ConfigureAwait(false))!;
         FillHeader(resp.Header ??= new ResponseHeader());
         return resp;

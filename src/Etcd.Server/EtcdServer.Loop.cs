@@ -18,8 +18,13 @@ public sealed partial class EtcdServer
     {
         try
         {
+            for (var i = 0; i < _advanceTicks; i++)
+            {
+                _node.Tick();
+            }
+
             var reader = _inputs.Reader;
-            while (true)
+            while (!_stopRequested)
             {
                 if (!reader.TryPeek(out _))
                 {
@@ -37,7 +42,7 @@ public sealed partial class EtcdServer
                     HandleInput(input);
                 }
 
-                while (_node.HasReady())
+                while (_node.HasReady() && !_stopRequested)
                 {
                     ProcessReady(_node.GetReady());
                 }
@@ -106,6 +111,41 @@ public sealed partial class EtcdServer
                 }
 
                 break;
+            case RaftInputKind.Step:
+                StepPeerMessage((Message)input.Payload!);
+                break;
+            case RaftInputKind.Unreachable:
+                _node.ReportUnreachable(input.Id);
+                break;
+            case RaftInputKind.SnapshotStatus:
+                _node.ReportSnapshot(input.Id, (SnapshotStatus)input.Payload!);
+                break;
+            case RaftInputKind.ProposeConfChange:
+                if (Leader == 0)
+                {
+                    _parked.Add(input);
+                    break;
+                }
+
+                try
+                {
+                    _node.ProposeConfChange((ConfChange)input.Payload!);
+                }
+                catch (RaftException e)
+                {
+                    if (_waiters.TryGetValue(input.Id, out var cw))
+                    {
+                        cw.TrySetException(new Api.Grpc.RpcException(Api.Grpc.StatusCode.Unknown, e.Message));
+                    }
+                }
+
+                break;
+            case RaftInputKind.Run:
+                ((Action)input.Payload!)();
+                break;
+            case RaftInputKind.Stop:
+                _stopRequested = true;
+                break;
             case RaftInputKind.ReadRequested:
                 var notifier = _readBatch.Take();
                 if (notifier is not null)
@@ -147,9 +187,15 @@ public sealed partial class EtcdServer
         if (rd.SoftState is { } ss)
         {
             var wasLeader = IsLeader;
+            var previous = Leader;
             if (Leader != ss.Lead && ss.Lead != 0)
             {
                 Metrics.LeaderChanges.Increment();
+            }
+
+            if (previous != ss.Lead)
+            {
+                OnLeaderChanged(previous, ss.Lead);
             }
 
             Interlocked.Exchange(ref _leaderId, (long)ss.Lead);
@@ -172,6 +218,13 @@ public sealed partial class EtcdServer
             {
                 _log.LogInformation("elected leader {local-member-id} at term {term}", Hex(MemberId), _node.GetBasicStatus().HardState.Term);
             }
+
+            SignalLeaderChange();
+        }
+
+        if (rd.Snapshot is { } snap && snap.Metadata is { Index: > 0 })
+        {
+            ApplySnapshot(snap);
         }
 
         foreach (var rs in rd.ReadStates)
@@ -212,10 +265,15 @@ public sealed partial class EtcdServer
             _raftStorage.Append(rd.Entries);
         }
 
-        // Single-member clusters send nothing; the peer transport (Clusters issue) sends rd.Messages here.
+        if (rd.Messages.Count > 0)
+        {
+            SendMessages(rd.Messages);
+        }
+
         if (rd.CommittedEntries.Count > 0)
         {
             ApplyEntries(rd.CommittedEntries);
+            MaybeSnapshot();
         }
 
         _node.Advance(rd);
@@ -231,7 +289,13 @@ public sealed partial class EtcdServer
             if (members.Count == 1 && members[0].Id == MemberId && AppliedIndex >= _raftStorage.LastIndex())
             {
                 _campaignedAfterReplay = true;
-                _node.Campaign();
+
+                // Unless raft's own election timer already fired during a slow replay (a second campaign would
+                // needlessly bump the term again).
+                if (_node.GetBasicStatus().RaftState == StateType.Follower)
+                {
+                    _node.Campaign();
+                }
             }
         }
 

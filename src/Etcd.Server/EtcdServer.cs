@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Threading.Channels;
 using Etcd.Api;
 using Etcd.Raft;
+using Etcd.Server.Transport;
 
 using Etcd.Storage.Backend;
 using Etcd.Storage.Mvcc;
@@ -34,6 +35,9 @@ public sealed partial class EtcdServer : IAsyncDisposable
     /// <summary>The cluster version a new cluster is set to (<c>/0/version</c>), as etcd 3.4 sets it.</summary>
     public const string ClusterVersionValue = "3.4.0";
 
+    /// <summary>Most committed-but-unapplied entries before proposals are refused with "etcdserver: too many requests".</summary>
+    private const ulong MaxGapBetweenApplyAndCommitIndex = 5000;
+
     private readonly EtcdOptions _options;
     private readonly ILogger _log;
     private readonly ILoggerFactory _loggerFactory;
@@ -59,6 +63,8 @@ public sealed partial class EtcdServer : IAsyncDisposable
     private int _isLeader;
     private bool _campaignedAfterReplay;
     private bool _proposedClusterVersion;
+    private int _advanceTicks;
+    private int _disposeStarted;
 
     private EtcdServer(
         EtcdOptions options,
@@ -69,7 +75,8 @@ public sealed partial class EtcdServer : IAsyncDisposable
         MemoryStorage raftStorage,
         RawNode node,
         IBackend backend,
-        KvStore kv)
+        KvStore kv,
+        IRaftTransport transport)
     {
         _options = options;
         _loggerFactory = loggerFactory;
@@ -86,7 +93,21 @@ public sealed partial class EtcdServer : IAsyncDisposable
         _reqIds = new IdGenerator(memberId, DateTimeOffset.UtcNow);
         _requestTimeout = TimeSpan.FromMilliseconds(5000 + 2 * options.ElectionTimeoutMs);
         Metrics = new Metrics.EtcdMetrics();
+        Transport = transport;
+        _transportHandler = new TransportHandler(this);
     }
+
+    /// <summary>The peer transport carrying this member's raft messages.</summary>
+    public IRaftTransport Transport { get; }
+
+    /// <summary>How the backend is imaged into raft snapshots for lagging members (replaceable before <see cref="StartLoop"/>).</summary>
+    public IBackendSnapshotSource SnapshotSource { get; set; } = new BucketSnapshotSource();
+
+    /// <summary>
+    /// Raft log entries kept behind a raft snapshot for slow followers to catch up from (etcd's
+    /// <c>SnapshotCatchUpEntries</c>, 5000). Settable before <see cref="StartLoop"/> (tests use small values).
+    /// </summary>
+    public ulong SnapshotCatchUpEntries { get; set; } = 5000;
 
     /// <summary>This member's ID.</summary>
     public ulong MemberId { get; }
@@ -142,9 +163,14 @@ public sealed partial class EtcdServer : IAsyncDisposable
     /// <param name="loggerFactory">Where the member logs.</param>
     /// <param name="startLoop">False to open only; call <see cref="StartLoop"/> once the client listeners are bound,
     /// so nothing is published as ready before clients can connect.</param>
+    /// <param name="transport">The peer transport; null = a <see cref="TcpRaftTransport"/> dialling with the peer TLS
+    /// settings (the caller serves its listeners: <see cref="TcpRaftTransport.Serve"/>).</param>
     /// <exception cref="EtcdStartException">The data directory or configuration is unusable; the message says why.</exception>
-    public static EtcdServer Start(EtcdOptions options, ILoggerFactory loggerFactory, bool startLoop = true)
+    public static EtcdServer Start(EtcdOptions options, ILoggerFactory loggerFactory, bool startLoop = true, IRaftTransport? transport = null)
     {
+        transport ??= new TcpRaftTransport(
+            loggerFactory.CreateLogger("rafthttp"),
+            PeerTls.Build(options, options.InitialAdvertisePeerUrls.Select(u => u.Host)).Client);
         var log = loggerFactory.CreateLogger("etcdserver");
         var dataDir = options.ResolvedDataDir;
         var walDir = options.ResolvedWalDir;
@@ -164,18 +190,43 @@ public sealed partial class EtcdServer : IAsyncDisposable
         Membership.RaftCluster cluster;
         ulong memberId;
         RawNode node;
+        var advanceTicks = 0;
+        IReadOnlyList<Membership.Member> joinPeers = [];
+        Snapshot? restoredSnap = null;
         var haveWal = Wal.Exist(walDir);
         if (haveWal)
         {
             try
             {
-                wal = Wal.Open(walDir, new Walpb.Snapshot { Index = 0, Term = 0 });
+                // A member that was sent a raft snapshot saved it (snap file + WAL record); start from the newest one.
+                restoredSnap = new Storage.Snap.Snapshotter(options.SnapDir).LoadNewestAvailable(Wal.ValidSnapshotEntries(walDir));
+                wal = Wal.Open(walDir, restoredSnap is null
+                    ? new Walpb.Snapshot { Index = 0, Term = 0 }
+                    : new Walpb.Snapshot { Index = restoredSnap.Metadata.Index, Term = restoredSnap.Metadata.Term });
+                if (restoredSnap is not null)
+                {
+                    raftStorage.ApplySnapshot(restoredSnap);
+                }
+
                 var read = wal.ReadAll();
                 var meta = Metadata.Parser.ParseFrom(read.Metadata);
                 memberId = meta.NodeID;
                 cluster = new Membership.RaftCluster(meta.ClusterID, options.InitialClusterToken);
-                raftStorage.SetHardState(read.State);
-                raftStorage.Append(read.Entries);
+                IReadOnlyList<Entry> entries = read.Entries;
+                var hardState = read.State;
+                if (options.ForceNewCluster)
+                {
+                    (entries, hardState) = ForceNewClusterEntries(memberId, entries, hardState);
+                    wal.Save(hardState, entries.Where(e => e.Index > read.State.Commit).ToList());
+                    log.LogInformation(
+                        "forcing restart member {cluster-id} {local-member-id} {commit-index}",
+                        Membership.Member.IdString(meta.ClusterID),
+                        Membership.Member.IdString(memberId),
+                        hardState.Commit);
+                }
+
+                raftStorage.SetHardState(hardState);
+                raftStorage.Append(entries);
                 log.LogInformation(
                     "restarting local member {cluster-id} {local-member-id} {commit-index}",
                     Membership.Member.IdString(meta.ClusterID),
@@ -187,20 +238,23 @@ public sealed partial class EtcdServer : IAsyncDisposable
                 throw new EtcdStartException($"failed to open WAL in {walDir}: {e.Message}", e);
             }
 
-            node = new RawNode(RaftConfigFor(options, memberId, raftStorage, loggerFactory));
+            var restartConfig = RaftConfigFor(options, memberId, raftStorage, loggerFactory);
+            restartConfig.Applied = restoredSnap?.Metadata.Index ?? 0;
+            node = new RawNode(restartConfig);
         }
         else
         {
+            Membership.RaftCluster initial;
             try
             {
-                cluster = Membership.RaftCluster.FromInitialCluster(options.ResolvedInitialCluster, options.InitialClusterToken);
+                initial = Membership.RaftCluster.FromInitialCluster(options.ResolvedInitialCluster, options.InitialClusterToken);
             }
             catch (ArgumentException e)
             {
                 throw new EtcdStartException(e.Message, e);
             }
 
-            var self = cluster.FindByName(options.Name)
+            var self = initial.FindByName(options.Name)
                 ?? throw new EtcdStartException($"couldn't find local name \"{options.Name}\" in the initial cluster configuration");
             var advertised = options.InitialAdvertisePeerUrls.Select(u => u.OriginalString.TrimEnd('/')).OrderBy(u => u, StringComparer.Ordinal).ToList();
             if (!advertised.SequenceEqual(self.PeerUrls.Select(u => u.TrimEnd('/'))))
@@ -209,7 +263,17 @@ public sealed partial class EtcdServer : IAsyncDisposable
                     $"--initial-cluster has {options.Name}={string.Join(",", self.PeerUrls)} but missing from --initial-advertise-peer-urls={string.Join(",", advertised)}");
             }
 
-            memberId = self.Id;
+            var joining = string.Equals(options.InitialClusterState, "existing", StringComparison.Ordinal);
+            if (joining)
+            {
+                (cluster, memberId, joinPeers) = JoinExisting(options, initial, self, transport, log);
+            }
+            else
+            {
+                cluster = initial;
+                memberId = self.Id;
+            }
+
             var metadata = new Metadata { NodeID = memberId, ClusterID = cluster.ClusterId }.ToByteArray();
             try
             {
@@ -220,11 +284,21 @@ public sealed partial class EtcdServer : IAsyncDisposable
                 throw new EtcdStartException($"failed to create WAL in {walDir}: {e.Message}", e);
             }
 
-            node = new RawNode(RaftConfigFor(options, memberId, raftStorage, loggerFactory));
-            var peers = cluster.Members()
-                .Select(m => new Peer(m.Id, System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(m)))
-                .ToList();
-            node.Bootstrap(peers);
+            var config = RaftConfigFor(options, memberId, raftStorage, loggerFactory);
+            node = new RawNode(config);
+            if (!joining)
+            {
+                var peers = cluster.Members()
+                    .Select(m => new Peer(m.Id, System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(m)))
+                    .ToList();
+                node.Bootstrap(peers);
+                if (peers.Count > 1)
+                {
+                    // etcd advances a fresh member's clock so that the first election comes after one heartbeat.
+                    advanceTicks = config.ElectionTick - 1;
+                }
+            }
+
             log.LogInformation(
                 "starting local member {local-member-id} {cluster-id}",
                 Membership.Member.IdString(memberId),
@@ -234,7 +308,25 @@ public sealed partial class EtcdServer : IAsyncDisposable
         var lessor = CreateLessor(options, backend, loggerFactory);
         var kv = new KvStore(backend, lessor);
         lessor.SetStore(kv);
-        var server = new EtcdServer(options, loggerFactory, memberId, cluster, wal, raftStorage, node, backend, kv) { _lessor = lessor };
+        var server = new EtcdServer(options, loggerFactory, memberId, cluster, wal, raftStorage, node, backend, kv, transport)
+        {
+            _advanceTicks = advanceTicks,
+            _lessor = lessor,
+        };
+        transport.Start(server._transportHandler);
+        if (restoredSnap is not null)
+        {
+            server.RestoreStateMachine(restoredSnap);
+        }
+
+        foreach (var m in cluster.Members().Concat(joinPeers))
+        {
+            if (m.Id != memberId && server._transportPeers.Add(m.Id))
+            {
+                transport.AddPeer(m.Id, m.PeerUrls);
+            }
+        }
+
         if (startLoop)
         {
             server.StartLoop();
@@ -277,6 +369,8 @@ public sealed partial class EtcdServer : IAsyncDisposable
     /// Proposes <paramref name="request"/> through raft and waits for it to be applied; returns the apply
     /// result (a response message). Throws the <see cref="EtcdException"/> the apply produced,
     /// <see cref="EtcdErrors.RequestTooLarge"/> over <c>--max-request-bytes</c>,
+    /// <see cref="EtcdErrors.TooManyRequests"/> while apply lags commit by over 5000 entries,
+    /// <see cref="EtcdErrors.LeaderChanged"/> when the leader changed before it applied,
     /// <see cref="EtcdErrors.Timeout"/> when not applied within etcd's request timeout,
     /// <see cref="EtcdErrors.Stopped"/> when the server stops, or <see cref="OperationCanceledException"/>.
     /// </summary>
@@ -291,8 +385,15 @@ public sealed partial class EtcdServer : IAsyncDisposable
             throw EtcdErrors.RequestTooLarge.ToException();
         }
 
+        // etcd refuses new proposals while apply lags commit by more than maxGapBetweenApplyAndCommitIndex (5000).
+        if (CommittedIndex > AppliedIndex + MaxGapBetweenApplyAndCommitIndex)
+        {
+            throw EtcdErrors.TooManyRequests.ToException();
+        }
+
         var tcs = new TaskCompletionSource<object?>(TaskCreationOptions.RunContinuationsAsynchronously);
         _waiters[id] = tcs;
+        var started = Interlocked.Read(ref _leaderChanges);
         Metrics.ProposalsPending.Increment();
         try
         {
@@ -310,7 +411,7 @@ public sealed partial class EtcdServer : IAsyncDisposable
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
                 Metrics.ProposalsFailed.Increment();
-                throw (_stopping.IsCancellationRequested ? EtcdErrors.Stopped : EtcdErrors.Timeout).ToException();
+                throw ProposeTimeoutError(started).ToException();
             }
         }
         finally
@@ -351,7 +452,8 @@ public sealed partial class EtcdServer : IAsyncDisposable
     /// <summary>Stops the raft loop, fails pending requests with <see cref="EtcdErrors.Stopped"/> and closes the WAL.</summary>
     public async ValueTask DisposeAsync()
     {
-        if (_stopping.IsCancellationRequested)
+        // Once only; a loop that stopped by itself (fatal error, removal from the cluster) still needs its resources released.
+        if (Interlocked.Exchange(ref _disposeStarted, 1) == 1)
         {
             await _stopped.Task.ConfigureAwait(false);
             return;
@@ -361,6 +463,7 @@ public sealed partial class EtcdServer : IAsyncDisposable
         _ticker?.Dispose();
         _lessor?.Dispose();
         _inputs.Writer.TryComplete();
+        await Transport.DisposeAsync().ConfigureAwait(false);
         if (_loopThread is null)
         {
             _wal.Dispose();

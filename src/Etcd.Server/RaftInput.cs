@@ -6,16 +6,44 @@ internal enum RaftInputKind
     Tick,
     Propose,
     ReadRequested,
+
+    /// <summary>A message from a peer (Payload: raftpb.Message).</summary>
+    Step,
+
+    /// <summary>A peer could not be reached (Id: the peer).</summary>
+    Unreachable,
+
+    /// <summary>A snapshot send finished (Id: the peer, Payload: SnapshotStatus).</summary>
+    SnapshotStatus,
+
+    /// <summary>A conf change to propose (Id: its waiter, Payload: raftpb.ConfChange).</summary>
+    ProposeConfChange,
+
+    /// <summary>Run a delegate on the loop thread (Payload: Action).</summary>
+    Run,
+
+    /// <summary>Stop the loop (the member was removed from the cluster).</summary>
+    Stop,
 }
 
 /// <summary>One request to the raft loop; immutable.</summary>
-internal readonly record struct RaftInput(RaftInputKind Kind, ulong Id, byte[]? Data)
+internal readonly record struct RaftInput(RaftInputKind Kind, ulong Id, byte[]? Data, object? Payload = null)
 {
     public static readonly RaftInput TickInput = new(RaftInputKind.Tick, 0, null);
 
     public static readonly RaftInput ReadRequested = new(RaftInputKind.ReadRequested, 0, null);
 
     public static RaftInput Propose(ulong id, byte[] data) => new(RaftInputKind.Propose, id, data);
+
+    public static RaftInput Step(Raftpb.Message m) => new(RaftInputKind.Step, 0, null, m);
+
+    public static RaftInput Unreachable(ulong id) => new(RaftInputKind.Unreachable, id, null);
+
+    public static RaftInput SnapshotReport(ulong id, Etcd.Raft.SnapshotStatus status) => new(RaftInputKind.SnapshotStatus, id, null, status);
+
+    public static RaftInput ProposeConfChange(ulong id, Raftpb.ConfChange cc) => new(RaftInputKind.ProposeConfChange, id, null, cc);
+
+    public static RaftInput Run(Action action) => new(RaftInputKind.Run, 0, null, action);
 }
 
 /// <summary>

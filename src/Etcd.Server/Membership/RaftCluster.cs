@@ -179,6 +179,205 @@ public sealed class RaftCluster
         }
     }
 
+    /// <summary>Sets a member's peer URLs (ConfChangeUpdateNode).</summary>
+    public void UpdatePeerUrls(ulong id, IReadOnlyList<string> peerUrls)
+    {
+        lock (_lock)
+        {
+            if (_members.TryGetValue(id, out var m))
+            {
+                m.PeerUrls = [.. peerUrls.OrderBy(u => u, StringComparer.Ordinal)];
+            }
+        }
+    }
+
+    /// <summary>Turns a learner into a voting member (promote, applied from ConfChangeAddNode with <c>isPromote</c>).</summary>
+    public void Promote(ulong id)
+    {
+        lock (_lock)
+        {
+            if (_members.TryGetValue(id, out var m))
+            {
+                m.IsLearner = false;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Checks a conf change against the membership before it is applied, as etcd's
+    /// <c>ValidateConfigurationChange</c>; returns the error (etcd's v3rpc mapping) or null when valid.
+    /// </summary>
+    /// <param name="type">The conf change type.</param>
+    /// <param name="id">The member it concerns.</param>
+    /// <param name="member">The member from the change's context (add, update), or null.</param>
+    /// <param name="isPromote">Whether an AddNode promotes a learner.</param>
+    public Etcd.Api.EtcdError? Validate(Raftpb.ConfChangeType type, ulong id, Member? member, bool isPromote)
+    {
+        lock (_lock)
+        {
+            if (_removed.Contains(id))
+            {
+                return Etcd.Api.EtcdErrors.MemberNotFound;
+            }
+
+            switch (type)
+            {
+                case Raftpb.ConfChangeType.ConfChangeAddNode when isPromote:
+                    if (!_members.TryGetValue(id, out var l))
+                    {
+                        return Etcd.Api.EtcdErrors.MemberNotFound;
+                    }
+
+                    return l.IsLearner ? null : Etcd.Api.EtcdErrors.MemberNotLearner;
+                case Raftpb.ConfChangeType.ConfChangeAddNode:
+                case Raftpb.ConfChangeType.ConfChangeAddLearnerNode:
+                    if (_members.ContainsKey(id))
+                    {
+                        return Etcd.Api.EtcdErrors.MemberExist;
+                    }
+
+                    if (member is not null && UrlsInUse(member.PeerUrls, id))
+                    {
+                        return Etcd.Api.EtcdErrors.PeerUrlExist;
+                    }
+
+                    if (type == Raftpb.ConfChangeType.ConfChangeAddLearnerNode && _members.Values.Count(m => m.IsLearner) >= MaxLearners)
+                    {
+                        return Etcd.Api.EtcdErrors.TooManyLearners;
+                    }
+
+                    return null;
+                case Raftpb.ConfChangeType.ConfChangeRemoveNode:
+                    return _members.ContainsKey(id) ? null : Etcd.Api.EtcdErrors.MemberNotFound;
+                case Raftpb.ConfChangeType.ConfChangeUpdateNode:
+                    if (!_members.ContainsKey(id))
+                    {
+                        return Etcd.Api.EtcdErrors.MemberNotFound;
+                    }
+
+                    return member is not null && UrlsInUse(member.PeerUrls, id) ? Etcd.Api.EtcdErrors.PeerUrlExist : null;
+                default:
+                    return null;
+            }
+        }
+    }
+
+    /// <summary>Most learners a cluster may hold (etcd 3.4's <c>maxLearners</c>).</summary>
+    public const int MaxLearners = 1;
+
+    private bool UrlsInUse(IEnumerable<string> urls, ulong except)
+    {
+        var set = urls.ToHashSet(StringComparer.Ordinal);
+        return _members.Values.Any(m => m.Id != except && m.PeerUrls.Any(set.Contains));
+    }
+
+    /// <summary>Whether any member other than <paramref name="except"/> already uses one of <paramref name="urls"/>.</summary>
+    public bool PeerUrlsInUse(IEnumerable<string> urls, ulong except = 0)
+    {
+        lock (_lock)
+        {
+            return UrlsInUse(urls, except);
+        }
+    }
+
+    /// <summary>
+    /// etcd's <c>IsReadyToAddVotingMember</c>: after adding one more voter, the started voters (those that
+    /// published a name) must still reach quorum; a started single member may always add a second.
+    /// </summary>
+    public bool IsReadyToAddVotingMember()
+    {
+        lock (_lock)
+        {
+            var voters = _members.Values.Where(m => !m.IsLearner).ToList();
+            var total = voters.Count + 1;
+            var started = voters.Count(m => !string.IsNullOrEmpty(m.Name));
+            if (started == 1 && total == 2)
+            {
+                return true;
+            }
+
+            return started >= total / 2 + 1;
+        }
+    }
+
+    /// <summary>etcd's <c>IsReadyToRemoveVotingMember</c>: the started voters left must reach the new quorum.</summary>
+    public bool IsReadyToRemoveVotingMember(ulong id)
+    {
+        lock (_lock)
+        {
+            var voters = _members.Values.Where(m => !m.IsLearner).ToList();
+            var total = voters.Count - 1;
+            if (total == 0)
+            {
+                return true;
+            }
+
+            var started = voters.Count(m => m.Id != id && !string.IsNullOrEmpty(m.Name));
+            return started >= total / 2 + 1;
+        }
+    }
+
+    /// <summary>etcd's <c>IsReadyToPromoteMember</c>: started voters must reach the quorum of voters + 1.</summary>
+    public bool IsReadyToPromoteMember()
+    {
+        lock (_lock)
+        {
+            var voters = _members.Values.Where(m => !m.IsLearner).ToList();
+            var total = voters.Count + 1;
+            var started = voters.Count(m => !string.IsNullOrEmpty(m.Name));
+            if (started == 1 && total == 2)
+            {
+                return true;
+            }
+
+            return started >= total / 2 + 1;
+        }
+    }
+
+    /// <summary>The membership as JSON (members, removed IDs, version): the membership part of a raft snapshot.</summary>
+    public byte[] ExportState()
+    {
+        lock (_lock)
+        {
+            return System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new ClusterState
+            {
+                Members = _members.Values.OrderBy(m => m.Id).Select(m => m.Clone()).ToList(),
+                Removed = [.. _removed.Order()],
+                Version = Version,
+            });
+        }
+    }
+
+    /// <summary>Replaces the membership with one exported by <see cref="ExportState"/> (a received raft snapshot).</summary>
+    public void RestoreState(ReadOnlySpan<byte> json)
+    {
+        var st = System.Text.Json.JsonSerializer.Deserialize<ClusterState>(json) ?? new ClusterState();
+        lock (_lock)
+        {
+            _members.Clear();
+            foreach (var m in st.Members)
+            {
+                _members[m.Id] = m;
+            }
+
+            _removed.Clear();
+            _removed.UnionWith(st.Removed);
+            Version = st.Version;
+        }
+    }
+
+    private sealed class ClusterState
+    {
+        [System.Text.Json.Serialization.JsonPropertyName("members")]
+        public List<Member> Members { get; set; } = [];
+
+        [System.Text.Json.Serialization.JsonPropertyName("removed")]
+        public List<ulong> Removed { get; set; } = [];
+
+        [System.Text.Json.Serialization.JsonPropertyName("version")]
+        public string? Version { get; set; }
+    }
+
     /// <summary>Adopts the cluster ID found in the WAL metadata on restart.</summary>
     public void SetClusterId(ulong id) => ClusterId = id;
 }

@@ -12,7 +12,7 @@ namespace Etcd.Server.Services;
 /// </summary>
 public static class EtcdServices
 {
-    /// <summary>Registers KV, Maintenance (Status, Alarm, HashKV, Defragment) and Cluster (MemberList) for <paramref name="server"/>.</summary>
+    /// <summary>Registers KV and Maintenance (Status, Alarm, HashKV, Defragment) for <paramref name="server"/>.</summary>
     public static ServiceRegistry Register(ServiceRegistry registry, EtcdServer server)
     {
         var maxTxnOps = server.Options.MaxTxnOps;
@@ -71,29 +71,6 @@ public static class EtcdServices
             return resp;
         });
 
-        registry.MapUnary(EtcdMethods.ClusterService.MemberList, async (req, ctx) =>
-        {
-            if (req.Linearizable)
-            {
-                await server.LinearizableReadNotifyAsync(ctx.CancellationToken).ConfigureAwait(false);
-            }
-
-            var resp = new MemberListResponse { Header = new ResponseHeader() };
-            foreach (var m in server.Cluster.Members())
-            {
-                var pm = new Member { ID = m.Id, Name = m.Name ?? "", IsLearner = m.IsLearner };
-                pm.PeerURLs.AddRange(m.PeerUrls);
-                if (m.ClientUrls is not null)
-                {
-                    pm.ClientURLs.AddRange(m.ClientUrls);
-                }
-
-                resp.Members.Add(pm);
-            }
-
-            server.FillHeader(resp.Header, withRevision: false);
-            return resp;
-        });
         Watch.WatchService.Register(registry, server);
         Lease.LeaseServices.Register(registry, server);
         Election.ElectionServices.Register(registry, server);

@@ -1,0 +1,88 @@
+using Raftpb;
+
+namespace Etcd.Server.Transport;
+
+/// <summary>
+/// Carries raft messages between members (etcd's <c>rafthttp.Transporter</c>, with our own wire protocol).
+/// Implementations: <see cref="InMemoryRaftTransport"/> (in-process clusters in tests, with fault hooks) and
+/// <see cref="TcpRaftTransport"/> (length-prefixed <c>raftpb.Message</c> frames over TCP, optionally TLS).
+/// </summary>
+/// <remarks>
+/// Concurrency: every method is thread-safe and non-blocking (<see cref="Send"/> only enqueues). Received
+/// messages and delivery feedback are handed to the <see cref="IRaftTransportHandler"/> given to
+/// <see cref="Start"/>, from transport threads; the handler hands them on to the raft loop.
+/// </remarks>
+public interface IRaftTransport : IAsyncDisposable
+{
+    /// <summary>Binds the transport to its member; messages are delivered to <paramref name="handler"/> from now on.</summary>
+    void Start(IRaftTransportHandler handler);
+
+    /// <summary>
+    /// Queues <paramref name="messages"/> for their peers (<c>Message.To</c>). Messages to unknown peers are dropped.
+    /// A full per-peer queue drops the message and reports the peer unreachable (etcd's back-pressure).
+    /// MsgSnap travels on its own stream; its outcome comes back through <see cref="IRaftTransportHandler.ReportSnapshot"/>.
+    /// </summary>
+    void Send(IReadOnlyList<Message> messages);
+
+    /// <summary>Adds a peer reachable at <paramref name="peerUrls"/> (ignored when already known).</summary>
+    void AddPeer(ulong id, IReadOnlyList<string> peerUrls);
+
+    /// <summary>Forgets a peer and closes its streams.</summary>
+    void RemovePeer(ulong id);
+
+    /// <summary>Changes a known peer's URLs (member update).</summary>
+    void UpdatePeer(ulong id, IReadOnlyList<string> peerUrls);
+
+    /// <summary>Since when the peer's stream has been connected; null when not connected (etcd's <c>ActiveSince</c>).</summary>
+    DateTimeOffset? ActiveSince(ulong id);
+
+    /// <summary>
+    /// Asks the members at <paramref name="peerUrls"/> for the cluster they belong to (used by
+    /// <c>--initial-cluster-state existing</c>, as etcd 3.4 reads a peer's <c>/members</c>). Returns the first answer,
+    /// or null when none answers within <paramref name="cancellationToken"/>.
+    /// </summary>
+    Task<RemoteCluster?> FetchClusterAsync(IReadOnlyList<string> peerUrls, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Asks the leader <paramref name="leaderId"/> to promote learner <paramref name="learnerId"/> (etcd forwards MemberPromote
+    /// from followers to the leader, which alone knows whether the learner is in sync). Returns the leader's error, or null
+    /// on success. Throws <see cref="IOException"/> when the leader cannot be reached.
+    /// </summary>
+    Task<Etcd.Api.EtcdError?> ForwardPromoteAsync(ulong leaderId, ulong learnerId, CancellationToken cancellationToken);
+}
+
+/// <summary>The receiving side of an <see cref="IRaftTransport"/>: the member. Methods are called from transport threads.</summary>
+public interface IRaftTransportHandler
+{
+    /// <summary>This member's ID.</summary>
+    ulong MemberId { get; }
+
+    /// <summary>The cluster ID every connection must carry (else "request cluster ID mismatch").</summary>
+    ulong ClusterId { get; }
+
+    /// <summary>Hands a received message to the raft loop. Returns false when the member stopped.</summary>
+    bool Process(Message message);
+
+    /// <summary>The last message to <paramref name="id"/> could not be delivered.</summary>
+    void ReportUnreachable(ulong id);
+
+    /// <summary>The outcome of sending a snapshot to <paramref name="id"/>.</summary>
+    void ReportSnapshot(ulong id, Etcd.Raft.SnapshotStatus status);
+
+    /// <summary>Whether <paramref name="id"/> was removed from the cluster (its streams are rejected).</summary>
+    bool IsRemoved(ulong id);
+
+    /// <summary>A peer told us we were removed from the cluster; the member stops.</summary>
+    void OnRemovedByPeer();
+
+    /// <summary>Promotes a learner on behalf of a follower (this member is expected to lead); returns the error or null.</summary>
+    Task<Etcd.Api.EtcdError?> PromoteAsLeaderAsync(ulong learnerId, CancellationToken cancellationToken);
+
+    /// <summary>The cluster as this member sees it, for peers that join (<see cref="IRaftTransport.FetchClusterAsync"/>).</summary>
+    RemoteCluster DescribeCluster();
+}
+
+/// <summary>A cluster as a peer describes it: its ID and members (with their IDs, names and URLs).</summary>
+/// <param name="ClusterId">The cluster ID.</param>
+/// <param name="Members">The members.</param>
+public sealed record RemoteCluster(ulong ClusterId, IReadOnlyList<Membership.Member> Members);

@@ -1,0 +1,625 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Text.Json;
+using System.Threading.Channels;
+using Etcd.Raft;
+using Microsoft.Extensions.Logging;
+using Raftpb;
+
+namespace Etcd.Server.Transport;
+
+/// <summary>
+/// The network <see cref="IRaftTransport"/>: one outgoing TCP connection per peer carrying length-prefixed
+/// <c>raftpb.Message</c> frames (protocol in <c>PeerWire</c>), TLS when the peer URL is https, a separate
+/// connection per MsgSnap, and the listening side for connections accepted on <c>--listen-peer-urls</c>
+/// (<see cref="Serve"/>). Every connection starts with a hello carrying the cluster ID, checked by the listener.
+/// </summary>
+/// <remarks>
+/// Back-pressure as etcd's stream writer: each peer has a bounded queue of <see cref="QueueCapacity"/> messages;
+/// when it is full the message is dropped and the peer reported unreachable. While a peer cannot be dialled its
+/// queued messages are dropped (raft re-sends), and dialling is retried with back-off from 50 ms to 1 s.
+/// Thread-safe.
+/// </remarks>
+public sealed class TcpRaftTransport : IRaftTransport
+{
+    /// <summary>Messages queued per peer before new ones are dropped (etcd's streamBufSize).</summary>
+    public const int QueueCapacity = 4096;
+
+    private readonly ConcurrentDictionary<ulong, PeerSender> _peers = new();
+    private readonly CancellationTokenSource _stop = new();
+    private readonly ILogger _log;
+    private readonly SslClientAuthenticationOptions? _clientTls;
+    private readonly List<TcpListener> _listeners = [];
+    private IRaftTransportHandler? _handler;
+
+    /// <summary>Creates the transport.</summary>
+    /// <param name="logger">Where peer connection events are logged (etcd's rafthttp messages).</param>
+    /// <param name="clientTls">TLS used when dialling https peer URLs; null = accept any server certificate
+    /// and present none (enough for <c>--peer-auto-tls</c>). <c>TargetHost</c> is set per dial.</param>
+    public TcpRaftTransport(ILogger logger, SslClientAuthenticationOptions? clientTls = null)
+    {
+        _log = logger;
+        _clientTls = clientTls;
+    }
+
+    /// <inheritdoc/>
+    public void Start(IRaftTransportHandler handler) => _handler = handler;
+
+    /// <summary>
+    /// Accepts peer connections on <paramref name="listener"/> (already started) until disposal, wrapping each in
+    /// TLS with <paramref name="serverTls"/> when given. Connections accepted before <see cref="Start"/> wait for it
+    /// only as long as their hello takes; earlier ones are refused.
+    /// </summary>
+    public void Serve(TcpListener listener, SslServerAuthenticationOptions? serverTls)
+    {
+        lock (_listeners)
+        {
+            _listeners.Add(listener);
+        }
+
+        _ = Task.Run(async () =>
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                Socket s;
+                try
+                {
+                    s = await listener.AcceptSocketAsync(_stop.Token).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is SocketException or ObjectDisposedException or InvalidOperationException or OperationCanceledException)
+                {
+                    return;
+                }
+
+                _ = Task.Run(() => HandleConnectionAsync(s, serverTls));
+            }
+        });
+    }
+
+    private async Task HandleConnectionAsync(Socket socket, SslServerAuthenticationOptions? serverTls)
+    {
+        socket.NoDelay = true;
+        Stream stream = new NetworkStream(socket, ownsSocket: true);
+        try
+        {
+            if (serverTls is not null)
+            {
+                var ssl = new SslStream(stream, leaveInnerStreamOpen: false);
+                stream = ssl;
+                using var hs = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+                hs.CancelAfter(TimeSpan.FromSeconds(10));
+                await ssl.AuthenticateAsServerAsync(serverTls, hs.Token).ConfigureAwait(false);
+            }
+
+            await ServeStreamAsync(stream, _stop.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException
+            or System.Security.Authentication.AuthenticationException or InvalidDataException or Google.Protobuf.InvalidProtocolBufferException)
+        {
+            _log.LogDebug("peer connection closed {error}", e.Message);
+        }
+        finally
+        {
+            await stream.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Serves one accepted peer connection (after TLS) until it ends. Used by <see cref="Serve"/>; public for tests over other streams.</summary>
+    internal async Task ServeStreamAsync(Stream stream, CancellationToken ct)
+    {
+        var hello = new byte[PeerWire.HelloSize];
+        using (var hs = CancellationTokenSource.CreateLinkedTokenSource(ct))
+        {
+            hs.CancelAfter(TimeSpan.FromSeconds(10));
+            await stream.ReadExactlyAsync(hello, hs.Token).ConfigureAwait(false);
+        }
+
+        var h = _handler;
+        PeerHelloStatus status;
+        if (!PeerWire.TryParseHello(hello, out var kind, out var clusterId, out var from, out var to) || h is null)
+        {
+            status = PeerHelloStatus.BadHello;
+        }
+        else if (kind == PeerStreamKind.ClusterQuery)
+        {
+            stream.WriteByte((byte)PeerHelloStatus.Ok);
+            var c = h.DescribeCluster();
+            var json = JsonSerializer.SerializeToUtf8Bytes(new ClusterDoc { ClusterId = c.ClusterId, Members = [.. c.Members] });
+            await PeerWire.WriteFrameAsync(stream, json, ct).ConfigureAwait(false);
+            await stream.FlushAsync(ct).ConfigureAwait(false);
+            return;
+        }
+        else if (clusterId != h.ClusterId)
+        {
+            _log.LogWarning(
+                "request cluster ID mismatch {local-member-id} {local-member-cluster-id} {remote-peer-id} {remote-peer-cluster-id}",
+                Hex(h.MemberId), Hex(h.ClusterId), Hex(from), Hex(clusterId));
+            status = PeerHelloStatus.ClusterIdMismatch;
+        }
+        else if (h.IsRemoved(from))
+        {
+            _log.LogWarning("rejected stream from remote peer because it was removed {local-member-id} {remote-peer-id-stream-handler}", Hex(h.MemberId), Hex(from));
+            status = PeerHelloStatus.SenderRemoved;
+        }
+        else if (to != h.MemberId)
+        {
+            status = PeerHelloStatus.WrongTarget;
+        }
+        else
+        {
+            status = PeerHelloStatus.Ok;
+        }
+
+        stream.WriteByte((byte)status);
+        await stream.FlushAsync(ct).ConfigureAwait(false);
+        if (status != PeerHelloStatus.Ok || h is null)
+        {
+            return;
+        }
+
+        if (kind == PeerStreamKind.Promote)
+        {
+            var req = await PeerWire.ReadFrameAsync(stream, 64, ct).ConfigureAwait(false);
+            if (req is not { Length: 8 })
+            {
+                return;
+            }
+
+            var error = await h.PromoteAsLeaderAsync(System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(req), ct).ConfigureAwait(false);
+            byte[] answer = error is null ? [] : [(byte)error.Code, .. System.Text.Encoding.UTF8.GetBytes(error.Message)];
+            await PeerWire.WriteFrameAsync(stream, answer, ct).ConfigureAwait(false);
+            await stream.FlushAsync(ct).ConfigureAwait(false);
+            return;
+        }
+
+        if (kind == PeerStreamKind.Snapshot)
+        {
+            var frame = await PeerWire.ReadFrameAsync(stream, PeerWire.MaxSnapshotFrameBytes, ct).ConfigureAwait(false)
+                ?? throw new EndOfStreamException("snapshot stream ended before the snapshot");
+            var m = PeerWire.ParseMessage(frame);
+            _log.LogInformation("received database snapshot {remote-snapshot-sender-id} {incoming-snapshot-index} {incoming-snapshot-message-size-bytes}",
+                Hex(from), m.Snapshot?.Metadata?.Index ?? 0, frame.Length);
+            var ok = h.Process(m);
+            stream.WriteByte(ok ? (byte)0 : (byte)1);
+            await stream.FlushAsync(ct).ConfigureAwait(false);
+            return;
+        }
+
+        _log.LogInformation("established TCP streaming connection with remote peer {stream-reader-type} {local-member-id} {remote-peer-id}", "stream Message", Hex(h.MemberId), Hex(from));
+        while (!ct.IsCancellationRequested)
+        {
+            var frame = await PeerWire.ReadFrameAsync(stream, PeerWire.MaxMessageFrameBytes, ct).ConfigureAwait(false);
+            if (frame is null)
+            {
+                return;
+            }
+
+            if (!h.Process(PeerWire.ParseMessage(frame)))
+            {
+                return;
+            }
+        }
+    }
+
+    /// <inheritdoc/>
+    public void Send(IReadOnlyList<Message> messages)
+    {
+        foreach (var m in messages)
+        {
+            if (!_peers.TryGetValue(m.To, out var p))
+            {
+                continue;
+            }
+
+            if (m.Type == MessageType.MsgSnap)
+            {
+                _ = SendSnapshotAsync(p, m);
+                continue;
+            }
+
+            if (!p.Queue.Writer.TryWrite(m))
+            {
+                _handler?.ReportUnreachable(m.To);
+            }
+        }
+    }
+
+    private async Task SendSnapshotAsync(PeerSender p, Message m)
+    {
+        var h = _handler!;
+        var ok = false;
+        try
+        {
+            _log.LogInformation("sending database snapshot {snapshot-receiver-id} {snapshot-index}", Hex(m.To), m.Snapshot.Metadata.Index);
+            var (stream, _) = await DialAsync(p, PeerStreamKind.Snapshot, _stop.Token).ConfigureAwait(false);
+            await using (stream.ConfigureAwait(false))
+            {
+                await PeerWire.WriteFrameAsync(stream, Google.Protobuf.MessageExtensions.ToByteArray(m), _stop.Token).ConfigureAwait(false);
+                await stream.FlushAsync(_stop.Token).ConfigureAwait(false);
+                var ack = new byte[1];
+                await stream.ReadExactlyAsync(ack, _stop.Token).ConfigureAwait(false);
+                ok = ack[0] == 0;
+            }
+
+            _log.LogInformation("sent database snapshot {snapshot-receiver-id} {snapshot-index}", Hex(m.To), m.Snapshot.Metadata.Index);
+        }
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or PeerRejectedException
+            or System.Security.Authentication.AuthenticationException or ObjectDisposedException)
+        {
+            _log.LogWarning("failed to send database snapshot {snapshot-receiver-id} {error}", Hex(m.To), e.Message);
+        }
+
+        h.ReportSnapshot(m.To, ok ? SnapshotStatus.Finish : SnapshotStatus.Failure);
+        if (!ok)
+        {
+            h.ReportUnreachable(m.To);
+        }
+    }
+
+    /// <inheritdoc/>
+    public void AddPeer(ulong id, IReadOnlyList<string> peerUrls)
+    {
+        if (_handler is null || id == _handler.MemberId)
+        {
+            return;
+        }
+
+        var p = new PeerSender(id, [.. peerUrls]);
+        if (_peers.TryAdd(id, p))
+        {
+            p.Run = Task.Run(() => RunPeerAsync(p));
+            _log.LogInformation("added remote peer {local-member-id} {remote-peer-id} {remote-peer-urls}", Hex(_handler.MemberId), Hex(id), string.Join(",", peerUrls));
+        }
+    }
+
+    /// <inheritdoc/>
+    public void RemovePeer(ulong id)
+    {
+        if (_peers.TryRemove(id, out var p))
+        {
+            p.Stop.Cancel();
+            p.Queue.Writer.TryComplete();
+            _log.LogInformation("removed remote peer {local-member-id} {removed-remote-peer-id}", Hex(_handler?.MemberId ?? 0), Hex(id));
+        }
+    }
+
+    /// <inheritdoc/>
+    public void UpdatePeer(ulong id, IReadOnlyList<string> peerUrls)
+    {
+        if (_peers.TryGetValue(id, out var p))
+        {
+            p.Urls = [.. peerUrls];
+            p.Stop.Cancel();
+            RemovePeer(id);
+            AddPeer(id, peerUrls);
+        }
+    }
+
+    /// <inheritdoc/>
+    public DateTimeOffset? ActiveSince(ulong id) => _peers.TryGetValue(id, out var p) ? p.ActiveSince : null;
+
+    /// <inheritdoc/>
+    public async Task<RemoteCluster?> FetchClusterAsync(IReadOnlyList<string> peerUrls, CancellationToken cancellationToken)
+    {
+        foreach (var url in peerUrls)
+        {
+            try
+            {
+                var probe = new PeerSender(0, [url]);
+                var (stream, _) = await DialAsync(probe, PeerStreamKind.ClusterQuery, cancellationToken).ConfigureAwait(false);
+                await using (stream.ConfigureAwait(false))
+                {
+                    var frame = await PeerWire.ReadFrameAsync(stream, PeerWire.MaxMessageFrameBytes, cancellationToken).ConfigureAwait(false);
+                    if (frame is not null && JsonSerializer.Deserialize<ClusterDoc>(frame) is { } doc)
+                    {
+                        return new RemoteCluster(doc.ClusterId, doc.Members);
+                    }
+                }
+            }
+            catch (Exception e) when (e is IOException or SocketException or PeerRejectedException or JsonException
+                or System.Security.Authentication.AuthenticationException or UriFormatException)
+            {
+                _log.LogWarning("failed to get cluster response {address} {error}", url, e.Message);
+            }
+        }
+
+        return null;
+    }
+
+    /// <inheritdoc/>
+    public async Task<Etcd.Api.EtcdError?> ForwardPromoteAsync(ulong leaderId, ulong learnerId, CancellationToken cancellationToken)
+    {
+        if (!_peers.TryGetValue(leaderId, out var p))
+        {
+            throw new IOException($"leader {Hex(leaderId)} is not a known peer");
+        }
+
+        try
+        {
+            var (stream, _) = await DialAsync(p, PeerStreamKind.Promote, cancellationToken).ConfigureAwait(false);
+            await using (stream.ConfigureAwait(false))
+            {
+                var id = new byte[8];
+                System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(id, learnerId);
+                await PeerWire.WriteFrameAsync(stream, id, cancellationToken).ConfigureAwait(false);
+                await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+                var answer = await PeerWire.ReadFrameAsync(stream, 64 * 1024, cancellationToken).ConfigureAwait(false)
+                    ?? throw new IOException("leader closed the promote stream");
+                return answer.Length == 0
+                    ? null
+                    : new Etcd.Api.EtcdError((Etcd.Api.Grpc.StatusCode)answer[0], System.Text.Encoding.UTF8.GetString(answer, 1, answer.Length - 1));
+            }
+        }
+        catch (PeerRejectedException e)
+        {
+            throw new IOException(e.Message, e);
+        }
+    }
+
+    private async Task RunPeerAsync(PeerSender p)
+    {
+        var backoff = TimeSpan.FromMilliseconds(50);
+        var reader = p.Queue.Reader;
+        var batch = new List<Message>(64);
+        while (!p.Stop.IsCancellationRequested && !_stop.IsCancellationRequested)
+        {
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(p.Stop.Token, _stop.Token);
+            Stream? stream = null;
+            try
+            {
+                // Dial lazily: only when there is something to send.
+                if (!await reader.WaitToReadAsync(linked.Token).ConfigureAwait(false))
+                {
+                    return;
+                }
+
+                (stream, _) = await DialAsync(p, PeerStreamKind.Messages, linked.Token).ConfigureAwait(false);
+                p.ActiveSince = DateTimeOffset.UtcNow;
+                backoff = TimeSpan.FromMilliseconds(50);
+                _log.LogInformation("established TCP streaming connection with remote peer {stream-writer-type} {local-member-id} {remote-peer-id}", "stream Message", Hex(_handler!.MemberId), Hex(p.Id));
+                using var buffered = new BufferedStream(stream, 64 * 1024);
+                while (await reader.WaitToReadAsync(linked.Token).ConfigureAwait(false))
+                {
+                    batch.Clear();
+                    while (batch.Count < 512 && reader.TryRead(out var m))
+                    {
+                        batch.Add(m);
+                    }
+
+                    foreach (var m in batch)
+                    {
+                        PeerWire.WriteFrame(buffered, m);
+                    }
+
+                    await buffered.FlushAsync(linked.Token).ConfigureAwait(false);
+                }
+
+                return;
+            }
+            catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or PeerRejectedException
+                or System.Security.Authentication.AuthenticationException or ObjectDisposedException)
+            {
+                if (p.ActiveSince is not null)
+                {
+                    _log.LogWarning("lost TCP streaming connection with remote peer {stream-writer-type} {local-member-id} {remote-peer-id} {error}", "stream Message", Hex(_handler!.MemberId), Hex(p.Id), e.Message);
+                }
+
+                p.ActiveSince = null;
+                if (e is PeerRejectedException { Status: PeerHelloStatus.SenderRemoved })
+                {
+                    _handler?.OnRemovedByPeer();
+                }
+
+                // Whatever was queued for a peer we cannot reach is stale by the time we can: drop and tell raft.
+                var dropped = false;
+                foreach (var m in batch)
+                {
+                    dropped = true;
+                    _ = m;
+                }
+
+                batch.Clear();
+                while (reader.TryRead(out _))
+                {
+                    dropped = true;
+                }
+
+                if (dropped)
+                {
+                    _handler?.ReportUnreachable(p.Id);
+                }
+            }
+            finally
+            {
+                if (stream is not null)
+                {
+                    await stream.DisposeAsync().ConfigureAwait(false);
+                }
+            }
+
+            try
+            {
+                await Task.Delay(backoff, linked.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            backoff = TimeSpan.FromTicks(Math.Min(TimeSpan.FromSeconds(1).Ticks, backoff.Ticks * 2));
+        }
+    }
+
+    private async Task<(Stream Stream, string Url)> DialAsync(PeerSender p, PeerStreamKind kind, CancellationToken ct)
+    {
+        var urls = p.Urls;
+        Exception? last = null;
+        for (var i = 0; i < urls.Length; i++)
+        {
+            var url = urls[(p.NextUrl + i) % urls.Length];
+            Stream? stream = null;
+            try
+            {
+                var u = new Uri(url);
+                var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                using (var dial = CancellationTokenSource.CreateLinkedTokenSource(ct))
+                {
+                    dial.CancelAfter(TimeSpan.FromSeconds(1));
+                    try
+                    {
+                        var host = u.Host == "localhost" ? IPAddress.Loopback.ToString() : u.Host;
+                        await socket.ConnectAsync(host, u.Port, dial.Token).ConfigureAwait(false);
+                    }
+                    catch
+                    {
+                        socket.Dispose();
+                        throw;
+                    }
+                }
+
+                stream = new NetworkStream(socket, ownsSocket: true);
+                if (u.Scheme == "https")
+                {
+                    var ssl = new SslStream(stream, leaveInnerStreamOpen: false);
+                    stream = ssl;
+                    var opts = _clientTls is null
+                        ? new SslClientAuthenticationOptions { RemoteCertificateValidationCallback = (_, _, _, _) => true }
+                        : CloneClientOptions(_clientTls);
+                    opts.TargetHost = u.Host;
+                    using var hs = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                    hs.CancelAfter(TimeSpan.FromSeconds(5));
+                    await ssl.AuthenticateAsClientAsync(opts, hs.Token).ConfigureAwait(false);
+                }
+
+                var h = _handler;
+                await stream.WriteAsync(PeerWire.Hello(kind, h?.ClusterId ?? 0, h?.MemberId ?? 0, p.Id), ct).ConfigureAwait(false);
+                await stream.FlushAsync(ct).ConfigureAwait(false);
+                var status = new byte[1];
+                await stream.ReadExactlyAsync(status, ct).ConfigureAwait(false);
+                if (status[0] != (byte)PeerHelloStatus.Ok)
+                {
+                    throw new PeerRejectedException((PeerHelloStatus)status[0]);
+                }
+
+                p.NextUrl = (p.NextUrl + i) % urls.Length;
+                return (stream, url);
+            }
+            catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or PeerRejectedException
+                or System.Security.Authentication.AuthenticationException or UriFormatException)
+            {
+                if (stream is not null)
+                {
+                    await stream.DisposeAsync().ConfigureAwait(false);
+                }
+
+                if (e is OperationCanceledException && ct.IsCancellationRequested)
+                {
+                    throw;
+                }
+
+                if (e is PeerRejectedException { Status: PeerHelloStatus.ClusterIdMismatch or PeerHelloStatus.SenderRemoved })
+                {
+                    if (e is PeerRejectedException { Status: PeerHelloStatus.ClusterIdMismatch })
+                    {
+                        _log.LogWarning("peer rejected our stream: request cluster ID mismatch {remote-peer-id} {address}", Hex(p.Id), url);
+                    }
+
+                    throw;
+                }
+
+                last = e;
+            }
+        }
+
+        throw last ?? new IOException("peer has no URLs");
+    }
+
+    private static SslClientAuthenticationOptions CloneClientOptions(SslClientAuthenticationOptions o) => new()
+    {
+        ClientCertificates = o.ClientCertificates,
+        ClientCertificateContext = o.ClientCertificateContext,
+        LocalCertificateSelectionCallback = o.LocalCertificateSelectionCallback,
+        RemoteCertificateValidationCallback = o.RemoteCertificateValidationCallback,
+        EnabledSslProtocols = o.EnabledSslProtocols,
+        CertificateRevocationCheckMode = o.CertificateRevocationCheckMode,
+        CipherSuitesPolicy = o.CipherSuitesPolicy,
+    };
+
+    /// <inheritdoc/>
+    public async ValueTask DisposeAsync()
+    {
+        _stop.Cancel();
+        lock (_listeners)
+        {
+            foreach (var l in _listeners)
+            {
+                l.Stop();
+            }
+        }
+
+        var runs = new List<Task>();
+        foreach (var (_, p) in _peers)
+        {
+            p.Stop.Cancel();
+            p.Queue.Writer.TryComplete();
+            if (p.Run is { } t)
+            {
+                runs.Add(t);
+            }
+        }
+
+        try
+        {
+            await Task.WhenAll(runs).WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+        }
+    }
+
+    private static string Hex(ulong id) => Membership.Member.IdString(id);
+
+    private sealed class PeerSender(ulong id, string[] urls)
+    {
+        public ulong Id { get; } = id;
+
+        public volatile string[] Urls = urls;
+
+        public int NextUrl;
+
+        public readonly Channel<Message> Queue = Channel.CreateBounded<Message>(new BoundedChannelOptions(QueueCapacity)
+        {
+            SingleReader = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+
+        public readonly CancellationTokenSource Stop = new();
+
+        public Task? Run;
+
+        private DateTimeOffset? _activeSince;
+        private readonly object _lock = new();
+
+        public DateTimeOffset? ActiveSince
+        {
+            get { lock (_lock) { return _activeSince; } }
+            set { lock (_lock) { _activeSince = value; } }
+        }
+    }
+
+    private sealed class ClusterDoc
+    {
+        [System.Text.Json.Serialization.JsonPropertyName("clusterID")]
+        public ulong ClusterId { get; set; }
+
+        [System.Text.Json.Serialization.JsonPropertyName("members")]
+        public List<Membership.Member> Members { get; set; } = [];
+    }
+
+    private sealed class PeerRejectedException(PeerHelloStatus status) : Exception($"peer rejected the stream: {status}")
+    {
+        public PeerHelloStatus Status { get; } = status;
+    }
+}
