@@ -82,7 +82,7 @@ public sealed class HttpEndpointTests : IAsyncLifetime
     {
         var (status, body) = await PostAsync("/v3/kv/put", "{\"value\":\"YmFy\"}");
         Assert.Equal(HttpStatusCode.BadRequest, status);
-        Assert.Equal("{\"error\":\"etcdserver: key is not provided\",\"code\":3,\"message\":\"etcdserver: key is not provided\"}", body);
+        Assert.Equal("{\"error\":\"etcdserver: key is not provided\",\"message\":\"etcdserver: key is not provided\",\"code\":3}", body);
 
         var (badStatus, badBody) = await PostAsync("/v3/kv/txn", "{\"compare\":[{\"TargetUnion\":null}]}");
         Assert.Equal(HttpStatusCode.BadRequest, badStatus);
