@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json.Serialization;
 
 namespace Etcd.Server.Membership;
@@ -40,24 +38,7 @@ public sealed class Member
     /// token and, when given, the Unix time of a runtime add (<c>membership.NewMember</c>).
     /// </summary>
     public static ulong ComputeId(IEnumerable<string> peerUrls, string clusterToken, long? unixSeconds = null)
-    {
-        var sorted = peerUrls.OrderBy(u => u, StringComparer.Ordinal).ToList();
-        var sb = new StringBuilder();
-        foreach (var u in sorted)
-        {
-            sb.Append(u);
-        }
-
-        sb.Append(clusterToken);
-        if (unixSeconds is { } t)
-        {
-            sb.Append(t.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        }
-
-        Span<byte> hash = stackalloc byte[20];
-        SHA1.HashData(Encoding.UTF8.GetBytes(sb.ToString()), hash);
-        return System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(hash);
-    }
+        => Etcd.Storage.Schema.MemberIds.ComputeMemberId(peerUrls, clusterToken, unixSeconds);
 
     /// <summary>A copy detached from the cluster's lock.</summary>
     public Member Clone() => new()
@@ -70,5 +51,5 @@ public sealed class Member
     };
 
     /// <summary>etcd's text form of an ID: lower-case hex without padding (<c>types.ID.String</c>).</summary>
-    public static string IdString(ulong id) => id.ToString("x", System.Globalization.CultureInfo.InvariantCulture);
+    public static string IdString(ulong id) => Etcd.Storage.Schema.MemberIds.ToIdString(id);
 }

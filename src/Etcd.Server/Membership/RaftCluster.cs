@@ -1,5 +1,3 @@
-using System.Buffers.Binary;
-using System.Security.Cryptography;
 
 namespace Etcd.Server.Membership;
 
@@ -82,17 +80,7 @@ public sealed class RaftCluster
     }
 
     /// <summary>etcd's cluster ID: SHA-1 over the sorted member IDs (8 bytes big-endian each), first 8 bytes.</summary>
-    public static ulong ComputeClusterId(IEnumerable<ulong> memberIds)
-    {
-        var ids = memberIds.OrderBy(i => i).ToArray();
-        var b = new byte[8 * ids.Length];
-        for (var i = 0; i < ids.Length; i++)
-        {
-            BinaryPrimitives.WriteUInt64BigEndian(b.AsSpan(8 * i), ids[i]);
-        }
-
-        return BinaryPrimitives.ReadUInt64BigEndian(SHA1.HashData(b));
-    }
+    public static ulong ComputeClusterId(IEnumerable<ulong> memberIds) => Etcd.Storage.Schema.MemberIds.ComputeClusterId(memberIds);
 
     /// <summary>The member named <paramref name="name"/>, or null.</summary>
     public Member? FindByName(string name)
