@@ -20,17 +20,7 @@ public sealed class LeaseServiceTests(ITestOutputHelper output) : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _host = await EtcdHost.StartAsync(
-            new EtcdOptions
-            {
-                Name = "lease",
-                DataDir = _dir.Path,
-                ListenClientUrls = [new Uri("http://127.0.0.1:0")],
-                AdvertiseClientUrls = [new Uri("http://127.0.0.1:2379")],
-                ListenPeerUrls = [new Uri("http://127.0.0.1:0")],
-                InitialAdvertisePeerUrls = [new Uri("http://127.0.0.1:12380")],
-                HeartbeatIntervalMs = 10,
-                ElectionTimeoutMs = 100,
-            },
+            TestMember.Options("lease", _dir.Path),
             NullLoggerFactory.Instance).WaitAsync(TimeSpan.FromSeconds(20));
         await _host.Server.ReadyToServe.WaitAsync(TimeSpan.FromSeconds(20));
         _client = EtcdClient.Create(new EtcdClientOptions { Endpoints = [_host.ClientUrls[0].ToString()] });

@@ -20,18 +20,7 @@ public sealed class BadInputTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _host = await EtcdHost.StartAsync(
-            new EtcdOptions
-            {
-                Name = "bad",
-                DataDir = _dir.Path,
-                ListenClientUrls = [new Uri("http://127.0.0.1:0")],
-                AdvertiseClientUrls = [new Uri("http://127.0.0.1:2379")],
-                ListenPeerUrls = [new Uri("http://127.0.0.1:0")],
-                InitialAdvertisePeerUrls = [new Uri("http://127.0.0.1:12380")],
-                HeartbeatIntervalMs = 10,
-                ElectionTimeoutMs = 100,
-                MaxTxnOps = 8,
-            },
+            TestMember.Options("bad", _dir.Path) with { MaxTxnOps = 8 },
             NullLoggerFactory.Instance).WaitAsync(TimeSpan.FromSeconds(20));
         _client = EtcdClient.Create(new EtcdClientOptions { Endpoints = [_host.ClientUrls[0].ToString()], MaxCallSendMsgSize = 16 * 1024 * 1024 });
     }

@@ -22,18 +22,7 @@ public class WatchMemberFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         Host = await EtcdHost.StartAsync(
-            new EtcdOptions
-            {
-                Name = "watch",
-                DataDir = _dir.Path,
-                ListenClientUrls = [new Uri("http://127.0.0.1:0")],
-                AdvertiseClientUrls = [new Uri("http://127.0.0.1:2379")],
-                ListenPeerUrls = [new Uri("http://127.0.0.1:0")],
-                InitialAdvertisePeerUrls = [new Uri("http://127.0.0.1:12380")],
-                HeartbeatIntervalMs = 10,
-                ElectionTimeoutMs = 100,
-                MaxRequestBytes = MaxRequestBytes,
-            },
+            TestMember.Options("watch", _dir.Path) with { MaxRequestBytes = MaxRequestBytes },
             NullLoggerFactory.Instance).WaitAsync(TimeSpan.FromSeconds(20));
         Client = EtcdClient.Create(new EtcdClientOptions { Endpoints = [Host.ClientUrls[0].ToString()] });
     }
