@@ -5,34 +5,9 @@ using Microsoft.Extensions.Logging;
 
 namespace Etcd.Server.Tests.Config;
 
-public sealed class EtcdConfigLoaderTests : IDisposable
+public sealed class EtcdConfigLoaderTests : ConfigTestBase
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("etcd-config-test-").FullName;
-
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
-
-    private static EtcdConfigResult Load(string[] args, params (string Key, string Value)[] env)
-    {
-        var dict = new Hashtable();
-        foreach (var (k, v) in env)
-        {
-            dict[k] = v;
-        }
-        return EtcdConfigLoader.Load(args, dict);
-    }
-
-    private static EtcdOptions Ok(EtcdConfigResult r)
-    {
-        Assert.False(r.ShouldExit, "unexpected exit " + r.ExitCode + ": " + r.StandardError);
-        return r.Options!;
-    }
-
-    private string WriteYaml(string text)
-    {
-        string path = Path.Combine(_dir, Guid.NewGuid().ToString("N") + ".yml");
-        File.WriteAllText(path, text);
-        return path;
-    }
+    private string WriteYaml(string text) => WriteFile(text, Guid.NewGuid().ToString("N") + ".yml");
 
     [Fact]
     public void NoArguments_GivesEtcdDefaults()
@@ -410,54 +385,14 @@ public sealed class EtcdConfigLoaderTests : IDisposable
     [Fact]
     public void ConfigFile_LoadsEtcdKeys_AndIgnoresFlagsAndEnvironment()
     {
-        string path = WriteYaml("""
-            # etcd.conf.yml.sample-like
-            name: 'yaml-member'
-            data-dir: /var/lib/etcd-yaml
-            wal-dir:
-            snapshot-count: 10000
-            heartbeat-interval: 100
-            election-timeout: 1000
-            quota-backend-bytes: 0
-            listen-peer-urls: http://127.0.0.1:2380
-            listen-client-urls: http://127.0.0.1:2379,http://127.0.0.1:22379
-            max-snapshots: 5
-            max-wals: 5
-            cors:
-            initial-advertise-peer-urls: http://127.0.0.1:2380
-            advertise-client-urls: http://127.0.0.1:2379
-            discovery:
-            discovery-fallback: 'proxy'
-            discovery-proxy:
-            discovery-srv:
-            initial-cluster:
-            initial-cluster-token: 'etcd-cluster'
-            initial-cluster-state: 'new'
-            strict-reconfig-check: false
-            enable-v2: true
-            enable-pprof: true
-            proxy: 'off'
-            proxy-failure-wait: 5000
-            proxy-refresh-interval: 30000
-            proxy-dial-timeout: 1000
-            proxy-write-timeout: 5000
-            proxy-read-timeout: 0
-            client-transport-security:
-              cert-file:
-              key-file:
-              client-cert-auth: false
-              trusted-ca-file:
-              auto-tls: false
-            peer-transport-security:
-              cert-file:
-              key-file:
-              client-cert-auth: false
-              trusted-ca-file:
-              auto-tls: true
-            debug: false
-            log-package-levels:
-            log-outputs: [default]
-            force-new-cluster: false
+        // etcd's sample config with this member's values, plus a key in odd case, a hex number, a duration in ns
+        // and a key etcd does not know
+        string path = WriteYaml(SampleConfig
+            .Replace("name: 'default'", "name: 'yaml-member'")
+            .Replace("data-dir:\n", "data-dir: /var/lib/etcd-yaml\n")
+            .Replace("localhost", "127.0.0.1")
+            .Replace("listen-client-urls: http://127.0.0.1:2379", "listen-client-urls: http://127.0.0.1:2379,http://127.0.0.1:22379")
+            .Replace("  auto-tls: false\ndebug", "  auto-tls: true\ndebug") + """
             Max-Txn-Ops: 0x20
             grpc-keepalive-min-time: 3000000000
             unknown-key: whatever
@@ -532,7 +467,7 @@ public sealed class EtcdConfigLoaderTests : IDisposable
     [Fact]
     public void ConfigFile_Missing_OrMalformed()
     {
-        string missing = Path.Combine(_dir, "nope.yml");
+        string missing = Path.Combine(Dir, "nope.yml");
         var r = Load(["--config-file", missing]);
         Assert.Equal(1, r.ExitCode);
         Assert.EndsWith($"E | etcdmain: error verifying flags, open {missing}: no such file or directory. See 'etcd --help'.\n", r.StandardError);
@@ -564,7 +499,7 @@ public sealed class EtcdConfigLoaderTests : IDisposable
     [Fact]
     public void ZapLogger_StartsSilently_AndOptionsBuildTheLoggerFactory()
     {
-        string log = Path.Combine(_dir, "etcd.log");
+        string log = Path.Combine(Dir, "etcd.log");
         var r = Load(["--logger", "zap", "--log-level", "warn", "--log-outputs", log]);
         var o = Ok(r);
         Assert.Equal("", r.StandardError);

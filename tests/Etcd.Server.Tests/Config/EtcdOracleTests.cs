@@ -21,12 +21,9 @@ public sealed class OracleTheoryAttribute : TheoryAttribute
     }
 }
 
-public sealed partial class EtcdOracleTests : IDisposable
+public sealed partial class EtcdOracleTests : ConfigTestBase
 {
     private const string EtcdPath = "/usr/bin/etcd";
-    private readonly string _dir = Directory.CreateTempSubdirectory("etcd-oracle-test-").FullName;
-
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
 
     public enum Compare
     {
@@ -149,64 +146,14 @@ public sealed partial class EtcdOracleTests : IDisposable
         "peer-transport-security:\n  client-cert-auth: 'x'\n",
         "- a\n- b\n",
         "logger: zap\nlog-outputs: [stdout]\nexperimental-enable-lease-checkpoint: true\nheartbeat-interval: 0\n",
-        SampleConfig + "heartbeat-interval: 0\n",
+        SampleConfig.Replace("heartbeat-interval: 100", "heartbeat-interval: 0"),
     };
-
-    // The shape of etcd's etcd.conf.yml.sample (its keys and default values), which etcd's e2e suite starts with.
-    private const string SampleConfig = """
-        name: 'default'
-        data-dir:
-        wal-dir:
-        snapshot-count: 10000
-        election-timeout: 1000
-        quota-backend-bytes: 0
-        listen-peer-urls: http://localhost:2380
-        listen-client-urls: http://localhost:2379
-        max-snapshots: 5
-        max-wals: 5
-        cors:
-        initial-advertise-peer-urls: http://localhost:2380
-        advertise-client-urls: http://localhost:2379
-        discovery:
-        discovery-fallback: 'proxy'
-        discovery-proxy:
-        discovery-srv:
-        initial-cluster:
-        initial-cluster-token: 'etcd-cluster'
-        initial-cluster-state: 'new'
-        strict-reconfig-check: false
-        enable-v2: true
-        enable-pprof: true
-        proxy: 'off'
-        proxy-failure-wait: 5000
-        proxy-refresh-interval: 30000
-        proxy-dial-timeout: 1000
-        proxy-write-timeout: 5000
-        proxy-read-timeout: 0
-        client-transport-security:
-          cert-file:
-          key-file:
-          client-cert-auth: false
-          trusted-ca-file:
-          auto-tls: false
-        peer-transport-security:
-          cert-file:
-          key-file:
-          client-cert-auth: false
-          trusted-ca-file:
-          auto-tls: false
-        debug: false
-        log-package-levels:
-        log-outputs: [default]
-        force-new-cluster: false
-
-        """;
 
     [OracleTheory]
     [MemberData(nameof(YamlCases))]
     public void SameConfigFileOutputAsRealEtcd(string yaml)
     {
-        string path = Path.Combine(_dir, "c.yml");
+        string path = Path.Combine(Dir, "c.yml");
         File.WriteAllText(path, yaml);
         AssertSame(["--config-file", path], [], Compare.All);
     }
@@ -214,12 +161,7 @@ public sealed partial class EtcdOracleTests : IDisposable
     private void AssertSame(string[] args, (string, string)[] env, Compare compare)
     {
         var (code, stdout, stderr) = RunEtcd(args, env);
-        var table = new Hashtable();
-        foreach (var (k, v) in env)
-        {
-            table[k] = v;
-        }
-        var ours = EtcdConfigLoader.Load(args, table);
+        var ours = Load(args, env);
         Assert.True(ours.ShouldExit, "we would start; etcd printed: " + stderr);
         Assert.Equal(code, ours.ExitCode);
         string theirErr = Normalise(stderr);
@@ -263,7 +205,7 @@ public sealed partial class EtcdOracleTests : IDisposable
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
-            WorkingDirectory = _dir,
+            WorkingDirectory = Dir,
             UseShellExecute = false,
         };
         foreach (string a in args)

@@ -4,29 +4,8 @@ using Etcd.Main.Config;
 namespace Etcd.Server.Tests.Config;
 
 /// <summary>The TLS flags reach <see cref="EtcdOptions"/>, and bad TLS settings fail with etcd's messages.</summary>
-public sealed class TlsFlagTests : IDisposable
+public sealed class TlsFlagTests : ConfigTestBase
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("etcd-tlsflags-").FullName;
-
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
-
-    private static EtcdConfigResult Load(string[] args, params (string Key, string Value)[] env)
-    {
-        var dict = new Hashtable();
-        foreach (var (k, v) in env)
-        {
-            dict[k] = v;
-        }
-
-        return EtcdConfigLoader.Load(args, dict);
-    }
-
-    private static EtcdOptions Ok(EtcdConfigResult r)
-    {
-        Assert.False(r.ShouldExit, "unexpected exit " + r.ExitCode + ": " + r.StandardError);
-        return r.Options!;
-    }
-
     [Fact]
     public void ClientAndPeerTlsFlags_FillTheOptions()
     {
@@ -66,7 +45,7 @@ public sealed class TlsFlagTests : IDisposable
     [Fact]
     public void ConfigFile_TransportSecurity_FillsTheOptions()
     {
-        var path = Path.Combine(_dir, "c.yml");
+        var path = Path.Combine(Dir, "c.yml");
         File.WriteAllText(path, """
             client-transport-security:
               cert-file: /y.crt
