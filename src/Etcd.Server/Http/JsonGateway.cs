@@ -239,35 +239,6 @@ public sealed class JsonGateway
         [property: System.Text.Json.Serialization.JsonPropertyName("error")] string Error,
         [property: System.Text.Json.Serialization.JsonPropertyName("message")] string Message,
         [property: System.Text.Json.Serialization.JsonPropertyName("code")] int Code);
-
-    private sealed class GatewayCallContext(HttpContext http, string method) : ServerCallContext
-    {
-        private readonly Metadata _headers = BuildHeaders(http);
-
-        public override string Method => method;
-
-        public override Metadata RequestHeaders => _headers;
-
-        public override DateTime Deadline => DateTime.MaxValue;
-
-        public override CancellationToken CancellationToken => http.RequestAborted;
-
-        public override string Peer => $"ipv4:{http.Connection.RemoteIpAddress}:{http.Connection.RemotePort}";
-
-        public override Metadata ResponseTrailers { get; } = [];
-
-        private static Metadata BuildHeaders(HttpContext http)
-        {
-            var md = new Metadata();
-            if (http.Request.Headers.Authorization is { Count: > 0 } auth)
-            {
-                md.Add("token", auth.ToString());
-                md.Add("authorization", auth.ToString());
-            }
-
-            return md;
-        }
-    }
 }
 
 [System.Text.Json.Serialization.JsonSerializable(typeof(JsonGateway.ErrorBody))]

@@ -36,7 +36,7 @@ public static class JsonGatewayLease
             var requests = await ReadRequestsAsync(http, LeaseKeepAliveRequest.Parser).ConfigureAwait(false);
             if (requests is not null)
             {
-                await RunAsync<LeaseKeepAliveResponse>(http, w => keepAlive(new ListReader<LeaseKeepAliveRequest>(requests), w, new StreamCallContext(http, method.FullName))).ConfigureAwait(false);
+                await RunAsync<LeaseKeepAliveResponse>(http, w => keepAlive(new ListReader<LeaseKeepAliveRequest>(requests), w, new GatewayCallContext(http, method.FullName))).ConfigureAwait(false);
             }
 
             return true;
@@ -49,7 +49,7 @@ public static class JsonGatewayLease
             if (requests is not null)
             {
                 var req = requests.Count > 0 ? requests[0] : new LeaderRequest();
-                await RunAsync<LeaderResponse>(http, w => observe(req, w, new StreamCallContext(http, method.FullName))).ConfigureAwait(false);
+                await RunAsync<LeaderResponse>(http, w => observe(req, w, new GatewayCallContext(http, method.FullName))).ConfigureAwait(false);
             }
 
             return true;
@@ -216,20 +216,5 @@ public static class JsonGatewayLease
             await http.Response.WriteAsync(line, cancellationToken).ConfigureAwait(false);
             await http.Response.Body.FlushAsync(cancellationToken).ConfigureAwait(false);
         }
-    }
-
-    private sealed class StreamCallContext(HttpContext http, string method) : ServerCallContext
-    {
-        public override string Method => method;
-
-        public override Etcd.Api.Grpc.Metadata RequestHeaders { get; } = [];
-
-        public override DateTime Deadline => DateTime.MaxValue;
-
-        public override CancellationToken CancellationToken => http.RequestAborted;
-
-        public override string Peer => $"ipv4:{http.Connection.RemoteIpAddress}:{http.Connection.RemotePort}";
-
-        public override Etcd.Api.Grpc.Metadata ResponseTrailers { get; } = [];
     }
 }

@@ -27,7 +27,7 @@ internal static class JsonGatewayWatch
         var writer = new ResultWriter(http);
         try
         {
-            await handler(new BodyReader(http), writer, new WatchCallContext(http, served.Method.FullName)).ConfigureAwait(false);
+            await handler(new BodyReader(http), writer, new GatewayCallContext(http, served.Method.FullName)).ConfigureAwait(false);
         }
         catch (RpcException e)
         {
@@ -195,33 +195,6 @@ internal static class JsonGatewayWatch
             {
                 return (false, 0, 0, e.Message);
             }
-        }
-    }
-
-    private sealed class WatchCallContext(HttpContext http, string method) : ServerCallContext
-    {
-        public override string Method => method;
-
-        public override Metadata RequestHeaders { get; } = BuildHeaders(http);
-
-        public override DateTime Deadline => DateTime.MaxValue;
-
-        public override CancellationToken CancellationToken => http.RequestAborted;
-
-        public override string Peer => $"ipv4:{http.Connection.RemoteIpAddress}:{http.Connection.RemotePort}";
-
-        public override Metadata ResponseTrailers { get; } = [];
-
-        private static Metadata BuildHeaders(HttpContext http)
-        {
-            var md = new Metadata();
-            if (http.Request.Headers.Authorization is { Count: > 0 } auth)
-            {
-                md.Add("token", auth.ToString());
-                md.Add("authorization", auth.ToString());
-            }
-
-            return md;
         }
     }
 }
