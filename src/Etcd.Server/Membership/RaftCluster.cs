@@ -272,48 +272,36 @@ public sealed class RaftCluster
     /// etcd's <c>IsReadyToAddVotingMember</c>: after adding one more voter, the started voters (those that
     /// published a name) must still reach quorum; a started single member may always add a second.
     /// </summary>
-    public bool IsReadyToAddVotingMember()
-    {
-        lock (_lock)
-        {
-            var voters = _members.Values.Where(m => !m.IsLearner).ToList();
-            var total = voters.Count + 1;
-            var started = voters.Count(m => !string.IsNullOrEmpty(m.Name));
-            if (started == 1 && total == 2)
-            {
-                return true;
-            }
-
-            return started >= total / 2 + 1;
-        }
-    }
+    public bool IsReadyToAddVotingMember() => StartedVotersReachQuorum(voterDelta: 1, startedDelta: 0, excluding: null, allowSecond: true);
 
     /// <summary>etcd's <c>IsReadyToRemoveVotingMember</c>: the started voters left must reach the new quorum.</summary>
-    public bool IsReadyToRemoveVotingMember(ulong id)
+    public bool IsReadyToRemoveVotingMember(ulong id) => StartedVotersReachQuorum(voterDelta: -1, startedDelta: 0, excluding: id, allowSecond: false);
+
+    /// <summary>
+    /// etcd's <c>IsReadyToPromoteMember</c>: counting the learner being promoted as a started voter, the started
+    /// voters must reach the quorum of the voters after the promotion.
+    /// </summary>
+    public bool IsReadyToPromoteMember() => StartedVotersReachQuorum(voterDelta: 1, startedDelta: 1, excluding: null, allowSecond: false);
+
+    /// <summary>
+    /// The quorum rule behind etcd's strict reconfiguration checks: with the voter count changed by
+    /// <paramref name="voterDelta"/> and the started count by <paramref name="startedDelta"/> (not counting
+    /// <paramref name="excluding"/>), do the started voters reach the new quorum? An empty result is always ready;
+    /// <paramref name="allowSecond"/> lets one started member grow to two.
+    /// </summary>
+    private bool StartedVotersReachQuorum(int voterDelta, int startedDelta, ulong? excluding, bool allowSecond)
     {
         lock (_lock)
         {
             var voters = _members.Values.Where(m => !m.IsLearner).ToList();
-            var total = voters.Count - 1;
-            if (total == 0)
+            var total = voters.Count + voterDelta;
+            if (total <= 0)
             {
                 return true;
             }
 
-            var started = voters.Count(m => m.Id != id && !string.IsNullOrEmpty(m.Name));
-            return started >= total / 2 + 1;
-        }
-    }
-
-    /// <summary>etcd's <c>IsReadyToPromoteMember</c>: started voters must reach the quorum of voters + 1.</summary>
-    public bool IsReadyToPromoteMember()
-    {
-        lock (_lock)
-        {
-            var voters = _members.Values.Where(m => !m.IsLearner).ToList();
-            var total = voters.Count + 1;
-            var started = voters.Count(m => !string.IsNullOrEmpty(m.Name));
-            if (started == 1 && total == 2)
+            var started = voters.Count(m => m.Id != excluding && !string.IsNullOrEmpty(m.Name)) + startedDelta;
+            if (allowSecond && started == 1 && total == 2)
             {
                 return true;
             }
