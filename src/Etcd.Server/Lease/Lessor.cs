@@ -59,7 +59,12 @@ public sealed record LessorConfig
 /// <param name="RemainingTtl">Seconds left, truncated toward zero (etcd's <c>int64(Remaining().Seconds())</c>);
 /// on a non-primary member a lease never expires and this is <see cref="Lessor.ForeverSeconds"/>.</param>
 /// <param name="Keys">Keys attached, in byte order.</param>
-public sealed record LeaseInfo(long Id, long GrantedTtl, long RemainingTtl, IReadOnlyList<byte[]> Keys);
+public sealed record LeaseInfo(long Id, long GrantedTtl, long RemainingTtl, IReadOnlyList<byte[]> Keys)
+{
+    /// <summary>The last checkpointed remaining TTL in seconds (applied LeaseCheckpoint), 0 when none: a new
+    /// primary starts the lease from it (<c>--experimental-enable-lease-checkpoint</c>).</summary>
+    public long CheckpointedTtl { get; init; }
+}
 
 /// <summary>
 /// etcd's lessor (<c>lease/lessor.go</c>): the granted leases, their attached keys and — on the primary
@@ -358,7 +363,7 @@ public sealed class Lessor : ILeaseLookup, IDisposable
 
             var keys = l.Keys.ToArray();
             Array.Sort(keys, static (a, b) => a.AsSpan().SequenceCompareTo(b));
-            return new LeaseInfo(l.Id, l.Ttl, RemainingSeconds(l), keys);
+            return new LeaseInfo(l.Id, l.Ttl, RemainingSeconds(l), keys) { CheckpointedTtl = l.RemainingTtl };
         }
     }
 
@@ -645,6 +650,7 @@ public sealed class Lessor : ILeaseLookup, IDisposable
             }
 
             var now = NowTicks();
+            var later = new List<long>();
             LeaseCheckpointRequest? cur = null;
             while (_checkpointHeap.TryPeek(out var id, out var due) && due <= now)
             {
@@ -658,6 +664,9 @@ public sealed class Lessor : ILeaseLookup, IDisposable
                 var remaining = (l.Expiry - now + TimeSpan.TicksPerSecond - 1) / TimeSpan.TicksPerSecond;
                 if (remaining >= l.Ttl)
                 {
+                    // Nothing to record yet (just renewed or promoted with the extension): etcd 3.4 drops the lease from
+                    // the schedule here, so it would never be checkpointed again; look again one interval later.
+                    later.Add(id);
                     continue;
                 }
 
@@ -668,6 +677,11 @@ public sealed class Lessor : ILeaseLookup, IDisposable
                 }
 
                 cur.Checkpoints.Add(new LeaseCheckpoint { ID = id, RemainingTTL = remaining });
+            }
+
+            foreach (var id in later)
+            {
+                _checkpointHeap.Enqueue(id, now + _config.CheckpointInterval.Ticks);
             }
         }
 
