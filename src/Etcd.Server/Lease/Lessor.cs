@@ -231,19 +231,39 @@ public sealed class Lessor : ILeaseLookup, IDisposable
                 throw EtcdErrors.LeaseNotFound.ToException();
             }
 
-            keys = [.. l.Keys];
+            keys = l.Keys is { Count: > 0 } attached ? [.. attached] : [];
         }
 
-        Array.Sort(keys, static (a, b) => a.AsSpan().SequenceCompareTo(b));
         var idKey = IdKey(id);
         var store = _store ?? throw new InvalidOperationException("lessor: no store set");
-        store.DeleteKeys(keys, tx => tx.Delete(LeaseBucket, idKey));
+        if (keys.Length == 0)
+        {
+            // Nothing to delete: no revision is written (as etcd's empty write txn), only the lease record goes.
+            var tx = _backend.BatchTx;
+            tx.Lock();
+            try
+            {
+                tx.Delete(LeaseBucket, idKey);
+            }
+            finally
+            {
+                tx.Unlock();
+            }
+        }
+        else
+        {
+            Array.Sort(keys, static (a, b) => a.AsSpan().SequenceCompareTo(b));
+            store.DeleteKeys(keys, tx => tx.Delete(LeaseBucket, idKey));
+        }
+
+        TaskCompletionSource? revoked;
         lock (_mu)
         {
             _leases.Remove(id);
+            revoked = l.Revoked;
         }
 
-        l.Revoked.TrySetResult();
+        revoked?.TrySetResult();
     }
 
     /// <summary>
@@ -314,13 +334,16 @@ public sealed class Lessor : ILeaseLookup, IDisposable
 
         if (l is null)
         {
-            var lease = LeaseOf(id);
-            if (lease is null)
+            Task revoked;
+            lock (_mu)
             {
-                throw EtcdErrors.LeaseNotFound.ToException();
+                // Created under the lock that Revoke removes the lease under: a revocation cannot slip in between.
+                revoked = _leases.TryGetValue(id, out var lease)
+                    ? (lease.Revoked ??= NewSignal()).Task
+                    : throw EtcdErrors.LeaseNotFound.ToException();
             }
 
-            var done = await Task.WhenAny(lease.Revoked.Task, demoted, Task.Delay(Timeout.Infinite, cancellationToken)).ConfigureAwait(false);
+            var done = await Task.WhenAny(revoked, demoted, Task.Delay(Timeout.Infinite, cancellationToken)).ConfigureAwait(false);
             cancellationToken.ThrowIfCancellationRequested();
             if (done == demoted)
             {
@@ -361,7 +384,7 @@ public sealed class Lessor : ILeaseLookup, IDisposable
                 return null;
             }
 
-            var keys = l.Keys.ToArray();
+            var keys = l.Keys?.ToArray() ?? [];
             Array.Sort(keys, static (a, b) => a.AsSpan().SequenceCompareTo(b));
             return new LeaseInfo(l.Id, l.Ttl, RemainingSeconds(l), keys) { CheckpointedTtl = l.RemainingTtl };
         }
@@ -512,7 +535,7 @@ public sealed class Lessor : ILeaseLookup, IDisposable
         {
             if (_leases.TryGetValue(leaseId, out var l))
             {
-                l.Keys.Add(key.ToArray());
+                (l.Keys ??= new HashSet<byte[]>(ByteArrayComparer.Instance)).Add(key.ToArray());
             }
         }
     }
@@ -524,7 +547,7 @@ public sealed class Lessor : ILeaseLookup, IDisposable
         {
             if (_leases.TryGetValue(leaseId, out var l))
             {
-                l.Keys.Remove(key.ToArray());
+                l.Keys?.Remove(key.ToArray());
             }
         }
     }
@@ -558,14 +581,6 @@ public sealed class Lessor : ILeaseLookup, IDisposable
 
     private int RevokeLimitPerCheck()
         => (int)Math.Max(1, Math.Min(int.MaxValue, _config.RevokeRatePerSecond * _config.CheckInterval.TotalSeconds));
-
-    private LeaseEntry? LeaseOf(long id)
-    {
-        lock (_mu)
-        {
-            return _leases.GetValueOrDefault(id);
-        }
-    }
 
     private async Task ProposeQuietly(Func<Task> propose)
     {
@@ -755,9 +770,11 @@ public sealed class Lessor : ILeaseLookup, IDisposable
 
         public bool ExpiredSeen { get; set; }
 
-        public HashSet<byte[]> Keys { get; } = new(ByteArrayComparer.Instance);
+        /// <summary>Attached keys; null until the first is attached (most leases in bulk carry none or one).</summary>
+        public HashSet<byte[]>? Keys { get; set; }
 
-        public TaskCompletionSource Revoked { get; } = NewSignal();
+        /// <summary>Completed when revoked; created (under the lessor lock) only when a renewal waits for it.</summary>
+        public TaskCompletionSource? Revoked { get; set; }
     }
 
     private sealed class ByteArrayComparer : IEqualityComparer<byte[]>
