@@ -10,6 +10,7 @@ using Xunit.Abstractions;
 namespace Etcd.Server.Tests.Lease;
 
 /// <summary>Many short leases on the real clock: every one is revoked within a second of its TTL.</summary>
+[Collection(SerialTimingCollection.Name)]
 public sealed class LessorScaleTests(ITestOutputHelper output)
 {
     /// <summary>
@@ -68,6 +69,8 @@ public sealed class LessorScaleTests(ITestOutputHelper output)
         lessor.Start(id => applyQueue.Writer.WriteAsync(-id).AsTask(), null);
         lessor.Promote(TimeSpan.Zero);
 
+        var pausedBefore = GC.GetTotalPauseDuration();
+        var gen2Before = GC.CollectionCount(2);
         var start = Stopwatch.GetTimestamp();
         for (var id = 1; id <= count; id++)
         {
@@ -100,6 +103,7 @@ public sealed class LessorScaleTests(ITestOutputHelper output)
         var p50 = Ms(sorted[count / 2]);
         var p99 = Ms(sorted[(int)(count * 0.99)]);
         var max = Ms(sorted[^1]);
+        output.WriteLine($"GC: {GC.CollectionCount(2) - gen2Before} gen2 collections, {(GC.GetTotalPauseDuration() - pausedBefore).TotalMilliseconds:F0} ms paused in all");
         output.WriteLine($"revocation after TTL: p50 {p50:F0} ms, p99 {p99:F0} ms, max {max:F0} ms");
         Assert.Equal(0, lessor.Count);
         Assert.Equal(0, kv.Range(new RangeRequest { Key = ByteString.CopyFromUtf8("k/"), RangeEnd = ByteString.CopyFromUtf8("k0") }).Count);

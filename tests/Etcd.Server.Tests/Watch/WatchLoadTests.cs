@@ -6,6 +6,7 @@ using static Etcd.Server.Tests.Watch.WatchCall;
 namespace Etcd.Server.Tests.Watch;
 
 /// <summary>Slow readers, fan-out and exactly-once delivery under load.</summary>
+[Collection(Etcd.Server.Tests.Lease.SerialTimingCollection.Name)]
 public sealed class WatchLoadTests(ITestOutputHelper output) : WatchMemberFixture
 {
     private async Task<TimeSpan> MedianPutLatency(string key, int count, string value)
