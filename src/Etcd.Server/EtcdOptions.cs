@@ -120,6 +120,15 @@ public sealed record EtcdOptions
     /// <summary><c>--experimental-enable-lease-checkpoint</c>: the leader checkpoints remaining lease TTLs through raft.</summary>
     public bool ExperimentalEnableLeaseCheckpoint { get; init; }
 
+    /// <summary>How often the leader checkpoints one lease's remaining TTL when checkpointing is on (etcd's
+    /// <c>LeaseCheckpointInterval</c>, a server setting without a flag; default 5 min).</summary>
+    public TimeSpan LeaseCheckpointInterval { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary><c>--experimental-watch-progress-notify-interval</c>: how often a watcher created with
+    /// <c>progress_notify</c> and without events gets a progress response (default 10 min; zero or less = the default;
+    /// below 100 ms it is raised to 100 ms, as etcd's <c>minWatchProgressInterval</c>).</summary>
+    public TimeSpan ExperimentalWatchProgressNotifyInterval { get; init; } = TimeSpan.FromMinutes(10);
+
     /// <summary>Strict reconfiguration checks (<c>--strict-reconfig-check</c>).</summary>
     public bool StrictReconfigCheck { get; init; } = true;
 

@@ -758,5 +758,7 @@ public sealed partial class EtcdServer
         public RemoteCluster DescribeCluster() => new(server.Cluster.ClusterId, server.Cluster.Members());
 
         public Task<EtcdError?> PromoteAsLeaderAsync(ulong learnerId, CancellationToken cancellationToken) => server.PromoteAsLeaderAsync(learnerId, cancellationToken);
+
+        public Task<byte[]> ServeLeaseAsync(byte[] request, CancellationToken cancellationToken) => server.ServeForwardedLeaseAsync(request, cancellationToken);
     }
 }

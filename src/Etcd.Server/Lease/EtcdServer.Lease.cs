@@ -1,5 +1,6 @@
 using Etcd.Api;
 using Etcd.Server.Lease;
+using Etcd.Server.Transport;
 using Etcd.Storage.Backend;
 using Etcdserverpb;
 using Microsoft.Extensions.Logging;
@@ -62,8 +63,10 @@ public sealed partial class EtcdServer
     /// <summary>
     /// Renews lease <paramref name="id"/> (etcd's <c>EtcdServer.LeaseRenew</c>): on the leader after its applied
     /// index caught up with the commit index; a follower forwards to the leader through
-    /// <see cref="LeaseForwarder"/>. Returns the TTL in seconds. Errors: <see cref="EtcdErrors.LeaseNotFound"/>,
-    /// <see cref="EtcdErrors.Timeout"/> when no leader answers within the request timeout.
+    /// <see cref="LeaseForwarder"/> (by default over the peer transport). While there is no leader, the leader is
+    /// unreachable or not yet promoted, the call retries until the request timeout. Returns the TTL in seconds.
+    /// Errors: <see cref="EtcdErrors.LeaseNotFound"/>, <see cref="EtcdErrors.Timeout"/> when no leader answers within
+    /// the request timeout, <see cref="EtcdErrors.Stopped"/>.
     /// </summary>
     public async Task<long> LeaseRenewAsync(long id, CancellationToken cancellationToken)
     {
@@ -73,21 +76,21 @@ public sealed partial class EtcdServer
         {
             while (true)
             {
-                if (IsLeader)
+                try
                 {
-                    await WaitAppliedAsync(CommittedIndex, cts.Token).ConfigureAwait(false);
-                    try
+                    if (IsLeader)
                     {
-                        return await Lessor.RenewAsync(id, cts.Token).ConfigureAwait(false);
+                        return await RenewAsLeaderAsync(id, cts.Token).ConfigureAwait(false);
                     }
-                    catch (LessorNotPrimaryException)
+
+                    if (LeaseForwarder is { } fwd && Leader is var leader and not 0)
                     {
-                        // Lost leadership (or not promoted yet): go round again.
+                        return await fwd.RenewAsync(leader, id, cts.Token).ConfigureAwait(false);
                     }
                 }
-                else if (LeaseForwarder is { } fwd && Leader != 0)
+                catch (Exception e) when (e is LessorNotPrimaryException or IOException)
                 {
-                    return await fwd.RenewAsync(Leader, id, cts.Token).ConfigureAwait(false);
+                    // leadership moved, the leader is not promoted yet, or it cannot be reached: go round again
                 }
 
                 await Task.Delay(Math.Max(10, _options.HeartbeatIntervalMs), cts.Token).ConfigureAwait(false);
@@ -100,18 +103,54 @@ public sealed partial class EtcdServer
     }
 
     /// <summary>
-    /// LeaseTimeToLive (etcd's <c>EtcdServer.LeaseTimeToLive</c>): served by the leader, forwarded by a follower.
+    /// LeaseTimeToLive (etcd's <c>EtcdServer.LeaseTimeToLive</c>): served by the leader, forwarded by a follower
+    /// (retried as <see cref="LeaseRenewAsync"/> while the leader is unknown or unreachable).
     /// TTL is the remaining whole seconds, GrantedTTL the granted TTL, Keys the attached keys when asked.
-    /// Errors: <see cref="EtcdErrors.LeaseNotFound"/> (the gRPC layer turns it into TTL -1).
+    /// Errors: <see cref="EtcdErrors.LeaseNotFound"/> (the gRPC layer turns it into TTL -1), <see cref="EtcdErrors.Timeout"/>.
     /// </summary>
     public async Task<LeaseTimeToLiveResponse> LeaseTimeToLiveAsync(LeaseTimeToLiveRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
-        if (!IsLeader && LeaseForwarder is { } fwd && Leader != 0)
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
+        cts.CancelAfter(_requestTimeout);
+        try
         {
-            return await fwd.TimeToLiveAsync(Leader, request, cancellationToken).ConfigureAwait(false);
-        }
+            while (true)
+            {
+                try
+                {
+                    if (IsLeader || LeaseForwarder is null)
+                    {
+                        return await TimeToLiveLocalAsync(request, cts.Token).ConfigureAwait(false);
+                    }
 
+                    if (Leader is var leader and not 0)
+                    {
+                        return await LeaseForwarder.TimeToLiveAsync(leader, request, cts.Token).ConfigureAwait(false);
+                    }
+                }
+                catch (Exception e) when (e is LessorNotPrimaryException or IOException)
+                {
+                    // as in LeaseRenewAsync: try the (next) leader again
+                }
+
+                await Task.Delay(Math.Max(10, _options.HeartbeatIntervalMs), cts.Token).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw (_stopping.IsCancellationRequested ? EtcdErrors.Stopped : EtcdErrors.Timeout).ToException();
+        }
+    }
+
+    private async Task<long> RenewAsLeaderAsync(long id, CancellationToken cancellationToken)
+    {
+        await WaitAppliedAsync(CommittedIndex, cancellationToken).ConfigureAwait(false);
+        return await Lessor.RenewAsync(id, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<LeaseTimeToLiveResponse> TimeToLiveLocalAsync(LeaseTimeToLiveRequest request, CancellationToken cancellationToken)
+    {
         await WaitAppliedAsync(CommittedIndex, cancellationToken).ConfigureAwait(false);
         var l = Lessor.Lookup(request.ID) ?? throw EtcdErrors.LeaseNotFound.ToException();
         var resp = new LeaseTimeToLiveResponse { Header = new ResponseHeader(), ID = l.Id, TTL = l.RemainingTtl, GrantedTTL = l.GrantedTtl };
@@ -125,6 +164,49 @@ public sealed partial class EtcdServer
 
         FillHeader(resp.Header);
         return resp;
+    }
+
+    /// <summary>
+    /// Serves a lease request a follower forwarded over the peer transport (<see cref="TransportLeaseForwarder"/> wrote
+    /// it): renewals and TimeToLive are answered only while this member leads and its lessor is primary.
+    /// </summary>
+    internal async Task<byte[]> ServeForwardedLeaseAsync(byte[] request, CancellationToken cancellationToken)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
+        cts.CancelAfter(_requestTimeout);
+        try
+        {
+            if (request.Length == 0 || !IsLeader)
+            {
+                return ForwardedLease.NotPrimary();
+            }
+
+            var body = request.AsSpan(1);
+            switch (request[0])
+            {
+                case ForwardedLease.Renew:
+                    var ka = LeaseKeepAliveRequest.Parser.ParseFrom(body);
+                    var ttl = await RenewAsLeaderAsync(ka.ID, cts.Token).ConfigureAwait(false);
+                    return ForwardedLease.Ok(new LeaseKeepAliveResponse { ID = ka.ID, TTL = ttl });
+                case ForwardedLease.TimeToLive:
+                    var ttlReq = LeaseTimeToLiveRequest.Parser.ParseFrom(body);
+                    return ForwardedLease.Ok(await TimeToLiveLocalAsync(ttlReq, cts.Token).ConfigureAwait(false));
+                default:
+                    return ForwardedLease.NotPrimary();
+            }
+        }
+        catch (LessorNotPrimaryException)
+        {
+            return ForwardedLease.NotPrimary();
+        }
+        catch (EtcdException e)
+        {
+            return ForwardedLease.Error(e.Error);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return ForwardedLease.Error(EtcdErrors.Timeout);
+        }
     }
 
     /// <summary>LeaseLeases: the IDs of all leases this member knows (etcd serves it locally).</summary>
@@ -148,12 +230,14 @@ public sealed partial class EtcdServer
             {
                 MinLeaseTtlSeconds = LessorConfig.MinTtlFor(options.ElectionTimeoutMs, options.HeartbeatIntervalMs),
                 CheckpointingEnabled = options.ExperimentalEnableLeaseCheckpoint,
+                CheckpointInterval = options.LeaseCheckpointInterval > TimeSpan.Zero ? options.LeaseCheckpointInterval : TimeSpan.FromMinutes(5),
             },
             loggerFactory.CreateLogger("lessor"));
 
     /// <summary>Connects the lessor's expiry and checkpoints to raft proposals and starts its timer.</summary>
     private void StartLessor()
     {
+        LeaseForwarder ??= new TransportLeaseForwarder(Transport);
         Lessor.Start(
             id => ProposeAsync(new InternalRaftRequest { LeaseRevoke = new LeaseRevokeRequest { ID = id } }, _stopping.Token),
             cp => ProposeAsync(new InternalRaftRequest { LeaseCheckpoint = cp }, _stopping.Token));
@@ -203,5 +287,81 @@ public sealed partial class EtcdServer
         {
             _lessor.Demote();
         }
+    }
+}
+
+/// <summary>
+/// The payloads of lease requests forwarded between members (our own format, carried opaquely by the peer
+/// transport): request = one op byte (<see cref="Renew"/>, <see cref="TimeToLive"/>) + the protobuf request; answer =
+/// status byte 0 + the protobuf response, 1 = not the primary lessor (the follower retries), or 2 + gRPC status code
+/// byte + etcd's error string.
+/// </summary>
+internal static class ForwardedLease
+{
+    public const byte Renew = 1;
+    public const byte TimeToLive = 2;
+
+    private const byte StatusOk = 0;
+    private const byte StatusNotPrimary = 1;
+    private const byte StatusError = 2;
+
+    public static byte[] Request(byte op, Google.Protobuf.IMessage body)
+    {
+        var b = new byte[1 + body.CalculateSize()];
+        b[0] = op;
+        Google.Protobuf.MessageExtensions.WriteTo(body, b.AsSpan(1));
+        return b;
+    }
+
+    public static byte[] Ok(Google.Protobuf.IMessage body) => Request(StatusOk, body);
+
+    public static byte[] NotPrimary() => [StatusNotPrimary];
+
+    public static byte[] Error(EtcdError e) => [StatusError, (byte)e.Code, .. System.Text.Encoding.UTF8.GetBytes(e.Message)];
+
+    /// <summary>Parses an answer: the response, or throws what the leader reported (<see cref="LessorNotPrimaryException"/>
+    /// for a retry, the leader's <see cref="EtcdException"/> with etcd's known error when the message matches one).</summary>
+    public static T Parse<T>(byte[] answer, Google.Protobuf.MessageParser<T> parser)
+        where T : Google.Protobuf.IMessage<T>
+    {
+        if (answer.Length == 0)
+        {
+            throw new IOException("empty forwarded lease answer");
+        }
+
+        switch (answer[0])
+        {
+            case StatusOk:
+                return parser.ParseFrom(answer.AsSpan(1));
+            case StatusError when answer.Length >= 2:
+                var message = System.Text.Encoding.UTF8.GetString(answer.AsSpan(2));
+                var known = message == EtcdErrors.LeaseNotFound.Message ? EtcdErrors.LeaseNotFound
+                    : message == EtcdErrors.Timeout.Message ? EtcdErrors.Timeout
+                    : new EtcdError((Api.Grpc.StatusCode)answer[1], message);
+                throw known.ToException();
+            default:
+                throw new LessorNotPrimaryException();
+        }
+    }
+}
+
+/// <summary>
+/// The default <see cref="ILeaseForwarder"/>: sends keep-alives and TimeToLive to the leader over the peer transport
+/// (<see cref="IRaftTransport.ForwardLeaseAsync"/>), as etcd posts them to the leader's peer <c>/leases</c> handlers.
+/// Thread-safe. Throws <see cref="IOException"/> when the leader cannot be reached and
+/// <see cref="LessorNotPrimaryException"/> when the member asked is not (yet) the primary.
+/// </summary>
+internal sealed class TransportLeaseForwarder(IRaftTransport transport) : ILeaseForwarder
+{
+    public async Task<long> RenewAsync(ulong leaderId, long id, CancellationToken cancellationToken)
+    {
+        var answer = await transport.ForwardLeaseAsync(leaderId, ForwardedLease.Request(ForwardedLease.Renew, new LeaseKeepAliveRequest { ID = id }), cancellationToken).ConfigureAwait(false);
+        return ForwardedLease.Parse(answer, LeaseKeepAliveResponse.Parser).TTL;
+    }
+
+    public async Task<LeaseTimeToLiveResponse> TimeToLiveAsync(ulong leaderId, LeaseTimeToLiveRequest request, CancellationToken cancellationToken)
+    {
+        var answer = await transport.ForwardLeaseAsync(leaderId, ForwardedLease.Request(ForwardedLease.TimeToLive, request), cancellationToken).ConfigureAwait(false);
+        return ForwardedLease.Parse(answer, LeaseTimeToLiveResponse.Parser);
     }
 }

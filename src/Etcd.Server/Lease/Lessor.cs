@@ -59,7 +59,12 @@ public sealed record LessorConfig
 /// <param name="RemainingTtl">Seconds left, truncated toward zero (etcd's <c>int64(Remaining().Seconds())</c>);
 /// on a non-primary member a lease never expires and this is <see cref="Lessor.ForeverSeconds"/>.</param>
 /// <param name="Keys">Keys attached, in byte order.</param>
-public sealed record LeaseInfo(long Id, long GrantedTtl, long RemainingTtl, IReadOnlyList<byte[]> Keys);
+public sealed record LeaseInfo(long Id, long GrantedTtl, long RemainingTtl, IReadOnlyList<byte[]> Keys)
+{
+    /// <summary>The last checkpointed remaining TTL in seconds (applied LeaseCheckpoint), 0 when none: a new
+    /// primary starts the lease from it (<c>--experimental-enable-lease-checkpoint</c>).</summary>
+    public long CheckpointedTtl { get; init; }
+}
 
 /// <summary>
 /// etcd's lessor (<c>lease/lessor.go</c>): the granted leases, their attached keys and — on the primary
@@ -226,19 +231,39 @@ public sealed class Lessor : ILeaseLookup, IDisposable
                 throw EtcdErrors.LeaseNotFound.ToException();
             }
 
-            keys = [.. l.Keys];
+            keys = l.Keys is { Count: > 0 } attached ? [.. attached] : [];
         }
 
-        Array.Sort(keys, static (a, b) => a.AsSpan().SequenceCompareTo(b));
         var idKey = IdKey(id);
         var store = _store ?? throw new InvalidOperationException("lessor: no store set");
-        store.DeleteKeys(keys, tx => tx.Delete(LeaseBucket, idKey));
+        if (keys.Length == 0)
+        {
+            // Nothing to delete: no revision is written (as etcd's empty write txn), only the lease record goes.
+            var tx = _backend.BatchTx;
+            tx.Lock();
+            try
+            {
+                tx.Delete(LeaseBucket, idKey);
+            }
+            finally
+            {
+                tx.Unlock();
+            }
+        }
+        else
+        {
+            Array.Sort(keys, static (a, b) => a.AsSpan().SequenceCompareTo(b));
+            store.DeleteKeys(keys, tx => tx.Delete(LeaseBucket, idKey));
+        }
+
+        TaskCompletionSource? revoked;
         lock (_mu)
         {
             _leases.Remove(id);
+            revoked = l.Revoked;
         }
 
-        l.Revoked.TrySetResult();
+        revoked?.TrySetResult();
     }
 
     /// <summary>
@@ -309,13 +334,16 @@ public sealed class Lessor : ILeaseLookup, IDisposable
 
         if (l is null)
         {
-            var lease = LeaseOf(id);
-            if (lease is null)
+            Task revoked;
+            lock (_mu)
             {
-                throw EtcdErrors.LeaseNotFound.ToException();
+                // Created under the lock that Revoke removes the lease under: a revocation cannot slip in between.
+                revoked = _leases.TryGetValue(id, out var lease)
+                    ? (lease.Revoked ??= NewSignal()).Task
+                    : throw EtcdErrors.LeaseNotFound.ToException();
             }
 
-            var done = await Task.WhenAny(lease.Revoked.Task, demoted, Task.Delay(Timeout.Infinite, cancellationToken)).ConfigureAwait(false);
+            var done = await Task.WhenAny(revoked, demoted, Task.Delay(Timeout.Infinite, cancellationToken)).ConfigureAwait(false);
             cancellationToken.ThrowIfCancellationRequested();
             if (done == demoted)
             {
@@ -356,9 +384,9 @@ public sealed class Lessor : ILeaseLookup, IDisposable
                 return null;
             }
 
-            var keys = l.Keys.ToArray();
+            var keys = l.Keys?.ToArray() ?? [];
             Array.Sort(keys, static (a, b) => a.AsSpan().SequenceCompareTo(b));
-            return new LeaseInfo(l.Id, l.Ttl, RemainingSeconds(l), keys);
+            return new LeaseInfo(l.Id, l.Ttl, RemainingSeconds(l), keys) { CheckpointedTtl = l.RemainingTtl };
         }
     }
 
@@ -507,7 +535,7 @@ public sealed class Lessor : ILeaseLookup, IDisposable
         {
             if (_leases.TryGetValue(leaseId, out var l))
             {
-                l.Keys.Add(key.ToArray());
+                (l.Keys ??= new HashSet<byte[]>(ByteArrayComparer.Instance)).Add(key.ToArray());
             }
         }
     }
@@ -519,7 +547,7 @@ public sealed class Lessor : ILeaseLookup, IDisposable
         {
             if (_leases.TryGetValue(leaseId, out var l))
             {
-                l.Keys.Remove(key.ToArray());
+                l.Keys?.Remove(key.ToArray());
             }
         }
     }
@@ -553,14 +581,6 @@ public sealed class Lessor : ILeaseLookup, IDisposable
 
     private int RevokeLimitPerCheck()
         => (int)Math.Max(1, Math.Min(int.MaxValue, _config.RevokeRatePerSecond * _config.CheckInterval.TotalSeconds));
-
-    private LeaseEntry? LeaseOf(long id)
-    {
-        lock (_mu)
-        {
-            return _leases.GetValueOrDefault(id);
-        }
-    }
 
     private async Task ProposeQuietly(Func<Task> propose)
     {
@@ -645,6 +665,7 @@ public sealed class Lessor : ILeaseLookup, IDisposable
             }
 
             var now = NowTicks();
+            var later = new List<long>();
             LeaseCheckpointRequest? cur = null;
             while (_checkpointHeap.TryPeek(out var id, out var due) && due <= now)
             {
@@ -658,6 +679,9 @@ public sealed class Lessor : ILeaseLookup, IDisposable
                 var remaining = (l.Expiry - now + TimeSpan.TicksPerSecond - 1) / TimeSpan.TicksPerSecond;
                 if (remaining >= l.Ttl)
                 {
+                    // Nothing to record yet (just renewed or promoted with the extension): etcd 3.4 drops the lease from
+                    // the schedule here, so it would never be checkpointed again; look again one interval later.
+                    later.Add(id);
                     continue;
                 }
 
@@ -668,6 +692,11 @@ public sealed class Lessor : ILeaseLookup, IDisposable
                 }
 
                 cur.Checkpoints.Add(new LeaseCheckpoint { ID = id, RemainingTTL = remaining });
+            }
+
+            foreach (var id in later)
+            {
+                _checkpointHeap.Enqueue(id, now + _config.CheckpointInterval.Ticks);
             }
         }
 
@@ -741,9 +770,11 @@ public sealed class Lessor : ILeaseLookup, IDisposable
 
         public bool ExpiredSeen { get; set; }
 
-        public HashSet<byte[]> Keys { get; } = new(ByteArrayComparer.Instance);
+        /// <summary>Attached keys; null until the first is attached (most leases in bulk carry none or one).</summary>
+        public HashSet<byte[]>? Keys { get; set; }
 
-        public TaskCompletionSource Revoked { get; } = NewSignal();
+        /// <summary>Completed when revoked; created (under the lessor lock) only when a renewal waits for it.</summary>
+        public TaskCompletionSource? Revoked { get; set; }
     }
 
     private sealed class ByteArrayComparer : IEqualityComparer<byte[]>

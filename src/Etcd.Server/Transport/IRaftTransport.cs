@@ -49,6 +49,15 @@ public interface IRaftTransport : IAsyncDisposable
     /// on success. Throws <see cref="IOException"/> when the leader cannot be reached.
     /// </summary>
     Task<Etcd.Api.EtcdError?> ForwardPromoteAsync(ulong leaderId, ulong learnerId, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Hands an opaque lease request to member <paramref name="leaderId"/> and returns its opaque answer (a follower
+    /// forwards keep-alives and TimeToLive to the leader, as etcd does over its peer <c>/leases</c> handlers; the
+    /// payload format belongs to the server, see <see cref="IRaftTransportHandler.ServeLeaseAsync"/>). Throws
+    /// <see cref="IOException"/> when the member cannot be reached.
+    /// </summary>
+    Task<byte[]> ForwardLeaseAsync(ulong leaderId, byte[] request, CancellationToken cancellationToken)
+        => Task.FromException<byte[]>(new IOException("this transport does not forward lease requests"));
 }
 
 /// <summary>The receiving side of an <see cref="IRaftTransport"/>: the member. Methods are called from transport threads.</summary>
@@ -77,6 +86,10 @@ public interface IRaftTransportHandler
 
     /// <summary>Promotes a learner on behalf of a follower (this member is expected to lead); returns the error or null.</summary>
     Task<Etcd.Api.EtcdError?> PromoteAsLeaderAsync(ulong learnerId, CancellationToken cancellationToken);
+
+    /// <summary>Serves a lease request forwarded by a follower (<see cref="IRaftTransport.ForwardLeaseAsync"/>); returns the answer bytes.</summary>
+    Task<byte[]> ServeLeaseAsync(byte[] request, CancellationToken cancellationToken)
+        => Task.FromException<byte[]>(new NotSupportedException("lease requests are not served here"));
 
     /// <summary>The cluster as this member sees it, for peers that join (<see cref="IRaftTransport.FetchClusterAsync"/>).</summary>
     RemoteCluster DescribeCluster();

@@ -193,6 +193,18 @@ public sealed class InMemoryRaftTransport : IRaftTransport
     }
 
     /// <inheritdoc/>
+    public async Task<byte[]> ForwardLeaseAsync(ulong leaderId, byte[] request, CancellationToken cancellationToken)
+    {
+        var leader = Handler is { } h ? _network.HandlerOf(h.MemberId, leaderId) : null;
+        if (leader is null)
+        {
+            throw new IOException($"leader {leaderId:x} is unreachable");
+        }
+
+        return await leader.ServeLeaseAsync([.. request], cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc/>
     public ValueTask DisposeAsync()
     {
         if (Handler is { } h)

@@ -51,7 +51,7 @@ internal static class PeerWire
         clusterId = BinaryPrimitives.ReadUInt64BigEndian(b[5..]);
         from = BinaryPrimitives.ReadUInt64BigEndian(b[13..]);
         to = BinaryPrimitives.ReadUInt64BigEndian(b[21..]);
-        return kind is PeerStreamKind.Messages or PeerStreamKind.Snapshot or PeerStreamKind.ClusterQuery or PeerStreamKind.Promote;
+        return kind is PeerStreamKind.Messages or PeerStreamKind.Snapshot or PeerStreamKind.ClusterQuery or PeerStreamKind.Promote or PeerStreamKind.Lease;
     }
 
     public static void WriteFrame(Stream s, IMessage m)
@@ -111,6 +111,9 @@ internal enum PeerStreamKind : byte
     /// <summary>A follower forwards MemberPromote: one frame with the learner ID (u64); the answer is one frame, empty for
     /// success or a status-code byte followed by etcd's error string.</summary>
     Promote = 4,
+
+    /// <summary>A follower forwards a lease request (keep-alive, TimeToLive): one opaque frame each way.</summary>
+    Lease = 5,
 }
 
 /// <summary>The listener's answer to a hello.</summary>

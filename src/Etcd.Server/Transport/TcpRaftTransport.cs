@@ -174,6 +174,20 @@ public sealed class TcpRaftTransport : IRaftTransport
             return;
         }
 
+        if (kind == PeerStreamKind.Lease)
+        {
+            var req = await PeerWire.ReadFrameAsync(stream, PeerWire.MaxMessageFrameBytes, ct).ConfigureAwait(false);
+            if (req is null)
+            {
+                return;
+            }
+
+            var answer = await h.ServeLeaseAsync(req, ct).ConfigureAwait(false);
+            await PeerWire.WriteFrameAsync(stream, answer, ct).ConfigureAwait(false);
+            await stream.FlushAsync(ct).ConfigureAwait(false);
+            return;
+        }
+
         if (kind == PeerStreamKind.Snapshot)
         {
             var frame = await PeerWire.ReadFrameAsync(stream, PeerWire.MaxSnapshotFrameBytes, ct).ConfigureAwait(false)
@@ -350,6 +364,31 @@ public sealed class TcpRaftTransport : IRaftTransport
                 return answer.Length == 0
                     ? null
                     : new Etcd.Api.EtcdError((Etcd.Api.Grpc.StatusCode)answer[0], System.Text.Encoding.UTF8.GetString(answer, 1, answer.Length - 1));
+            }
+        }
+        catch (PeerRejectedException e)
+        {
+            throw new IOException(e.Message, e);
+        }
+    }
+
+    /// <inheritdoc/>
+    public async Task<byte[]> ForwardLeaseAsync(ulong leaderId, byte[] request, CancellationToken cancellationToken)
+    {
+        if (!_peers.TryGetValue(leaderId, out var p))
+        {
+            throw new IOException($"leader {Hex(leaderId)} is not a known peer");
+        }
+
+        try
+        {
+            var (stream, _) = await DialAsync(p, PeerStreamKind.Lease, cancellationToken).ConfigureAwait(false);
+            await using (stream.ConfigureAwait(false))
+            {
+                await PeerWire.WriteFrameAsync(stream, request, cancellationToken).ConfigureAwait(false);
+                await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+                return await PeerWire.ReadFrameAsync(stream, PeerWire.MaxMessageFrameBytes, cancellationToken).ConfigureAwait(false)
+                    ?? throw new IOException("leader closed the lease stream");
             }
         }
         catch (PeerRejectedException e)

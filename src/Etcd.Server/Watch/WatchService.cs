@@ -33,12 +33,33 @@ public static class WatchService
     /// <summary>gRPC metadata key asking the member to refuse streams while it has no leader (etcd's <c>rpctypes.MetadataRequireLeaderKey</c>).</summary>
     public const string RequireLeaderKey = "hasleader";
 
-    /// <summary>Registers <c>/etcdserverpb.Watch/Watch</c> for <paramref name="server"/>.</summary>
+    /// <summary>Smallest progress notify interval (etcd's <c>minWatchProgressInterval</c>, 100 ms); a shorter configured interval is raised to it.</summary>
+    public static readonly TimeSpan MinProgressNotifyInterval = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>
+    /// The service options a member with <paramref name="options"/> uses: the progress interval from
+    /// <see cref="EtcdOptions.ExperimentalWatchProgressNotifyInterval"/> (zero or less = 10 minutes, below
+    /// <see cref="MinProgressNotifyInterval"/> raised to it, as etcd's <c>NewWatchServer</c> does).
+    /// </summary>
+    public static WatchServiceOptions OptionsFor(EtcdOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var interval = options.ExperimentalWatchProgressNotifyInterval;
+        if (interval <= TimeSpan.Zero)
+        {
+            interval = TimeSpan.FromMinutes(10);
+        }
+
+        return new WatchServiceOptions { ProgressNotifyInterval = interval < MinProgressNotifyInterval ? MinProgressNotifyInterval : interval };
+    }
+
+    /// <summary>Registers <c>/etcdserverpb.Watch/Watch</c> for <paramref name="server"/>; null <paramref name="options"/> =
+    /// <see cref="OptionsFor"/> the member's options.</summary>
     public static ServiceRegistry Register(ServiceRegistry registry, EtcdServer server, WatchServiceOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(registry);
         ArgumentNullException.ThrowIfNull(server);
-        var opts = options ?? new WatchServiceOptions();
+        var opts = options ?? OptionsFor(server.Options);
         if (opts.ProgressNotifyInterval <= TimeSpan.Zero || opts.ControlBufferLength <= 0)
         {
             throw new ArgumentOutOfRangeException(nameof(options), "watch intervals and buffers must be positive");

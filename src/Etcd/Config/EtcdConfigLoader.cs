@@ -658,6 +658,7 @@ internal sealed partial class LoaderRun
             MaxRequestBytes = ToInt("max-request-bytes", v.Uint("max-request-bytes")),
             MaxTxnOps = ToInt("max-txn-ops", v.Uint("max-txn-ops")),
             ExperimentalEnableLeaseCheckpoint = v.Bool("experimental-enable-lease-checkpoint"),
+            ExperimentalWatchProgressNotifyInterval = v.DurationNs("experimental-watch-progress-notify-interval") is > 0 and var wpn ? FromNs(wpn) : TimeSpan.FromMinutes(10),
             GrpcKeepaliveMinTimeMs = ToMs(v.DurationNs("grpc-keepalive-min-time")),
             GrpcKeepaliveIntervalMs = ToMs(v.DurationNs("grpc-keepalive-interval")),
             GrpcKeepaliveTimeoutMs = ToMs(v.DurationNs("grpc-keepalive-timeout")),

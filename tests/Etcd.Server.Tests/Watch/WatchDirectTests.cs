@@ -1,11 +1,9 @@
 using System.Net.Http.Headers;
 using System.Text;
-using System.Threading.Channels;
 using Etcd.Api;
 using Etcd.Api.Grpc;
 using Etcd.Server.Watch;
 using Etcdserverpb;
-using Metadata = Etcd.Api.Grpc.Metadata;
 using Microsoft.Extensions.Logging.Abstractions;
 using static Etcd.Server.Tests.Watch.WatchCall;
 
@@ -14,59 +12,13 @@ namespace Etcd.Server.Tests.Watch;
 /// <summary>The service driven directly (options the host does not expose yet), and the JSON gateway's /v3/watch.</summary>
 public sealed class WatchDirectTests : WatchMemberFixture
 {
-    private sealed class Requests : IAsyncStreamReader<WatchRequest>
-    {
-        public Channel<WatchRequest> Queue { get; } = Channel.CreateUnbounded<WatchRequest>();
-
-        public WatchRequest Current { get; private set; } = null!;
-
-        public async ValueTask<bool> MoveNext(CancellationToken cancellationToken = default)
-        {
-            if (!await Queue.Reader.WaitToReadAsync(cancellationToken))
-            {
-                return false;
-            }
-
-            Current = await Queue.Reader.ReadAsync(cancellationToken);
-            return true;
-        }
-    }
-
-    private sealed class Responses : IAsyncStreamWriter<WatchResponse>
-    {
-        public Channel<WatchResponse> Queue { get; } = Channel.CreateUnbounded<WatchResponse>();
-
-        public ValueTask WriteAsync(WatchResponse message, CancellationToken cancellationToken = default) => Queue.Writer.WriteAsync(message, cancellationToken);
-
-        public async Task<WatchResponse> NextAsync()
-        {
-            using var cts = new CancellationTokenSource(DefaultTimeout);
-            return await Queue.Reader.ReadAsync(cts.Token);
-        }
-    }
-
-    private sealed class Context(Metadata headers, CancellationToken token) : ServerCallContext
-    {
-        public override string Method => EtcdMethods.WatchService.Watch.FullName;
-
-        public override Metadata RequestHeaders => headers;
-
-        public override DateTime Deadline => DateTime.MaxValue;
-
-        public override CancellationToken CancellationToken => token;
-
-        public override string Peer => "test";
-
-        public override Metadata ResponseTrailers { get; } = [];
-    }
-
     [Fact]
     public async Task ProgressNotifyAtTheConfiguredIntervalOnlyForWatchersThatAskedAndHadNoEvents()
     {
         using var cts = new CancellationTokenSource();
-        var req = new Requests();
-        var resp = new Responses();
-        var serve = WatchService.ServeAsync(Host.Server, new WatchServiceOptions { ProgressNotifyInterval = TimeSpan.FromMilliseconds(50) }, req, resp, new Context([], cts.Token));
+        var req = new DirectWatch.Requests();
+        var resp = new DirectWatch.Responses();
+        var serve = WatchService.ServeAsync(Host.Server, new WatchServiceOptions { ProgressNotifyInterval = TimeSpan.FromMilliseconds(50) }, req, resp, new DirectWatch.Context([], cts.Token));
         req.Queue.Writer.TryWrite(new WatchRequest { CreateRequest = new WatchCreateRequest { Key = B("quiet"), ProgressNotify = true } });
         req.Queue.Writer.TryWrite(new WatchRequest { CreateRequest = new WatchCreateRequest { Key = B("quiet") } });
         Assert.Equal((true, 0L), ((await resp.NextAsync()).Created, 0L));
@@ -103,7 +55,7 @@ public sealed class WatchDirectTests : WatchMemberFixture
         {
             Assert.Equal(0UL, server.Leader);
             var e = await Assert.ThrowsAsync<EtcdException>(() =>
-                WatchService.ServeAsync(server, new WatchServiceOptions(), new Requests(), new Responses(), new Context([new("hasleader", "true")], CancellationToken.None)));
+                WatchService.ServeAsync(server, new WatchServiceOptions(), new DirectWatch.Requests(), new DirectWatch.Responses(), new DirectWatch.Context([new("hasleader", "true")], CancellationToken.None)));
             Assert.Equal(StatusCode.Unavailable, e.Status);
             Assert.Equal("etcdserver: no leader", e.Detail);
         }

@@ -6,6 +6,7 @@ using static Etcd.Server.Tests.Watch.WatchCall;
 namespace Etcd.Server.Tests.Watch;
 
 /// <summary>Slow readers, fan-out and exactly-once delivery under load.</summary>
+[Collection(Etcd.Server.Tests.Lease.SerialTimingCollection.Name)]
 public sealed class WatchLoadTests(ITestOutputHelper output) : WatchMemberFixture
 {
     private async Task<TimeSpan> MedianPutLatency(string key, int count, string value)
@@ -64,6 +65,90 @@ public sealed class WatchLoadTests(ITestOutputHelper output) : WatchMemberFixtur
         }
 
         Assert.Equal(0, Host.Server.Watchable.GroupSizes.Victims);
+    }
+
+    /// <summary>One measured phase: sequential puts under "p/" while an active watcher on <see cref="WatchMemberFixture.Client"/>'s
+    /// connection reads them; returns the put latencies and the active watcher's lag (event arrival after the put returned), in ms.</summary>
+    private async Task<(double[] Puts, double[] Lag)> PutPhaseAsync(string value, int puts)
+    {
+        using var active = new WatchCall(Client);
+        await active.CreateAsync("p/", "p0");
+        Assert.True((await active.NextAsync()).Created);
+        var arrivals = new Dictionary<long, long>();
+        var reader = Task.Run(async () =>
+        {
+            while (arrivals.Count < puts)
+            {
+                var r = await active.NextAsync();
+                var now = Stopwatch.GetTimestamp();
+                foreach (var e in r.Events)
+                {
+                    arrivals[e.Kv.ModRevision] = now;
+                }
+            }
+        });
+
+        var latencies = new double[puts];
+        var done = new (long Rev, long At)[puts];
+        for (var i = 0; i < puts; i++)
+        {
+            var start = Stopwatch.GetTimestamp();
+            var rev = (await Client.Kv.PutAsync($"p/{i % 7}", value)).Header.Revision;
+            var end = Stopwatch.GetTimestamp();
+            latencies[i] = Stopwatch.GetElapsedTime(start, end).TotalMilliseconds;
+            done[i] = (rev, end);
+        }
+
+        await reader.WaitAsync(DefaultTimeout);
+        var lag = done.Select(d => Math.Max(0, Stopwatch.GetElapsedTime(d.At, arrivals[d.Rev]).TotalMilliseconds)).ToArray();
+        return (latencies, lag);
+    }
+
+    private static double P99(double[] xs)
+    {
+        var sorted = xs.Order().ToArray();
+        return sorted[(int)(0.99 * (sorted.Length - 1))];
+    }
+
+    [Fact]
+    public async Task StalledWatcherRaisesNeitherPutP99NorAnotherWatchersLagOnTheSameOrAnotherConnection()
+    {
+        var value = new string('v', 4096);
+        const int puts = 300; // 300 x 4 KB per phase: far beyond a stalled stream's flow-control window and 128-message buffer
+        await PutPhaseAsync(value, 50); // warm-up
+
+        var (basePuts, baseLag) = await PutPhaseAsync(value, puts);
+
+        // a stream that never reads, on the same HTTP/2 connection as the puts and the active watcher
+        (double[] Puts, double[] Lag) same;
+        using (var stalled = new WatchCall(Client))
+        {
+            await stalled.CreateAsync("p/", "p0");
+            same = await PutPhaseAsync(value, puts);
+            Assert.True(Host.Server.Watchable.GroupSizes.Victims >= 1, "the stalled watcher (same connection) should have been moved aside");
+        }
+
+        // the same on a connection of its own
+        (double[] Puts, double[] Lag) other;
+        using (var otherClient = Etcd.Client.EtcdClient.Create(new Etcd.Client.EtcdClientOptions { Endpoints = [Host.ClientUrls[0].ToString()] }))
+        using (var stalled = new WatchCall(otherClient))
+        {
+            await stalled.CreateAsync("p/", "p0");
+            other = await PutPhaseAsync(value, puts);
+            Assert.True(Host.Server.Watchable.GroupSizes.Victims >= 1, "the stalled watcher (other connection) should have been moved aside");
+        }
+
+        output.WriteLine($"put p99 ms: no stalled watcher {P99(basePuts):F2}, stalled on the same connection {P99(same.Puts):F2}, on another connection {P99(other.Puts):F2}");
+        output.WriteLine($"put median ms: {basePuts.Order().ElementAt(puts / 2):F2}, {same.Puts.Order().ElementAt(puts / 2):F2}, {other.Puts.Order().ElementAt(puts / 2):F2}");
+        output.WriteLine($"active watcher lag p99 ms: {P99(baseLag):F2}, {P99(same.Lag):F2}, {P99(other.Lag):F2}");
+
+        // generous for a shared 2-core machine: 4x the baseline plus 50 ms (a blocked writer or watcher would take seconds)
+        static void Bounded(double baseline, double measured, string what)
+            => Assert.True(measured < (4 * baseline) + 50, $"{what}: p99 {measured:F2} ms against {baseline:F2} ms without a stalled watcher");
+        Bounded(P99(basePuts), P99(same.Puts), "puts, stalled watcher on the same connection");
+        Bounded(P99(basePuts), P99(other.Puts), "puts, stalled watcher on another connection");
+        Bounded(P99(baseLag), P99(same.Lag), "active watcher lag, stalled watcher on the same connection");
+        Bounded(P99(baseLag), P99(other.Lag), "active watcher lag, stalled watcher on another connection");
     }
 
     [Fact]

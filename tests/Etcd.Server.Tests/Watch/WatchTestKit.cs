@@ -19,10 +19,13 @@ public class WatchMemberFixture : IAsyncLifetime
 
     protected virtual int MaxRequestBytes => 1_572_864;
 
+    /// <summary>Adjusts the member's options (after <see cref="MaxRequestBytes"/> is applied).</summary>
+    protected virtual EtcdOptions Configure(EtcdOptions options) => options;
+
     public async Task InitializeAsync()
     {
         Host = await EtcdHost.StartAsync(
-            TestMember.Options("watch", _dir.Path) with { MaxRequestBytes = MaxRequestBytes },
+            Configure(TestMember.Options("watch", _dir.Path) with { MaxRequestBytes = MaxRequestBytes }),
             NullLoggerFactory.Instance).WaitAsync(TimeSpan.FromSeconds(20));
         Client = EtcdClient.Create(new EtcdClientOptions { Endpoints = [Host.ClientUrls[0].ToString()] });
     }
