@@ -92,6 +92,90 @@ public sealed class ClusterFaultTests(ITestOutputHelper output)
         cluster.Network.Heal();
     });
 
+    [Fact]
+    public async Task ThreeMembers_FollowerLaggingPastTheLog_CatchesUpBySnapshot()
+    {
+        // --snapshot-count 100: the leader snapshots every 100 entries and keeps 5000 (SnapshotCatchUpEntries, not a
+        // flag) behind it, so a follower more than ~5100 entries behind can only catch up from a snapshot.
+        const ulong catchUpEntries = 5000;
+        var bulk = new System.Collections.Concurrent.ConcurrentBag<AckedPut>();
+        await RunAsync(3, async (cluster, load) =>
+        {
+            var leader = await cluster.WaitForLeaderAsync(LeaderTimeout);
+            var follower = cluster.Followers(leader)[0];
+            var stoppedAt = (await ProcessCluster.TryStatusAsync(follower))?.RaftIndex ?? throw new InvalidOperationException("no status");
+            follower.Kill();
+            var target = stoppedAt + catchUpEntries + 300;
+            var written = await BulkWriteUntilAsync(cluster, leader, target, bulk, TimeSpan.FromSeconds(90));
+            output.WriteLine($"follower {follower.Name} stopped at raft index {stoppedAt}; wrote {written} bulk puts; leader index now past {target}");
+            await follower.StartAsync(cluster.Options.ReadyTimeout);
+            // Our server logs etcd's zap message "applied snapshot"; etcd's capnslog prints "finished applying incoming snapshot".
+            Assert.True(await follower.WaitForLogAsync(TimeSpan.FromSeconds(60), "applied snapshot", "finished applying incoming snapshot"),
+                $"{follower.Name} did not apply a snapshot from the leader\n{cluster.LogTails()}");
+        }, new ClusterOptions { SnapshotCount = 100 }, verifyBulk: bulk);
+    }
+
+    [Fact]
+    public Task ThreeMembers_LearnerAddPromoteAndMemberRemove_UnderLoad() => RunAsync(3, async (cluster, load) =>
+    {
+        var leader = await cluster.WaitForLeaderAsync(LeaderTimeout);
+        var learner = await cluster.AddLearnerAsync();
+        output.WriteLine($"learner {learner} added");
+        await Progress(load, cluster, "learner running");
+        await cluster.PromoteAsync(learner, TimeSpan.FromSeconds(30));
+        output.WriteLine($"learner {learner.Name} promoted");
+        await Progress(load, cluster, "four voting members");
+        var victim = cluster.Followers(leader).First(m => m != learner);
+        var exited = await cluster.RemoveAsync(victim);
+        output.WriteLine($"member {victim.Name} removed; exited by itself: {exited} (code {victim.ExitCode})");
+        Assert.True(exited, $"removed member {victim.Name} kept running\n{victim.LogTail()}");
+        output.WriteLine(victim.LogTail(12));
+        await cluster.WaitForLeaderAsync(LeaderTimeout);
+    });
+
+    [Fact(Skip = "server bug: a removed member exits with code 1; etcd 3.4.23 exits 0 (etcdmain osutil.Exit(0) on the server's stop). " +
+                 "src/Etcd/Program.cs treats any stop of the host it did not ask for as a failure; it should return 0 when " +
+                 "host.Server.RemovedFromCluster. Checked against /usr/bin/etcd with this harness (code 0).")]
+    public async Task ThreeMembers_RemovedMemberExitsWithCodeZero_AsEtcd()
+    {
+        await using var cluster = await ProcessCluster.StartAsync(3);
+        var leader = await cluster.WaitForLeaderAsync(LeaderTimeout);
+        var victim = cluster.Followers(leader)[0];
+        Assert.True(await cluster.RemoveAsync(victim), $"removed member {victim.Name} kept running\n{victim.LogTail()}");
+        Assert.True(victim.ExitCode == 0, $"removed member {victim.Name} exited with code {victim.ExitCode}\n{victim.LogTail(15)}");
+    }
+
+    private static async Task<int> BulkWriteUntilAsync(ProcessCluster cluster, ClusterMember leader, ulong raftIndex, System.Collections.Concurrent.ConcurrentBag<AckedPut> acked, TimeSpan timeout)
+    {
+        using var stop = new CancellationTokenSource(timeout);
+        var next = 0;
+        var reached = false;
+        var writers = Enumerable.Range(0, 64).Select(async w =>
+        {
+            while (!stop.IsCancellationRequested && !Volatile.Read(ref reached))
+            {
+                var i = Interlocked.Increment(ref next);
+                var key = $"bulk/{i:D6}";
+                try
+                {
+                    var resp = await leader.Client.Kv.PutAsync(key, "v" + i, new Etcd.Client.Grpc.CallOptions { Timeout = TimeSpan.FromSeconds(5) });
+                    acked.Add(new AckedPut(key, "v" + i, resp.Header.Revision));
+                    if (i % 500 == 0 && (await ProcessCluster.TryStatusAsync(leader))?.RaftIndex >= raftIndex)
+                    {
+                        Volatile.Write(ref reached, true);
+                    }
+                }
+                catch (Exception e) when (e is Etcd.Api.Grpc.RpcException or OperationCanceledException or HttpRequestException)
+                {
+                    // Unknown outcome: not counted as acknowledged; bulk keys are never read by the history.
+                }
+            }
+        });
+        await Task.WhenAll(writers);
+        Assert.True(reached, $"leader did not reach raft index {raftIndex} within {timeout.TotalSeconds:0} s ({acked.Count} bulk puts acknowledged)");
+        return acked.Count;
+    }
+
     private async Task Progress(Workload load, ProcessCluster cluster, string phase)
     {
         Assert.True(await load.WaitForProgressAsync(Ops, ProgressTimeout),
@@ -99,7 +183,7 @@ public sealed class ClusterFaultTests(ITestOutputHelper output)
         output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} {phase}: {load.Summary()}");
     }
 
-    private async Task RunAsync(int size, Func<ProcessCluster, Workload, Task> scenario, ClusterOptions? options = null, WorkloadOptions? workload = null)
+    private async Task RunAsync(int size, Func<ProcessCluster, Workload, Task> scenario, ClusterOptions? options = null, WorkloadOptions? workload = null, IEnumerable<AckedPut>? verifyBulk = null)
     {
         await using var cluster = await ProcessCluster.StartAsync(size, options);
         await using var load = new Workload(cluster, workload);
@@ -108,6 +192,6 @@ public sealed class ClusterFaultTests(ITestOutputHelper output)
         await scenario(cluster, load);
         await Progress(load, cluster, "recovered");
         await load.StopAsync();
-        await ClusterChecks.VerifyAsync(cluster, load, output);
+        await ClusterChecks.VerifyAsync(cluster, load, output, verifyBulk?.ToList());
     }
 }

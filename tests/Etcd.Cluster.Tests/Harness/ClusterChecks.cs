@@ -20,14 +20,20 @@ public static class ClusterChecks
     public static readonly TimeSpan CheckerBudget = TimeSpan.FromSeconds(30);
 
     /// <summary>Runs every check on the current members; fails the test with details on the first that does not hold.</summary>
-    public static async Task VerifyAsync(ProcessCluster cluster, Workload load, ITestOutputHelper output, IEnumerable<AckedPut>? extraAcked = null)
+    /// <param name="bulk">Acknowledged puts of keys written once each under <paramref name="bulkPrefix"/>, checked by one prefix read per member.</param>
+    public static async Task VerifyAsync(ProcessCluster cluster, Workload load, ITestOutputHelper output, IReadOnlyList<AckedPut>? bulk = null, string bulkPrefix = "bulk/")
     {
         var members = cluster.Members.ToList();
         Assert.All(members, m => Assert.True(m.IsRunning && !m.IsPaused, $"{m.Name} is not running at verification\n{m.LogTail()}"));
         var revision = await WaitForConvergenceAsync(members, TimeSpan.FromSeconds(30), cluster);
         output.WriteLine($"converged at revision {revision} on {members.Count} members; {load.Summary()}");
 
-        await AssertAckedPresentAsync(members, load.Acked.Concat(extraAcked ?? []).ToList(), cluster);
+        await AssertAckedPresentAsync(members, load.Acked.ToList(), cluster);
+        if (bulk is not null)
+        {
+            await AssertBulkPresentAsync(members, bulk, bulkPrefix, cluster);
+        }
+
         await AssertHashKvAgreeAsync(members, revision, output);
 
         var result = LinearizabilityChecker.Check(load.History.Operations, CheckerBudget);
@@ -99,6 +105,24 @@ public static class ClusterChecks
 
         Assert.True(missing.Count == 0,
             $"{missing.Count} acknowledged puts missing (of {acked.Count} × {members.Count} members):\n{string.Join('\n', missing.Take(20))}\n{cluster.LogTails()}");
+    }
+
+    /// <summary>Keys written once each: one serializable prefix read per member must hold every one at its revision.</summary>
+    public static async Task AssertBulkPresentAsync(IReadOnlyList<ClusterMember> members, IReadOnlyList<AckedPut> bulk, string prefix, ProcessCluster cluster)
+    {
+        var end = prefix[..^1] + (char)(prefix[^1] + 1);
+        foreach (var m in members)
+        {
+            var resp = await ProcessCluster.RetryAsync(
+                () => m.Client.Kv.RangeAsync(
+                    new RangeRequest { Key = ByteString.CopyFromUtf8(prefix), RangeEnd = ByteString.CopyFromUtf8(end), Serializable = true },
+                    new CallOptions { Timeout = TimeSpan.FromSeconds(10) }),
+                TimeSpan.FromSeconds(20));
+            var have = resp.Kvs.ToDictionary(kv => kv.Key.ToStringUtf8(), kv => (Value: kv.Value.ToStringUtf8(), kv.ModRevision));
+            var missing = bulk.Where(b => !have.TryGetValue(b.Key, out var h) || h.Value != b.Value || h.ModRevision != b.Revision).ToList();
+            Assert.True(missing.Count == 0,
+                $"{m.Name} lacks {missing.Count} of {bulk.Count} acknowledged bulk puts, e.g. {string.Join(", ", missing.Take(5))}\n{cluster.LogTails()}");
+        }
     }
 
     /// <summary>HashKV at <paramref name="revision"/> is identical on every member.</summary>

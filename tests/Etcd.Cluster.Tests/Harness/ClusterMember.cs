@@ -21,6 +21,7 @@ public sealed partial class ClusterMember : IAsyncDisposable
     private Process? _process;
     private int _incarnation;
     private EtcdClient? _client;
+    private readonly List<(string Text, TaskCompletionSource Seen)> _logWaiters = [];
 
     internal ClusterMember(string binary, string name, string dataDir, PeerProxy proxy, int clientPort, int peerPort)
     {
@@ -147,6 +148,37 @@ public sealed partial class ClusterMember : IAsyncDisposable
         await WaitReadyAsync(ready.Task, process, readyTimeout);
     }
 
+    /// <summary>Waits (bounded) until a log line containing one of <paramref name="texts"/> has been seen (in any incarnation).</summary>
+    public async Task<bool> WaitForLogAsync(TimeSpan timeout, params string[] texts)
+    {
+        var seen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_logGate)
+        {
+            var logs = _logs.ToString();
+            if (texts.Any(t => logs.Contains(t, StringComparison.Ordinal)))
+            {
+                return true;
+            }
+
+            foreach (var t in texts)
+            {
+                _logWaiters.Add((t, seen));
+            }
+        }
+
+        try
+        {
+            return await Task.WhenAny(seen.Task, Task.Delay(timeout)) == seen.Task;
+        }
+        finally
+        {
+            lock (_logGate)
+            {
+                _logWaiters.RemoveAll(w => w.Seen == seen);
+            }
+        }
+    }
+
     /// <summary>SIGKILL, then waits for the exit (bounded).</summary>
     public void Kill()
     {
@@ -266,6 +298,17 @@ public sealed partial class ClusterMember : IAsyncDisposable
         if (line.Contains(ReadyLine, StringComparison.Ordinal))
         {
             ready.TrySetResult();
+        }
+
+        lock (_logGate)
+        {
+            foreach (var (text, seen) in _logWaiters)
+            {
+                if (line.Contains(text, StringComparison.Ordinal))
+                {
+                    seen.TrySetResult();
+                }
+            }
         }
     }
 
