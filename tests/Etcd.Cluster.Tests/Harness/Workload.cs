@@ -86,15 +86,26 @@ public sealed class Workload : IAsyncDisposable
         }
     }
 
-    /// <summary>Starts <paramref name="count"/> clients that only ever talk to <paramref name="member"/>.</summary>
-    public void AddPinned(ClusterMember member, int count)
+    /// <summary>Starts <paramref name="count"/> clients that only ever talk to <paramref name="member"/>; returns their client IDs.</summary>
+    /// <param name="member">The only member these clients talk to.</param>
+    /// <param name="count">Number of clients.</param>
+    /// <param name="serializableReadsOnly">Only serializable gets (local reads, which may be stale by design): the harness's positive control.</param>
+    public IReadOnlyList<int> AddPinned(ClusterMember member, int count, bool serializableReadsOnly = false)
     {
+        var ids = new List<int>();
         for (var i = 0; i < count; i++)
         {
             var id = Interlocked.Increment(ref _nextClientId);
-            _tasks.Add(Task.Run(() => RunAsync(id, () => [member], 0)));
+            ids.Add(id);
+            _tasks.Add(Task.Run(() => RunAsync(id, () => [member], 0, serializableReadsOnly)));
         }
+
+        return ids;
     }
+
+    /// <summary>Acknowledged operations (not unknown) of <paramref name="clients"/> invoked after <paramref name="from"/> and answered before <paramref name="to"/> (history clock).</summary>
+    public IReadOnlyList<Operation> AcknowledgedWithin(IReadOnlyCollection<int> clients, long from, long to) =>
+        History.Operations.Where(o => clients.Contains(o.ClientId) && !o.Unknown && o.Call > from && o.Return < to).ToList();
 
     /// <summary>Waits until at least <paramref name="count"/> more operations succeed (bounded); false on timeout.</summary>
     public async Task<bool> WaitForProgressAsync(long count, TimeSpan timeout)
@@ -144,7 +155,7 @@ public sealed class Workload : IAsyncDisposable
     private EtcdClient ClientFor(int clientId, ClusterMember m) =>
         _clients.GetOrAdd($"{clientId}|{m.ClientUrl}", _ => EtcdClient.Create(new EtcdClientOptions { Endpoints = [m.ClientUrl], DialTimeout = TimeSpan.FromSeconds(1) }));
 
-    private async Task RunAsync(int clientId, Func<List<ClusterMember>> targets, int position)
+    private async Task RunAsync(int clientId, Func<List<ClusterMember>> targets, int position, bool serializableReadsOnly = false)
     {
         var rnd = new Random(clientId * 7919);
         var token = _stop.Token;
@@ -160,7 +171,7 @@ public sealed class Workload : IAsyncDisposable
             var client = ClientFor(clientId, members[position % members.Count]);
             var key = Options.Prefix + rnd.Next(Options.Keys).ToString("D2");
             var call = new CallOptions { Timeout = Options.OpTimeout };
-            if (rnd.NextDouble() < Options.PutFraction)
+            if (!serializableReadsOnly && rnd.NextDouble() < Options.PutFraction)
             {
                 var value = $"c{clientId}-{seq}";
                 var t0 = HistoryRecorder.Now();
@@ -186,7 +197,7 @@ public sealed class Workload : IAsyncDisposable
                 var t0 = HistoryRecorder.Now();
                 try
                 {
-                    var resp = await client.Kv.RangeAsync(new RangeRequest { Key = ByteString.CopyFromUtf8(key) }, call);
+                    var resp = await client.Kv.RangeAsync(new RangeRequest { Key = ByteString.CopyFromUtf8(key), Serializable = serializableReadsOnly }, call);
                     var t1 = HistoryRecorder.Now();
                     History.Add(Operation.Get(clientId, key, resp.Kvs.Count == 0 ? null : resp.Kvs[0].Value.ToStringUtf8(), t0, t1));
                     Interlocked.Increment(ref _ok);
