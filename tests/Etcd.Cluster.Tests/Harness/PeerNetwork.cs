@@ -131,6 +131,9 @@ public sealed class PeerProxy : IAsyncDisposable
     /// <summary>The advertised peer URL.</summary>
     public string Url => $"http://127.0.0.1:{Port}";
 
+    /// <summary>Raft ID of the member behind the proxy (0 until known); the target of links whose preamble does not name it.</summary>
+    public ulong MemberId { get; set; }
+
     /// <summary>Bytes dropped by this proxy on blackholed links.</summary>
     public long DroppedBytes => Interlocked.Read(ref _dropped);
 
@@ -204,30 +207,13 @@ public sealed class PeerProxy : IAsyncDisposable
         try
         {
             downstream.NoDelay = true;
-            var hello = new byte[HelloSize];
-            var got = 0;
-            using (var helloTimeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token))
+            var hello = await ReadPreambleAsync(downstream, link);
+            if (hello is null)
             {
-                helloTimeout.CancelAfter(TimeSpan.FromSeconds(10));
-                while (got < HelloSize)
-                {
-                    var n = await downstream.ReceiveAsync(hello.AsMemory(got), SocketFlags.None, helloTimeout.Token);
-                    if (n == 0)
-                    {
-                        return;
-                    }
-
-                    got += n;
-                }
+                return;
             }
 
-            // "EPR1" | kind | cluster | from | to; anything else (e.g. TLS) is a link of unknown ends, never blocked.
-            if (hello.AsSpan(0, 4).SequenceEqual("EPR1"u8))
-            {
-                link.From = BinaryPrimitives.ReadUInt64BigEndian(hello.AsSpan(13));
-                link.To = BinaryPrimitives.ReadUInt64BigEndian(hello.AsSpan(21));
-            }
-
+            var got = hello.Length;
             if (_network.IsBlocked(link.From, link.To))
             {
                 // Blackhole: accept, never forward; drain and drop whatever the dialer sends until healed.
@@ -255,6 +241,82 @@ public sealed class PeerProxy : IAsyncDisposable
                 _links.Remove(link);
             }
         }
+    }
+
+    /// <summary>
+    /// Reads the start of a peer connection far enough to know its ends: our transport's 29-byte hello
+    /// (<c>"EPR1"</c> | kind | cluster | from | to), or, for etcd's rafthttp, the first HTTP request's headers
+    /// (<c>X-Server-From</c>, <c>X-Raft-To</c>; every request of a connection comes from the same member). Returns
+    /// the bytes read (to be forwarded), or null if the dialer went away first. Ends left unknown are never blocked.
+    /// </summary>
+    private async Task<byte[]?> ReadPreambleAsync(Socket downstream, Link link)
+    {
+        var buf = new byte[16 * 1024];
+        var got = 0;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+        timeout.CancelAfter(TimeSpan.FromSeconds(10));
+        while (got < buf.Length)
+        {
+            var n = await downstream.ReceiveAsync(buf.AsMemory(got), SocketFlags.None, timeout.Token);
+            if (n == 0)
+            {
+                return null;
+            }
+
+            got += n;
+            if (got >= 4 && buf.AsSpan(0, 4).SequenceEqual("EPR1"u8))
+            {
+                if (got < HelloSize)
+                {
+                    continue;
+                }
+
+                link.From = BinaryPrimitives.ReadUInt64BigEndian(buf.AsSpan(13));
+                link.To = BinaryPrimitives.ReadUInt64BigEndian(buf.AsSpan(21));
+                break;
+            }
+
+            var text = System.Text.Encoding.ASCII.GetString(buf, 0, got);
+            var headersEnd = text.IndexOf("\r\n\r\n", StringComparison.Ordinal);
+            if (got >= 4 && !char.IsAsciiLetterUpper(text[0]))
+            {
+                break; // neither our hello nor HTTP (e.g. TLS): unknown ends
+            }
+
+            if (headersEnd < 0)
+            {
+                continue;
+            }
+
+            foreach (var line in text[..headersEnd].Split("\r\n"))
+            {
+                var colon = line.IndexOf(':');
+                if (colon <= 0)
+                {
+                    continue;
+                }
+
+                var name = line[..colon].Trim();
+                var value = line[(colon + 1)..].Trim();
+                if (name.Equals("X-Server-From", StringComparison.OrdinalIgnoreCase) && ulong.TryParse(value, System.Globalization.NumberStyles.HexNumber, null, out var from))
+                {
+                    link.From = from;
+                }
+                else if (name.Equals("X-Raft-To", StringComparison.OrdinalIgnoreCase) && ulong.TryParse(value, System.Globalization.NumberStyles.HexNumber, null, out var to))
+                {
+                    link.To = to;
+                }
+            }
+
+            if (link.From != 0 && link.To == 0)
+            {
+                link.To = MemberId;
+            }
+
+            break;
+        }
+
+        return buf[..got];
     }
 
     private async Task DrainAsync(Socket s)

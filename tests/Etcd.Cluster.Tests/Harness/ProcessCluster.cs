@@ -131,6 +131,7 @@ public sealed class ProcessCluster : IAsyncDisposable
         var member = NewMember();
         var resp = await RetryAsync(() => AnyLive().Cluster_AddAsync(member.PeerUrl, learner: true), TimeSpan.FromSeconds(20));
         member.MemberId = resp.Member.ID;
+        member.Proxy.MemberId = resp.Member.ID;
         _learners.Add(member.MemberId);
         var initial = string.Join(",", _members.Select(m => $"{m.Name}={m.PeerUrl}"));
         member.Arguments = ArgumentsFor(member, initial, "existing");
@@ -262,6 +263,7 @@ public sealed class ProcessCluster : IAsyncDisposable
             var info = list.Members.FirstOrDefault(i => i.PeerURLs.Any(u => u.TrimEnd('/') == m.PeerUrl))
                 ?? throw new InvalidOperationException($"member list has no member with peer URL {m.PeerUrl}: {list}");
             m.MemberId = info.ID;
+            m.Proxy.MemberId = info.ID;
         }
     }
 
