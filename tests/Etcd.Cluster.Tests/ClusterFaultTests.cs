@@ -13,7 +13,7 @@ namespace Etcd.Cluster.Tests;
 [Trait(ClusterEnvironment.TraitName, ClusterEnvironment.Category)]
 public sealed class ClusterFaultTests(ITestOutputHelper output)
 {
-    private static readonly TimeSpan ProgressTimeout = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan ProgressTimeout = TimeSpan.FromSeconds(ClusterEnvironment.Soak ? 600 : 30);
     private static readonly TimeSpan LeaderTimeout = TimeSpan.FromSeconds(20);
 
     private static long Ops => ClusterEnvironment.Soak ? 5000 : 300;
@@ -48,12 +48,21 @@ public sealed class ClusterFaultTests(ITestOutputHelper output)
         // right after SIGCONT it still believes it leads, and must not answer a linearizable read from its own state.
         var pinned = load.AddPinned(leader, 4);
         await Progress(load, cluster, "pinned clients running");
+        await RecordedPutAsync(load, leader, "probe", "before-pause");
         leader.Pause();
         var next = await cluster.WaitForLeaderAsync(LeaderTimeout, notThis: leader);
         output.WriteLine($"leader {leader.Name} stopped; new leader {next.Name}");
+        await RecordedPutAsync(load, next, "probe", "during-pause");
         await Progress(load, cluster, "old leader paused");
         var resumed = HistoryRecorder.Now();
         leader.Resume();
+
+        // A burst of linearizable reads at the old leader the moment it wakes, still believing it leads: each must
+        // see the value written during the pause, or fail. (They are also part of the checked history.)
+        var probes = await Task.WhenAll(Enumerable.Range(0, 16).Select(_ => RecordedGetAsync(load, leader, "probe")));
+        var stale = probes.Count(v => v == "before-pause");
+        output.WriteLine($"probe reads at the resumed old leader: {probes.Count(v => v == "during-pause")} fresh, {stale} stale, {probes.Count(v => v is null)} failed");
+        Assert.True(stale == 0, $"the resumed old leader served {stale} stale linearizable reads\n{leader.LogTail()}");
         await Progress(load, cluster, "old leader resumed");
         var after = load.AcknowledgedWithin(pinned, resumed, long.MaxValue - 1);
         output.WriteLine($"{after.Count} operations acknowledged by the resumed old leader so far (all part of the checked history)");
@@ -154,6 +163,32 @@ public sealed class ClusterFaultTests(ITestOutputHelper output)
         var victim = cluster.Followers(leader)[0];
         Assert.True(await cluster.RemoveAsync(victim), $"removed member {victim.Name} kept running\n{victim.LogTail()}");
         Assert.True(victim.ExitCode == 0, $"removed member {victim.Name} exited with code {victim.ExitCode}\n{victim.LogTail(15)}");
+    }
+
+    private const int ProbeClient = 10_000;
+
+    private static async Task RecordedPutAsync(Workload load, ClusterMember via, string key, string value)
+    {
+        var t0 = HistoryRecorder.Now();
+        await ProcessCluster.RetryAsync(() => via.Client.Kv.PutAsync(key, value, new Etcd.Client.Grpc.CallOptions { Timeout = TimeSpan.FromSeconds(5) }), TimeSpan.FromSeconds(20));
+        load.History.Add(Operation.Put(ProbeClient, key, value, t0, HistoryRecorder.Now()));
+    }
+
+    /// <summary>One linearizable get through <paramref name="via"/>, recorded if answered; null if it failed.</summary>
+    private static async Task<string?> RecordedGetAsync(Workload load, ClusterMember via, string key)
+    {
+        var t0 = HistoryRecorder.Now();
+        try
+        {
+            var resp = await via.Client.Kv.GetAsync(key, new Etcd.Client.Grpc.CallOptions { Timeout = TimeSpan.FromSeconds(5) });
+            var value = resp.Kvs.Count == 0 ? "<absent>" : resp.Kvs[0].Value.ToStringUtf8();
+            load.History.Add(Operation.Get(ProbeClient + 1, key, resp.Kvs.Count == 0 ? null : value, t0, HistoryRecorder.Now()));
+            return value;
+        }
+        catch (Exception e) when (e is Etcd.Api.Grpc.RpcException or OperationCanceledException or HttpRequestException)
+        {
+            return null;
+        }
     }
 
     private static async Task<int> BulkWriteUntilAsync(ProcessCluster cluster, ClusterMember leader, ulong raftIndex, System.Collections.Concurrent.ConcurrentBag<AckedPut> acked, TimeSpan timeout)

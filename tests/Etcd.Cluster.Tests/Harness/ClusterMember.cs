@@ -46,10 +46,10 @@ public sealed partial class ClusterMember : IAsyncDisposable
     public PeerProxy Proxy { get; }
 
     /// <summary>Client port on 127.0.0.1.</summary>
-    public int ClientPort { get; }
+    public int ClientPort { get; private set; }
 
     /// <summary>The real peer port (<c>--listen-peer-urls</c>).</summary>
-    public int PeerPort { get; }
+    public int PeerPort { get; private set; }
 
     /// <summary>Client URL.</summary>
     public string ClientUrl => $"http://127.0.0.1:{ClientPort}";
@@ -98,6 +98,44 @@ public sealed partial class ClusterMember : IAsyncDisposable
     /// <exception cref="InvalidOperationException">Exited before becoming ready.</exception>
     /// <exception cref="TimeoutException">Not ready within <paramref name="readyTimeout"/>.</exception>
     public async Task StartAsync(TimeSpan readyTimeout, bool waitReady = true)
+    {
+        if (_incarnation > 0 || !waitReady)
+        {
+            await LaunchAsync(readyTimeout, waitReady);
+            return;
+        }
+
+        // First start: a port probed free may be taken (e.g. as another connection's source port) before the member
+        // binds it. Only this member's own args name its real ports (peers know it by its proxy), so pick new ones.
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await LaunchAsync(readyTimeout, waitReady);
+                return;
+            }
+            catch (InvalidOperationException) when (attempt < 5 && LastIncarnationLogs().Contains("address already in use", StringComparison.Ordinal))
+            {
+                var (oldClient, oldPeer) = (ClientUrl, $"http://127.0.0.1:{PeerPort}");
+                ClientPort = FreePorts.Next();
+                PeerPort = FreePorts.Next();
+                Proxy.TargetPort = PeerPort;
+                Arguments = Arguments.Select(a => a == oldClient ? ClientUrl : a == oldPeer ? $"http://127.0.0.1:{PeerPort}" : a).ToList();
+                if (Directory.Exists(DataDir))
+                {
+                    Directory.Delete(DataDir, recursive: true);
+                }
+            }
+        }
+    }
+
+    private string LastIncarnationLogs()
+    {
+        var marker = $"[{_incarnation}]";
+        return string.Join('\n', Logs.Split('\n').Where(l => l.Contains(marker, StringComparison.Ordinal)));
+    }
+
+    private async Task LaunchAsync(TimeSpan readyTimeout, bool waitReady)
     {
         if (IsRunning)
         {

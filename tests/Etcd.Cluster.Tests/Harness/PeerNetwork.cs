@@ -122,8 +122,8 @@ public sealed class PeerProxy : IAsyncDisposable
     /// <summary>Name of the member behind the proxy.</summary>
     public string Name { get; }
 
-    /// <summary>The member's real peer port.</summary>
-    public int TargetPort { get; }
+    /// <summary>The member's real peer port (changed only before the member first starts).</summary>
+    public int TargetPort { get; internal set; }
 
     /// <summary>The proxy's port: the member's advertised peer URL points here.</summary>
     public int Port { get; }
