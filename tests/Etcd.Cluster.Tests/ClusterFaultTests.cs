@@ -128,6 +128,22 @@ public sealed class ClusterFaultTests(ITestOutputHelper output)
         await cluster.WaitForLeaderAsync(LeaderTimeout);
     });
 
+    [Fact(Skip = "server bug (fails about 1 run in 4 here, passes every time against /usr/bin/etcd): MemberRemove of the leader, " +
+                 "sent to a follower, answers 'etcdserver: unhealthy cluster' for 20 s of retries. The follower's strict " +
+                 "reconfig check (EtcdServer.Cluster.cs, numConnectedSince over 5 s) counts the other follower as not connected: " +
+                 "TcpRaftTransport dials a peer lazily, only when it has a message for it, and followers never message each " +
+                 "other, so ActiveSince(other follower) stays null unless an election happened to connect them. etcd keeps a " +
+                 "stream to every peer at all times (rafthttp stream readers dial out), so every pair counts as active.")]
+    public Task ThreeMembers_LeaderRemovedUnderLoad() => RunAsync(3, async (cluster, load) =>
+    {
+        // Removing the leader itself: it commits its own removal, steps down and stops; the other two elect a leader.
+        var leader = await cluster.WaitForLeaderAsync(LeaderTimeout);
+        var exited = await cluster.RemoveAsync(leader);
+        var next = await cluster.WaitForLeaderAsync(LeaderTimeout);
+        output.WriteLine($"leader {leader.Name} removed (exited by itself: {exited}, code {leader.ExitCode}); new leader {next.Name}");
+        Assert.True(exited, $"removed leader {leader.Name} kept running\n{leader.LogTail()}");
+    });
+
     [Fact]
     public async Task PositiveControl_SerializableReadsFromAnIsolatedFollower_AreCaughtAsStale()
     {
