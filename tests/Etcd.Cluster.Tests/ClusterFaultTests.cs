@@ -16,7 +16,7 @@ public sealed class ClusterFaultTests(ITestOutputHelper output)
     private static readonly TimeSpan ProgressTimeout = TimeSpan.FromSeconds(ClusterEnvironment.Soak ? 600 : 30);
     private static readonly TimeSpan LeaderTimeout = TimeSpan.FromSeconds(20);
 
-    private static long Ops => ClusterEnvironment.Soak ? 5000 : 300;
+    private static long Ops => ClusterEnvironment.Soak ? 5000 : 200;
 
     [Fact]
     public Task ThreeMembers_FollowerSigkillAndRestart() => RunAsync(3, async (cluster, load) =>
@@ -159,6 +159,9 @@ public sealed class ClusterFaultTests(ITestOutputHelper output)
         cluster.Network.Isolate(follower.MemberId);
         var isolated = HistoryRecorder.Now();
         var readers = load.AddPinned(follower, 4, serializableReadsOnly: true);
+
+        // Enough overwrites on the majority side (about 8 per key), then more reads at the follower after them.
+        Assert.True(await load.WaitForAckedPutsAsync(64, ProgressTimeout), $"no puts acknowledged by the majority; {load.Summary()}");
         await Progress(load, cluster, "follower isolated");
         var staleCandidates = load.AcknowledgedWithin(readers, isolated, long.MaxValue - 1).Count;
         cluster.Network.Heal();

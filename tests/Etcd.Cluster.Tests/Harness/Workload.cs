@@ -125,6 +125,24 @@ public sealed class Workload : IAsyncDisposable
         return true;
     }
 
+    /// <summary>Waits until at least <paramref name="count"/> more puts are acknowledged (bounded); false on timeout.</summary>
+    public async Task<bool> WaitForAckedPutsAsync(int count, TimeSpan timeout)
+    {
+        var target = Acked.Count + count;
+        var deadline = DateTime.UtcNow + timeout;
+        while (Acked.Count < target)
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                return false;
+            }
+
+            await Task.Delay(50);
+        }
+
+        return true;
+    }
+
     /// <summary>Stops every client and waits for them (each stops within one operation timeout).</summary>
     public async Task StopAsync()
     {
