@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test: the unit and in-process tests (dotnet test), then the e2e tests of etcd's own suite
-# listed in tests/e2e-passing.txt against bin/etcd (published first) and the real etcdctl.
+# Runs every test: the unit and in-process tests (dotnet test; this includes the process-based projects
+# tests/Etcd.Compat.Tests and tests/Etcd.Cluster.Tests, which run bin/etcd, published first, unless ETCD_UNDER_TEST
+# names another executable), then the e2e tests of etcd's own suite listed in tests/e2e-passing.txt against
+# bin/etcd and the real etcdctl.
 # Prints a closing line 'N passed, N failed'.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
