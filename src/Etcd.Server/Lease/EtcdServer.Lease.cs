@@ -9,9 +9,10 @@ namespace Etcd.Server;
 
 /// <summary>
 /// Forwards lease requests that only the leader can serve (etcd forwards them over the peer transport to
-/// the leader's <c>/leases</c> and <c>/leases/internal</c> handlers). Set <see cref="EtcdServer.LeaseForwarder"/>
-/// once the peer transport exists; without one, a follower answers after the member becomes leader or
-/// with a timeout.
+/// the leader's <c>/leases</c> and <c>/leases/internal</c> handlers). The member uses one over its peer transport
+/// (<see cref="IRaftTransport.ForwardLeaseAsync"/>) unless <see cref="EtcdServer.LeaseForwarder"/> was set before
+/// <see cref="EtcdServer.StartLoop"/>. Implementations throw <see cref="IOException"/> when the leader cannot be
+/// reached and <see cref="LessorNotPrimaryException"/> when it is not (yet) the primary; the caller retries both.
 /// </summary>
 public interface ILeaseForwarder
 {
@@ -30,7 +31,8 @@ public sealed partial class EtcdServer
     /// <summary>The member's lessor (leases, their keys and expiry).</summary>
     public Lessor Lessor => _lessor ?? throw new InvalidOperationException("lessor not set");
 
-    /// <summary>Where a follower forwards keep-alives and TimeToLive (null: none yet, see <see cref="ILeaseForwarder"/>).</summary>
+    /// <summary>Where a follower forwards keep-alives and TimeToLive (set to the peer-transport forwarder by
+    /// <see cref="StartLoop"/> when still null; see <see cref="ILeaseForwarder"/>).</summary>
     public ILeaseForwarder? LeaseForwarder { get; set; }
 
     /// <summary>

@@ -15,8 +15,10 @@ public sealed record LessorConfig
     /// ceil(1.5 × election timeout), see <see cref="MinTtlFor"/>).</summary>
     public long MinLeaseTtlSeconds { get; init; } = 2;
 
-    /// <summary>How often the primary looks for expired leases and due checkpoints (etcd: 500 ms).</summary>
-    public TimeSpan CheckInterval { get; init; } = TimeSpan.FromMilliseconds(500);
+    /// <summary>How often the primary looks for expired leases and due checkpoints. etcd looks every 500 ms; we look
+    /// every 100 ms so that leases are revoked closer to their TTL (a peek at the expiry heap when nothing is due).
+    /// The revoke rate per second is unchanged: each check hands out at most RevokeRatePerSecond × CheckInterval.</summary>
+    public TimeSpan CheckInterval { get; init; } = TimeSpan.FromMilliseconds(100);
 
     /// <summary>Upper bound of leases revoked per second (etcd's <c>leaseRevokeRate</c>, 1000); also the
     /// threshold and base of the expiry spreading done by <see cref="Lessor.Promote"/>.</summary>

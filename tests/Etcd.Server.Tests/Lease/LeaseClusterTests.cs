@@ -203,6 +203,10 @@ public sealed class LeaseClusterTests(ITestOutputHelper output)
         var other = c.Live.First(m => m != leader && m != follower);
         var first = await leader.PutAsync(Put("fw/0", "before"), Soon());
 
+        // A watch from "now" starts at the member's own applied revision: let the follower apply the first put
+        // (a linearizable read waits for it) so that "now" is after it.
+        await follower.RangeAsync(Get("fw/0"), Soon());
+
         await using var live = DirectWatch.Start(follower);
         await using var replay = DirectWatch.Start(follower);
         live.Send(new WatchRequest { CreateRequest = new WatchCreateRequest { Key = B("fw/"), RangeEnd = B("fw0"), PrevKv = true } });

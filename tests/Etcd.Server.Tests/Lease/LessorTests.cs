@@ -239,9 +239,11 @@ public sealed class LessorTests : IDisposable
         }
 
         _time.Advance(TimeSpan.FromSeconds(3));
-        Assert.Equal(500, _lessor.RunChecks().Count); // 1000/s × 0.5 s
-        Assert.Equal(500, _lessor.RunChecks().Count);
-        Assert.Equal(200, _lessor.RunChecks().Count);
+        for (var check = 0; check < 12; check++)
+        {
+            Assert.Equal(100, _lessor.RunChecks().Count); // 1000/s × 0.1 s
+        }
+
         Assert.Empty(_lessor.RunChecks());
         Assert.Equal(1200, _revokesProposed.Distinct().Count());
     }
