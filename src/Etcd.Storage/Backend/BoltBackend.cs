@@ -230,6 +230,50 @@ public sealed class BoltBackend : IBackend
         }
     }
 
+    /// <summary>
+    /// Replaces the database with the bbolt file at <paramref name="sourcePath"/> (a db received with a raft
+    /// snapshot, etcd's <c>&lt;index&gt;.snap.db</c>): drops the pending batch, renames the file over
+    /// <see cref="Path"/> (fsyncing the directory) and reopens, as etcd's <c>openSnapshotBackend</c> +
+    /// <c>recoverBackendSnapshot</c> do. Open read views keep reading the old file until disposed. The caller
+    /// must hold no batch lock and must rebuild whatever it cached from the old contents.
+    /// </summary>
+    /// <exception cref="BoltException">The file is not a bbolt database (the old one is then reopened).</exception>
+    public void ReplaceDatabase(string sourcePath)
+    {
+        ArgumentNullException.ThrowIfNull(sourcePath);
+        lock (_gate)
+        {
+            EnsureNotDisposed();
+            _wtx!.Rollback();
+            _wtx = null;
+            _wbuckets.Clear();
+            _pending = 0;
+            _overlay = ImmutableDictionary<string, BucketOverlay>.Empty;
+            var old = _db;
+            var oldView = _published;
+            try
+            {
+                // Validate before the swap: a bad file must not replace a good database.
+                BoltDb.Open(sourcePath, new BoltOptions { ReadOnly = true }).Dispose();
+            }
+            catch
+            {
+                _wtx = _db.Begin(true);
+                throw;
+            }
+
+            var dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(Path))!;
+            oldView.Holder.Release();
+            old.Dispose();
+            File.Move(sourcePath, Path, overwrite: true);
+            NativeFile.FsyncDir(dir);
+            _db = OpenDb(Path);
+            _published = new View(new ReadTxHolder(_db.Begin(false)), _overlay);
+            _wtx = _db.Begin(true);
+            UpdateSizes();
+        }
+    }
+
     /// <summary>Commits what is pending, stops the committer and closes the file.</summary>
     public void Dispose()
     {
