@@ -36,8 +36,8 @@ public sealed partial class EtcdProcess : IAsyncDisposable
         _ownsDataDir = ownsDataDir;
     }
 
-    /// <summary>Executable being run.</summary>
-    public string BinaryPath { get; }
+    /// <summary>Executable being run (changes with <see cref="RestartAsync(string, TimeSpan?)"/>).</summary>
+    public string BinaryPath { get; private set; }
 
     /// <summary>Member name (--name).</summary>
     public string Name { get; }
@@ -121,6 +121,21 @@ public sealed partial class EtcdProcess : IAsyncDisposable
             throw new InvalidOperationException("member is still running; stop or kill it before restarting");
         }
 
+        return LaunchAsync(readyTimeout ?? DefaultReadyTimeout);
+    }
+
+    /// <summary>
+    /// Starts <paramref name="binaryPath"/> on this member's data dir and ports (the previous incarnation must have
+    /// exited): a data directory moving between real etcd and the server under test.
+    /// </summary>
+    public Task RestartAsync(string binaryPath, TimeSpan? readyTimeout = null)
+    {
+        if (IsRunning)
+        {
+            throw new InvalidOperationException("member is still running; stop or kill it before restarting");
+        }
+
+        BinaryPath = binaryPath;
         return LaunchAsync(readyTimeout ?? DefaultReadyTimeout);
     }
 
