@@ -549,7 +549,7 @@ public sealed partial class EtcdServer
             snapshotter.SaveDBFromAsync(dbStream, index).GetAwaiter().GetResult();
         }
 
-        var onDisk = new Snapshot { Metadata = snap.Metadata.Clone(), Data = ByteString.CopyFrom(SnapFileData(membership.Span)) };
+        var onDisk = new Snapshot { Metadata = snap.Metadata.Clone(), Data = UnsafeByteOperations.UnsafeWrap(MembershipAsV2Store(membership.Span)) };
         snapshotter.SaveSnap(onDisk);
         _wal.SaveSnapshot(new Walpb.Snapshot { Index = index, Term = snap.Metadata.Term });
         _raftStorage.ApplySnapshot(onDisk);
@@ -605,9 +605,10 @@ public sealed partial class EtcdServer
     }
 
     /// <summary>
-    /// Loop thread: every <c>--snapshot-count</c> applied entries, records a raft snapshot in memory and compacts
-    /// the raft log to <see cref="SnapshotCatchUpEntries"/> behind it, so far-behind members get a MsgSnap.
-    /// (The WAL keeps every entry: a restart replays it.)
+    /// Loop thread: every <c>--snapshot-count</c> applied entries, etcd's <c>triggerSnapshot</c>: commits the
+    /// backend with the consistent index, writes a snap file (<c>%016x-%016x.snap</c>, the membership as v2 store
+    /// JSON) and its WAL record, releases the WAL segments before it, and compacts the in-memory raft log to
+    /// <see cref="SnapshotCatchUpEntries"/> behind it (so far-behind members get a MsgSnap).
     /// </summary>
     private void MaybeSnapshot()
     {
@@ -617,23 +618,40 @@ public sealed partial class EtcdServer
             return;
         }
 
+        _log.LogInformation("triggering snapshot {local-member-id} {local-member-applied-index} {local-member-snapshot-index} {local-member-snapshot-count}", Hex(MemberId), applied, _snapshotIndex, _options.SnapshotCount);
+        Snapshot snap;
         try
         {
-            _raftStorage.CreateSnapshot(applied, _confState, []);
+            Kv.Commit();
+            snap = _raftStorage.CreateSnapshot(applied, _confState, MembershipAsV2Store(Cluster.ExportState()));
+        }
+        catch (RaftException)
+        {
+            // Already snapshotted that far (a received snapshot).
             _snapshotIndex = applied;
-            if (applied > SnapshotCatchUpEntries)
+            return;
+        }
+
+        _snapshotIndex = applied;
+        var snapshotter = new Storage.Snap.Snapshotter(_options.SnapDir);
+        snapshotter.SaveSnap(snap);
+        _wal.SaveSnapshot(new Walpb.Snapshot { Index = snap.Metadata.Index, Term = snap.Metadata.Term });
+        _log.LogInformation("saved snapshot {snapshot-index}", snap.Metadata.Index);
+        _wal.ReleaseLockTo(snap.Metadata.Index);
+        snapshotter.ReleaseSnapDBs(snap);
+
+        var compactTo = applied > SnapshotCatchUpEntries ? applied - SnapshotCatchUpEntries : 1;
+        try
+        {
+            if (compactTo >= _raftStorage.FirstIndex())
             {
-                var compactTo = applied - SnapshotCatchUpEntries;
-                if (compactTo >= _raftStorage.FirstIndex())
-                {
-                    _raftStorage.Compact(compactTo);
-                    _log.LogInformation("compacted Raft logs {compact-index}", compactTo);
-                }
+                _raftStorage.Compact(compactTo);
+                _log.LogInformation("compacted Raft logs {compact-index}", compactTo);
             }
         }
         catch (RaftException)
         {
-            // Already snapshotted or compacted that far.
+            // Already compacted that far.
         }
     }
 

@@ -20,7 +20,7 @@ public sealed partial class EtcdServer
     /// <summary>Magic of the state-machine part of a raft snapshot we send: membership JSON, then the bbolt db.</summary>
     private static ReadOnlySpan<byte> MergedSnapshotMagic => "ECS2"u8;
 
-    /// <summary>Magic of the membership-only data we keep in snap files (an older image may follow it; ignored).</summary>
+    /// <summary>Magic of the membership-only data older builds kept in snap files (an image may follow it; ignored).</summary>
     private static ReadOnlySpan<byte> SnapFileMagic => "ECS1"u8;
 
     private ConsistentIndexState _ci = new();
@@ -51,6 +51,33 @@ public sealed partial class EtcdServer
         {
             throw new EtcdStartException($"failed to open backend {BackendPath(options)}: {e.Message}", e);
         }
+    }
+
+    /// <summary>
+    /// etcd's file purging (every 30 s while running): keeps at most <c>--max-snapshots</c> <c>*.snap</c> and
+    /// <c>*.snap.db</c> files and <c>--max-wals</c> <c>*.wal</c> segments, removing the oldest ones that are not
+    /// locked (WAL segments stay locked until a snapshot releases them). Thread-safe; returns the paths removed.
+    /// </summary>
+    public IReadOnlyList<string> PurgeFiles()
+    {
+        var removed = new List<string>();
+        try
+        {
+            removed.AddRange(Storage.FileSystem.FilePurger.PurgeOnce(_options.SnapDir, "snap.db", _options.MaxSnapshots));
+            removed.AddRange(Storage.FileSystem.FilePurger.PurgeOnce(_options.SnapDir, "snap", _options.MaxSnapshots));
+            removed.AddRange(Storage.FileSystem.FilePurger.PurgeOnce(_options.ResolvedWalDir, "wal", _options.MaxWals));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _log.LogWarning("failed to purge files {error}", e.Message);
+        }
+
+        foreach (var path in removed)
+        {
+            _log.LogInformation("purged {path}", path);
+        }
+
+        return removed;
     }
 
     /// <summary>Reads <c>meta/consistent_index</c> (0 when absent).</summary>
@@ -160,21 +187,59 @@ public sealed partial class EtcdServer
         return ms.ToArray();
     }
 
-    /// <summary>The membership-only data kept in the snap file: <c>"ECS1"</c>, u32 length, membership JSON.</summary>
-    private static byte[] SnapFileData(ReadOnlySpan<byte> membership)
+    /// <summary>Our membership JSON (<see cref="Membership.RaftCluster.ExportState"/>) as etcd's v2 store JSON, the data of snap files.</summary>
+    private static byte[] MembershipAsV2Store(ReadOnlySpan<byte> exported)
     {
-        var data = new byte[8 + membership.Length];
-        SnapFileMagic.CopyTo(data);
-        BinaryPrimitives.WriteUInt32BigEndian(data.AsSpan(4), (uint)membership.Length);
-        membership.CopyTo(data.AsSpan(8));
-        return data;
+        using var doc = System.Text.Json.JsonDocument.Parse(exported.ToArray());
+        var root = doc.RootElement;
+        var members = root.GetProperty("members").EnumerateArray()
+            .Select(e => System.Text.Json.JsonSerializer.Deserialize<Membership.Member>(e)!)
+            .Select(m => new MemberRecord(m.Id, m.PeerUrls, m.Name ?? "", m.ClientUrls ?? [], m.IsLearner))
+            .ToList();
+        var removed = root.GetProperty("removed").EnumerateArray().Select(e => e.GetUInt64()).ToList();
+        var version = root.TryGetProperty("version", out var v) && v.ValueKind == System.Text.Json.JsonValueKind.String ? v.GetString() : null;
+        return V2StoreSnapshot.BuildMembership(members, removed, version);
     }
 
-    /// <summary>Splits snapshot data into its membership JSON and (for a received snapshot) the db bytes.</summary>
-    /// <exception cref="InvalidDataException">Not data we wrote.</exception>
+    /// <summary>The membership in etcd's v2 store JSON (a snap file of ours or of real etcd) as <see cref="Membership.RaftCluster.RestoreState"/> reads it.</summary>
+    private static byte[] V2StoreAsMembership(ReadOnlySpan<byte> v2)
+    {
+        var (members, removed, version) = V2StoreSnapshot.ReadMembership(v2);
+        return System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new
+        {
+            members = members.Select(m => new Membership.Member
+            {
+                Id = m.Id,
+                PeerUrls = [.. m.PeerUrls],
+                IsLearner = m.IsLearner,
+                Name = m.Name.Length > 0 ? m.Name : null,
+                ClientUrls = m.ClientUrls.Count > 0 ? [.. m.ClientUrls] : null,
+            }).ToList(),
+            removed,
+            version,
+        });
+    }
+
+    /// <summary>
+    /// Splits snapshot data into its membership JSON and (for a snapshot received from a peer) the db bytes.
+    /// Snap files hold etcd's v2 store JSON (ours and real etcd's); older files of ours start with <c>"ECS1"</c>.
+    /// </summary>
+    /// <exception cref="InvalidDataException">Not snapshot data we understand.</exception>
     private static (ReadOnlyMemory<byte> Membership, ReadOnlyMemory<byte> Db) SplitSnapshotData(ReadOnlyMemory<byte> data)
     {
         var span = data.Span;
+        if (data.Length > 0 && span[0] == (byte)'{')
+        {
+            try
+            {
+                return (V2StoreAsMembership(span), ReadOnlyMemory<byte>.Empty);
+            }
+            catch (Exception e) when (e is System.Text.Json.JsonException or KeyNotFoundException or FormatException or InvalidOperationException)
+            {
+                throw new InvalidDataException("raft snapshot holds malformed v2 store JSON", e);
+            }
+        }
+
         if (data.Length < 8 || !(span[..4].SequenceEqual(MergedSnapshotMagic) || span[..4].SequenceEqual(SnapFileMagic)))
         {
             throw new InvalidDataException("raft snapshot does not carry our state-machine image");

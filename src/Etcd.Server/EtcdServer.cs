@@ -54,6 +54,7 @@ public sealed partial class EtcdServer : IAsyncDisposable
     private readonly TimeSpan _requestTimeout;
     private Thread? _loopThread;
     private Timer? _ticker;
+    private Timer? _purger;
 
     private long _appliedIndex;
     private long _committedIndex;
@@ -392,6 +393,7 @@ public sealed partial class EtcdServer : IAsyncDisposable
         _loopThread.Start();
         var tick = TimeSpan.FromMilliseconds(_options.HeartbeatIntervalMs);
         _ticker = new Timer(_ => _inputs.Writer.TryWrite(RaftInput.TickInput), null, tick, tick);
+        _purger = new Timer(_ => PurgeFiles(), null, Storage.FileSystem.FilePurger.Interval, Storage.FileSystem.FilePurger.Interval);
         _ = PublishAsync();
         StartLessor();
     }
@@ -492,6 +494,7 @@ public sealed partial class EtcdServer : IAsyncDisposable
 
         _stopping.Cancel();
         _ticker?.Dispose();
+        _purger?.Dispose();
         _lessor?.Dispose();
         _inputs.Writer.TryComplete();
         await Transport.DisposeAsync().ConfigureAwait(false);

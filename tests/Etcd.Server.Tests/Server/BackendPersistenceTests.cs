@@ -173,6 +173,48 @@ public sealed class BackendPersistenceTests : IDisposable
         Assert.True(new FileInfo(Path.Combine(_dir.Path, "member", "snap", "db")).Length >= status.DbSize);
     }
 
+    [Fact]
+    public async Task SnapshotsEverySnapshotCountEntriesArePurgedAndRestartStartsFromTheNewest()
+    {
+        var o = Options with { SnapshotCount = 10, MaxSnapshots = 2 };
+        var snapDir = Path.Combine(_dir.Path, "member", "snap");
+        long revision;
+        await using (var s = await StartReadyAsync(o))
+        {
+            s.SnapshotCatchUpEntries = 5;
+            await WaitClusterVersionAsync(s);
+            for (var i = 0; i < 60; i++)
+            {
+                await s.PutAsync(new PutRequest { Key = B($"s{i:D2}"), Value = B($"v{i}") }, CancellationToken.None);
+            }
+
+            revision = s.Kv.CurrentRevision;
+            var snaps = Directory.GetFiles(snapDir, "*.snap");
+            Assert.True(snaps.Length >= 5, $"{snaps.Length} snap files");
+            var removed = s.PurgeFiles();
+            Assert.Equal(snaps.Length - 2, removed.Count(p => p.EndsWith(".snap", StringComparison.Ordinal)));
+            Assert.Equal(2, Directory.GetFiles(snapDir, "*.snap").Length);
+        }
+
+        // The newest snap file holds the membership as etcd's v2 store JSON.
+        var newest = Directory.GetFiles(snapDir, "*.snap").Order(StringComparer.Ordinal).Last();
+        var snap = Etcd.Storage.Snap.Snapshotter.Read(newest);
+        var (members, _, version) = V2StoreSnapshot.ReadMembership(snap.Data.Span);
+        Assert.Equal("s1", Assert.Single(members).Name);
+        Assert.Equal(EtcdServer.ClusterVersionValue, version);
+
+        await using (var s = await StartReadyAsync(o))
+        {
+            Assert.Equal(revision, s.Kv.CurrentRevision);
+            var r = await s.RangeAsync(new RangeRequest { Key = B("s"), RangeEnd = B("t") }, CancellationToken.None);
+            Assert.Equal(60, r.Count);
+            Assert.Equal("s1", Assert.Single(s.Cluster.Members()).Name);
+            Assert.Equal(EtcdServer.ClusterVersionValue, s.Cluster.Version);
+            var put = await s.PutAsync(new PutRequest { Key = B("after"), Value = B("restart") }, CancellationToken.None);
+            Assert.Equal(revision + 1, put.Header.Revision);
+        }
+    }
+
     private static async Task WaitClusterVersionAsync(EtcdServer s)
     {
         var deadline = DateTime.UtcNow.AddSeconds(5);
