@@ -108,14 +108,37 @@ public sealed partial class EtcdServer
             id = req.ID;
         }
 
-        object? result;
-        try
+        object? result = CappedError(req);
+        if (result is null)
         {
-            result = ApplyRequest(req);
+            var fits = QuotaAvailable(req);
+            try
+            {
+                result = ApplyRequest(req);
+            }
+            catch (RpcException ex)
+            {
+                result = ex;
+            }
+
+            if (!fits && result is not Exception)
+            {
+                result = EtcdErrors.NoSpace.ToException();
+            }
         }
-        catch (RpcException ex)
+
+        if (result is EtcdException { Error: var err } && ReferenceEquals(err, EtcdErrors.NoSpace) && Alarms.Get(AlarmType.Nospace).Count == 0)
         {
-            result = ex;
+            // etcd raises the NOSPACE alarm through raft, then answers the request.
+            _log.LogWarning("message exceeded backend quota; raising alarm {quota-size-bytes}", QuotaBackendBytes);
+            var pending = id != 0 && _waiters.TryGetValue(id, out var pw) ? pw : null;
+            var error = (Exception)result;
+            _ = Task.Run(async () =>
+            {
+                await RaiseNoSpaceAlarmAsync(_stopping.Token).ConfigureAwait(false);
+                pending?.TrySetException(error);
+            });
+            return;
         }
 
         if (id != 0 && _waiters.TryGetValue(id, out var w))

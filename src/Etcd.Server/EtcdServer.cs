@@ -301,6 +301,7 @@ public sealed partial class EtcdServer : IAsyncDisposable
                 Membership.Member.IdString(cluster.ClusterId));
         }
 
+        wal.UnsafeNoFsync = options.UnsafeNoFsync;
         BoltBackend backend;
         try
         {
