@@ -565,6 +565,12 @@ public sealed partial class EtcdServer
     {
         var (membership, _) = SplitSnapshotData(snap.Data.Memory);
         Cluster.RestoreState(membership.Span);
+        if (Cluster.Version is { } version)
+        {
+            // etcd's cluster.Recover(api.UpdateCapability) announces the recovered version.
+            _log.LogInformation("enabled capabilities for version {cluster-version}", string.Join('.', version.Split('.').Take(2)));
+        }
+
         if (dbPath is not null)
         {
             RestoreBackend(dbPath, snap.Metadata.Index);
