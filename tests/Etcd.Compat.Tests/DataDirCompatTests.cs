@@ -25,10 +25,20 @@ public sealed class DataDirCompatTests
     public Task ServerUnderTestDataDir_IsServedByRealEtcd()
         => MoveDataDirAsync(CompatEnvironment.RequireUnderTest(), CompatEnvironment.RequireReferenceEtcd());
 
-    private static async Task MoveDataDirAsync(string writer, string reader)
+    /// <summary>With raft snapshots every 20 entries: our snap files (v2 store JSON) are read by real etcd.</summary>
+    [Fact]
+    public Task ServerUnderTestDataDirWithSnapFiles_IsServedByRealEtcd()
+        => MoveDataDirAsync(CompatEnvironment.RequireUnderTest(), CompatEnvironment.RequireReferenceEtcd(), ["--snapshot-count", "20"]);
+
+    /// <summary>Real etcd's snap files (written every 20 entries) are read by the server under test.</summary>
+    [Fact]
+    public Task RealEtcdDataDirWithSnapFiles_IsServedByServerUnderTest()
+        => MoveDataDirAsync(CompatEnvironment.RequireReferenceEtcd(), CompatEnvironment.RequireUnderTest(), ["--snapshot-count", "20"]);
+
+    private static async Task MoveDataDirAsync(string writer, string reader, IReadOnlyList<string>? extraArgs = null)
     {
         CompatEnvironment.RequireEtcdctl();
-        await using var member = await EtcdProcess.StartAsync(writer, "datadir");
+        await using var member = await EtcdProcess.StartAsync(writer, "datadir", extraArgs ?? []);
         var ep = member.Endpoint;
 
         // Several thousand keys (one revision per txn), overwrites, deletes, a compaction and a lease with a key.
@@ -56,6 +66,11 @@ public sealed class DataDirCompatTests
         }
 
         var before = Snapshot(await OkAsync(ep, ["get", "", "--prefix", "-w", "json"]));
+        if (extraArgs is { Count: > 0 })
+        {
+            Assert.NotEmpty(Directory.GetFiles(Path.Combine(member.DataDir, "member", "snap"), "*.snap"));
+        }
+
         Assert.True(before.Kvs.Count > 2500, $"only {before.Kvs.Count} keys written");
         var history = await OkAsync(ep, ["get", "tail", "--rev", (before.Revision - 2).ToString(), "-w", "json"]);
 
