@@ -17,7 +17,8 @@ cport=24790; pport=24800
 ep="127.0.0.1:$cport"
 load_dir="$work/load"
 
-rm -rf "$work"; mkdir -p "$work"
+reuse=${REUSE_FILL:-0}   # 1: keep an earlier run's filled data dir ($work/fill)
+[ "$reuse" = 1 ] || rm -rf "$work"; mkdir -p "$work"
 dotnet build "$root/bench/Etcd.Load" -c Release -o "$load_dir" --nologo -v q >/dev/null
 load="$load_dir/etcd-load"
 
@@ -37,21 +38,27 @@ wait_healthy() {
 stop() { kill "$1"; wait "$1" 2>/dev/null || true; }
 now() { date +%s.%N; }
 
-echo "filling real etcd with $keys puts of $val bytes"
-pid=$(start "$real" "$work/fill" "$work/fill.log"); wait_healthy
-"$load" put --endpoints "$ep" --clients 64 --conns 8 --total "$keys" --key-size 16 --val-size "$val" --key-space "$keys" --max-seconds 3600
-ETCDCTL_API=3 "$ctl" --endpoints "$ep" endpoint status -w table
-stop "$pid"
-cp -a "$work/fill" "$work/real"; cp -a "$work/fill" "$work/ours"
+if [ "$reuse" != 1 ]; then
+  echo "filling real etcd with $keys puts of $val bytes"
+  pid=$(start "$real" "$work/fill" "$work/fill.log"); wait_healthy
+  "$load" put --endpoints "$ep" --clients 64 --conns 8 --total "$keys" --key-size 16 --val-size "$val" --key-space "$keys" --max-seconds 3600
+  ETCDCTL_API=3 "$ctl" --endpoints "$ep" endpoint status -w table
+  stop "$pid"
+fi
+set +e   # from here a timed-out request is a figure, not a reason to stop
 
 for side in real ours; do
+  rm -rf "$work/$side" "$work/$side.defrag-done"; cp -a "$work/fill" "$work/$side"
   bin=$real; [ $side = ours ] && bin=$ours
+  if ETCDCTL_API=3 "$ctl" --endpoints "$ep" endpoint health >/dev/null 2>&1; then echo "$ep already serves: stop it first" >&2; exit 1; fi
   t0=$(now); pid=$(start "$bin" "$work/$side" "$work/$side.log"); wait_healthy; t1=$(now)
+  kill -0 "$pid" || { echo "$side exited: $(tail -3 "$work/$side.log")" >&2; exit 1; }
   open=$(echo "$t1 - $t0" | bc)
-  t0=$(now); ETCDCTL_API=3 "$ctl" --endpoints "$ep" snapshot save "$work/$side.snap.db" >/dev/null 2>&1; t1=$(now)
+  t0=$(now); ETCDCTL_API=3 "$ctl" --endpoints "$ep" --command-timeout 600s snapshot save "$work/$side.snap.db" >/dev/null 2>&1; t1=$(now)
   snap=$(echo "$t1 - $t0" | bc); rm -f "$work/$side.snap.db"
+  a=$(now); ETCDCTL_API=3 "$ctl" --endpoints "$ep" --command-timeout 600s put stall-probe x >/dev/null; b=$(now); idle=$(echo "$b - $a" | bc)
   # One etcdctl put after another while the defrag runs: the slowest is the longest write stall
-  # (each includes etcdctl's own start-up, ~30-50 ms, measured alone below as "idle put").
+  # (each includes etcdctl's own start-up, ~30-50 ms, measured alone just before as "idle put").
   ( maxp=0; n=0
     while [ ! -f "$work/$side.defrag-done" ]; do
       a=$(now); ETCDCTL_API=3 "$ctl" --endpoints "$ep" --command-timeout 600s put stall-probe x >/dev/null; b=$(now)
@@ -59,7 +66,6 @@ for side in real ours; do
     done
     echo "$n puts, longest $maxp s" >"$work/$side.stall" ) &
   probe=$!
-  a=$(now); ETCDCTL_API=3 "$ctl" --endpoints "$ep" put stall-probe x >/dev/null; b=$(now); idle=$(echo "$b - $a" | bc)
   t0=$(now); ETCDCTL_API=3 "$ctl" --endpoints "$ep" --command-timeout 600s defrag >/dev/null; t1=$(now)
   defrag=$(echo "$t1 - $t0" | bc)
   touch "$work/$side.defrag-done"; wait $probe
