@@ -138,6 +138,21 @@ public sealed record EtcdOptions
     /// <summary>Enable the v2 API (<c>--enable-v2</c>); accepted and ignored when false.</summary>
     public bool EnableV2 { get; init; }
 
+    /// <summary>Longest time the backend keeps a batch uncommitted (<c>--backend-batch-interval</c>); zero = etcd's 100 ms.</summary>
+    public TimeSpan BackendBatchInterval { get; init; }
+
+    /// <summary>Writes after which the backend commits its batch (<c>--backend-batch-limit</c>); 0 = etcd's 10000.</summary>
+    public int BackendBatchLimit { get; init; }
+
+    /// <summary>Snap files kept (<c>--max-snapshots</c>, default 5); 0 = unlimited.</summary>
+    public ulong MaxSnapshots { get; init; } = 5;
+
+    /// <summary>WAL files kept (<c>--max-wals</c>, default 5); 0 = unlimited.</summary>
+    public ulong MaxWals { get; init; } = 5;
+
+    /// <summary>Skip fsync of the WAL and backend (<c>--unsafe-no-fsync</c>); data may be lost on a crash.</summary>
+    public bool UnsafeNoFsync { get; init; }
+
     /// <summary>Resolved data directory.</summary>
     public string ResolvedDataDir => DataDir.Length > 0 ? DataDir : Name + ".etcd";
 

@@ -23,8 +23,14 @@ public sealed partial class EtcdServer
                 continue;
             }
 
+            // The backend saves this index with whatever the entry writes (same batch); entries the backend
+            // already covers (replay after a restart) change only in-memory state that is not in it.
+            _ci.Applying = e.Index;
             switch (e.Type)
             {
+                case EntryType.EntryNormal when e.Index <= _ci.Floor:
+                    ReplayNormal(e);
+                    break;
                 case EntryType.EntryNormal:
                     ApplyNormal(e);
                     break;
@@ -46,6 +52,34 @@ public sealed partial class EtcdServer
         }
 
         _appliedWaiters.Trigger(AppliedIndex);
+    }
+
+    /// <summary>
+    /// An entry the backend already holds (index ≤ the consistent index found at start): as etcd 3.4, only the
+    /// v2 membership requests are applied again (membership is rebuilt by replay); KV, lease and alarm
+    /// requests are not.
+    /// </summary>
+    private void ReplayNormal(Entry e)
+    {
+        if (e.Data.IsEmpty)
+        {
+            return;
+        }
+
+        InternalRaftRequest req;
+        try
+        {
+            req = InternalRaftRequest.Parser.ParseFrom(e.Data);
+        }
+        catch (InvalidProtocolBufferException)
+        {
+            return;
+        }
+
+        if (req.V2 is not null || req.ClusterVersionSet is not null || req.ClusterMemberAttrSet is not null)
+        {
+            ApplyRequest(req);
+        }
     }
 
     private void ApplyNormal(Entry e)
@@ -74,14 +108,37 @@ public sealed partial class EtcdServer
             id = req.ID;
         }
 
-        object? result;
-        try
+        object? result = CappedError(req);
+        if (result is null)
         {
-            result = ApplyRequest(req);
+            var fits = QuotaAvailable(req);
+            try
+            {
+                result = ApplyRequest(req);
+            }
+            catch (RpcException ex)
+            {
+                result = ex;
+            }
+
+            if (!fits && result is not Exception)
+            {
+                result = EtcdErrors.NoSpace.ToException();
+            }
         }
-        catch (RpcException ex)
+
+        if (result is EtcdException { Error: var err } && ReferenceEquals(err, EtcdErrors.NoSpace) && Alarms.Get(AlarmType.Nospace).Count == 0)
         {
-            result = ex;
+            // etcd raises the NOSPACE alarm through raft, then answers the request.
+            _log.LogWarning("message exceeded backend quota; raising alarm {quota-size-bytes}", QuotaBackendBytes);
+            var pending = id != 0 && _waiters.TryGetValue(id, out var pw) ? pw : null;
+            var error = (Exception)result;
+            _ = Task.Run(async () =>
+            {
+                await RaiseNoSpaceAlarmAsync(_stopping.Token).ConfigureAwait(false);
+                pending?.TrySetException(error);
+            });
+            return;
         }
 
         if (id != 0 && _waiters.TryGetValue(id, out var w))
@@ -149,6 +206,7 @@ public sealed partial class EtcdServer
         if (req.ClusterMemberAttrSet is { } attr)
         {
             Cluster.UpdateAttributes(attr.MemberID, attr.MemberAttributes?.Name, attr.MemberAttributes?.ClientUrls);
+            PersistMember(attr.MemberID);
             return null;
         }
 
@@ -213,6 +271,7 @@ public sealed partial class EtcdServer
                     ? c.EnumerateArray().Select(x => x.GetString() ?? "").ToList()
                     : [];
                 Cluster.UpdateAttributes(id, name, urls);
+                PersistMember(id);
             }
         }
     }
@@ -221,6 +280,7 @@ public sealed partial class EtcdServer
     {
         var first = Cluster.Version is null;
         Cluster.SetVersion(version);
+        PersistClusterVersion(version);
         var majorMinor = string.Join('.', version.Split('.').Take(2));
         if (first)
         {
@@ -271,6 +331,7 @@ public sealed partial class EtcdServer
         {
             case ConfChangeType.ConfChangeAddNode when isPromote:
                 Cluster.Promote(cc.NodeId);
+                PersistMember(cc.NodeId);
                 _log.LogInformation("promote member {cluster-id} {local-member-id} {promoted-member-id}", Hex(Cluster.ClusterId), Hex(MemberId), Hex(cc.NodeId));
                 break;
             case ConfChangeType.ConfChangeAddNode:
@@ -279,6 +340,7 @@ public sealed partial class EtcdServer
                 {
                     m.IsLearner = cc.Type == ConfChangeType.ConfChangeAddLearnerNode;
                     Cluster.AddMember(m);
+                    PersistMember(m.Id);
                     _log.LogInformation("added member {cluster-id} {local-member-id} {added-peer-id} {added-peer-peer-urls}", Hex(Cluster.ClusterId), Hex(MemberId), Hex(m.Id), string.Join(",", m.PeerUrls));
                     if (m.Id != MemberId && _transportPeers.Add(m.Id))
                     {
@@ -289,6 +351,7 @@ public sealed partial class EtcdServer
                 break;
             case ConfChangeType.ConfChangeRemoveNode:
                 Cluster.RemoveMember(cc.NodeId);
+                PersistMemberRemoved(cc.NodeId);
                 _log.LogInformation("removed member {cluster-id} {local-member-id} {removed-remote-peer-id}", Hex(Cluster.ClusterId), Hex(MemberId), Hex(cc.NodeId));
                 if (cc.NodeId == MemberId)
                 {
@@ -308,6 +371,7 @@ public sealed partial class EtcdServer
                 if (m is not null)
                 {
                     Cluster.UpdatePeerUrls(cc.NodeId, m.PeerUrls);
+                    PersistMember(cc.NodeId);
                     _log.LogInformation("updated member {cluster-id} {local-member-id} {updated-remote-peer-id} {updated-remote-peer-urls}", Hex(Cluster.ClusterId), Hex(MemberId), Hex(cc.NodeId), string.Join(",", m.PeerUrls));
                     if (cc.NodeId != MemberId)
                     {

@@ -513,26 +513,21 @@ public sealed partial class EtcdServer
         }
     }
 
-    /// <summary>Loop thread: a raft snapshot of the applied state (membership JSON + backend image), etcd's createMergedSnapshotMessage.</summary>
+    /// <summary>Loop thread: a raft snapshot of the applied state (membership JSON + the bbolt db), etcd's createMergedSnapshotMessage.</summary>
     private Snapshot MergedSnapshot()
     {
         var applied = AppliedIndex;
-        using var ms = new MemoryStream();
-        ms.Write("ECS1"u8);
-        var membership = Cluster.ExportState();
-        Span<byte> len = stackalloc byte[4];
-        BinaryPrimitives.WriteUInt32BigEndian(len, (uint)membership.Length);
-        ms.Write(len);
-        ms.Write(membership);
-        SnapshotSource.WriteSnapshot(_backend, ms);
         return new Snapshot
         {
             Metadata = new SnapshotMetadata { Index = applied, Term = _raftStorage.Term(applied), ConfState = _confState.Clone() },
-            Data = ByteString.CopyFrom(ms.GetBuffer(), 0, (int)ms.Length),
+            Data = UnsafeByteOperations.UnsafeWrap(MergedSnapshotData()),
         };
     }
 
-    /// <summary>Loop thread: restores the state machine from a received snapshot and persists it (snap file + WAL record).</summary>
+    /// <summary>
+    /// Loop thread: persists a received snapshot as etcd does (the db as <c>%016x.snap.db</c>, then the snap
+    /// file and its WAL record) and restores the state machine from it (the db renamed to <c>member/snap/db</c>).
+    /// </summary>
     private void ApplySnapshot(Snapshot snap)
     {
         var index = snap.Metadata.Index;
@@ -542,30 +537,45 @@ public sealed partial class EtcdServer
         }
 
         _log.LogInformation("applying snapshot {local-member-id} {incoming-leader-snapshot-index} {incoming-leader-snapshot-term}", Hex(MemberId), index, snap.Metadata.Term);
-        new Storage.Snap.Snapshotter(_options.SnapDir).SaveSnap(snap);
+        var (membership, db) = SplitSnapshotData(snap.Data.Memory);
+        if (db.IsEmpty)
+        {
+            throw new InvalidDataException("raft snapshot carries no database");
+        }
+
+        var snapshotter = new Storage.Snap.Snapshotter(_options.SnapDir);
+        using (var dbStream = new MemoryStream(db.ToArray(), writable: false))
+        {
+            snapshotter.SaveDBFromAsync(dbStream, index).GetAwaiter().GetResult();
+        }
+
+        var onDisk = new Snapshot { Metadata = snap.Metadata.Clone(), Data = UnsafeByteOperations.UnsafeWrap(MembershipAsV2Store(membership.Span)) };
+        snapshotter.SaveSnap(onDisk);
         _wal.SaveSnapshot(new Walpb.Snapshot { Index = index, Term = snap.Metadata.Term });
-        _raftStorage.ApplySnapshot(snap);
-        RestoreStateMachine(snap);
+        _raftStorage.ApplySnapshot(onDisk);
+        RestoreStateMachine(onDisk, snapshotter.DBFilePath(index));
         _log.LogInformation("applied snapshot {local-member-id} {applied-index}", Hex(MemberId), index);
     }
 
-    /// <summary>Loop thread (or before it starts): replaces state machine and membership with the snapshot's.</summary>
-    private void RestoreStateMachine(Snapshot snap)
+    /// <summary>
+    /// Loop thread (or before it starts): replaces membership with the snapshot's and, when <paramref name="dbPath"/>
+    /// is given, swaps in that db and rebuilds the state machine from it.
+    /// </summary>
+    private void RestoreStateMachine(Snapshot snap, string? dbPath)
     {
-        var data = snap.Data.ToByteArray();
-        if (data.Length < 8 || !data.AsSpan(0, 4).SequenceEqual("ECS1"u8))
+        var (membership, _) = SplitSnapshotData(snap.Data.Memory);
+        Cluster.RestoreState(membership.Span);
+        if (Cluster.Version is { } version)
         {
-            throw new InvalidDataException("raft snapshot does not carry our state-machine image");
+            // etcd's cluster.Recover(api.UpdateCapability) announces the recovered version.
+            _log.LogInformation("enabled capabilities for version {cluster-version}", string.Join('.', version.Split('.').Take(2)));
         }
 
-        var mlen = (int)BinaryPrimitives.ReadUInt32BigEndian(data.AsSpan(4));
-        Cluster.RestoreState(data.AsSpan(8, mlen));
-        using (var ms = new MemoryStream(data, 8 + mlen, data.Length - 8 - mlen, writable: false))
+        if (dbPath is not null)
         {
-            SnapshotSource.RestoreSnapshot(_backend, ms);
+            RestoreBackend(dbPath, snap.Metadata.Index);
         }
 
-        Kv.Restore(_backend);
         _confState = snap.Metadata.ConfState?.Clone() ?? new ConfState();
         _snapshotIndex = snap.Metadata.Index;
         Interlocked.Exchange(ref _appliedIndex, (long)snap.Metadata.Index);
@@ -601,9 +611,10 @@ public sealed partial class EtcdServer
     }
 
     /// <summary>
-    /// Loop thread: every <c>--snapshot-count</c> applied entries, records a raft snapshot in memory and compacts
-    /// the raft log to <see cref="SnapshotCatchUpEntries"/> behind it, so far-behind members get a MsgSnap.
-    /// (The WAL keeps every entry: a restart replays it.)
+    /// Loop thread: every <c>--snapshot-count</c> applied entries, etcd's <c>triggerSnapshot</c>: commits the
+    /// backend with the consistent index, writes a snap file (<c>%016x-%016x.snap</c>, the membership as v2 store
+    /// JSON) and its WAL record, releases the WAL segments before it, and compacts the in-memory raft log to
+    /// <see cref="SnapshotCatchUpEntries"/> behind it (so far-behind members get a MsgSnap).
     /// </summary>
     private void MaybeSnapshot()
     {
@@ -613,23 +624,40 @@ public sealed partial class EtcdServer
             return;
         }
 
+        _log.LogInformation("triggering snapshot {local-member-id} {local-member-applied-index} {local-member-snapshot-index} {local-member-snapshot-count}", Hex(MemberId), applied, _snapshotIndex, _options.SnapshotCount);
+        Snapshot snap;
         try
         {
-            _raftStorage.CreateSnapshot(applied, _confState, []);
+            Kv.Commit();
+            snap = _raftStorage.CreateSnapshot(applied, _confState, MembershipAsV2Store(Cluster.ExportState()));
+        }
+        catch (RaftException)
+        {
+            // Already snapshotted that far (a received snapshot).
             _snapshotIndex = applied;
-            if (applied > SnapshotCatchUpEntries)
+            return;
+        }
+
+        _snapshotIndex = applied;
+        var snapshotter = new Storage.Snap.Snapshotter(_options.SnapDir);
+        snapshotter.SaveSnap(snap);
+        _wal.SaveSnapshot(new Walpb.Snapshot { Index = snap.Metadata.Index, Term = snap.Metadata.Term });
+        _log.LogInformation("saved snapshot {snapshot-index}", snap.Metadata.Index);
+        _wal.ReleaseLockTo(snap.Metadata.Index);
+        snapshotter.ReleaseSnapDBs(snap);
+
+        var compactTo = applied > SnapshotCatchUpEntries ? applied - SnapshotCatchUpEntries : 1;
+        try
+        {
+            if (compactTo >= _raftStorage.FirstIndex())
             {
-                var compactTo = applied - SnapshotCatchUpEntries;
-                if (compactTo >= _raftStorage.FirstIndex())
-                {
-                    _raftStorage.Compact(compactTo);
-                    _log.LogInformation("compacted Raft logs {compact-index}", compactTo);
-                }
+                _raftStorage.Compact(compactTo);
+                _log.LogInformation("compacted Raft logs {compact-index}", compactTo);
             }
         }
         catch (RaftException)
         {
-            // Already snapshotted or compacted that far.
+            // Already compacted that far.
         }
     }
 

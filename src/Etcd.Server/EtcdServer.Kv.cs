@@ -28,7 +28,9 @@ public sealed partial class EtcdServer
     public async Task<PutResponse> PutAsync(PutRequest request, CancellationToken cancellationToken)
     {
         ThrowIfLearner();
-        var resp = (PutResponse)(await ProposeAsync(new InternalRaftRequest { Put = request }, cancellationToken).ConfigureAwait(false))!;
+        var req = new InternalRaftRequest { Put = request };
+        await CheckQuotaAsync(req, cancellationToken).ConfigureAwait(false);
+        var resp = (PutResponse)(await ProposeAsync(req, cancellationToken).ConfigureAwait(false))!;
         FillHeader(resp.Header ??= new ResponseHeader());
         return resp;
     }
@@ -62,7 +64,9 @@ public sealed partial class EtcdServer
         else
         {
             ThrowIfLearner();
-            resp = (TxnResponse)(await ProposeAsync(new InternalRaftRequest { Txn = request }, cancellationToken).ConfigureAwait(false))!;
+            var req = new InternalRaftRequest { Txn = request };
+            await CheckQuotaAsync(req, cancellationToken).ConfigureAwait(false);
+            resp = (TxnResponse)(await ProposeAsync(req, cancellationToken).ConfigureAwait(false))!;
         }
 
         FillHeader(resp.Header ??= new ResponseHeader());

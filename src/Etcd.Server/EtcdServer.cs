@@ -4,7 +4,6 @@ using System.Threading.Channels;
 using Etcd.Api;
 using Etcd.Raft;
 using Etcd.Server.Transport;
-
 using Etcd.Storage.Backend;
 using Etcd.Storage.Mvcc;
 using Etcd.Storage.Wal;
@@ -55,6 +54,7 @@ public sealed partial class EtcdServer : IAsyncDisposable
     private readonly TimeSpan _requestTimeout;
     private Thread? _loopThread;
     private Timer? _ticker;
+    private Timer? _purger;
 
     private long _appliedIndex;
     private long _committedIndex;
@@ -100,9 +100,6 @@ public sealed partial class EtcdServer : IAsyncDisposable
     /// <summary>The peer transport carrying this member's raft messages.</summary>
     public IRaftTransport Transport { get; }
 
-    /// <summary>How the backend is imaged into raft snapshots for lagging members (replaceable before <see cref="StartLoop"/>).</summary>
-    public IBackendSnapshotSource SnapshotSource { get; set; } = new BucketSnapshotSource();
-
     /// <summary>
     /// Raft log entries kept behind a raft snapshot for slow followers to catch up from (etcd's
     /// <c>SnapshotCatchUpEntries</c>, 5000). Settable before <see cref="StartLoop"/> (tests use small values).
@@ -121,8 +118,8 @@ public sealed partial class EtcdServer : IAsyncDisposable
     /// <summary>The watchable store over <see cref="Kv"/> (etcd's <c>mvcc.watchableStore</c>) that the Watch service serves.</summary>
     public Etcd.Storage.Mvcc.Watch.WatchableStore Watchable { get; }
 
-    /// <summary>The raised alarms (NOSPACE, CORRUPT).</summary>
-    public AlarmStore Alarms { get; } = new();
+    /// <summary>The raised alarms (NOSPACE, CORRUPT), persisted in the backend's <c>alarm</c> bucket.</summary>
+    public AlarmStore Alarms { get; private set; } = new();
 
     /// <summary>The member's options.</summary>
     public EtcdOptions Options => _options;
@@ -184,7 +181,6 @@ public sealed partial class EtcdServer : IAsyncDisposable
             throw new EtcdStartException($"cannot access data directory: {e.Message}", e);
         }
 
-        var backend = new InMemoryBackend();
         var raftStorage = new MemoryStorage();
         Wal wal;
         Membership.RaftCluster cluster;
@@ -305,18 +301,55 @@ public sealed partial class EtcdServer : IAsyncDisposable
                 Membership.Member.IdString(cluster.ClusterId));
         }
 
-        var lessor = CreateLessor(options, backend, loggerFactory);
-        var kv = new KvStore(backend, lessor);
-        lessor.SetStore(kv);
-        var server = new EtcdServer(options, loggerFactory, memberId, cluster, wal, raftStorage, node, backend, kv, transport)
+        wal.UnsafeNoFsync = options.UnsafeNoFsync;
+        BoltBackend backend;
+        try
         {
-            _advanceTicks = advanceTicks,
-            _lessor = lessor,
-        };
+            backend = OpenBackend(options);
+        }
+        catch
+        {
+            wal.Dispose();
+            throw;
+        }
+
+        EtcdServer server;
+        try
+        {
+            if (restoredSnap is not null)
+            {
+                RecoverSnapshotBackend(backend, restoredSnap, options, log);
+            }
+
+            // Entries at or below the saved consistent index are in the backend already: replay skips them.
+            var ci = new ConsistentIndexState { Floor = ReadConsistentIndex(backend) };
+            ci.Applying = ci.Floor;
+            var lessor = CreateLessor(options, backend, loggerFactory);
+            var kv = new KvStore(backend, lessor, new KvStoreOptions { ConsistentIndexGetter = () => ci.Current });
+            lessor.SetStore(kv);
+            server = new EtcdServer(options, loggerFactory, memberId, cluster, wal, raftStorage, node, backend, kv, transport)
+            {
+                _advanceTicks = advanceTicks,
+                _lessor = lessor,
+                _ci = ci,
+            };
+            server.Alarms = new AlarmStore(backend, server.SaveConsistentIndex);
+            if (ci.Floor > 0)
+            {
+                log.LogInformation("restored backend {path} {consistent-index} {current-revision}", BackendPath(options), ci.Floor, kv.CurrentRevision);
+            }
+        }
+        catch
+        {
+            backend.Dispose();
+            wal.Dispose();
+            throw;
+        }
+
         transport.Start(server._transportHandler);
         if (restoredSnap is not null)
         {
-            server.RestoreStateMachine(restoredSnap);
+            server.RestoreStateMachine(restoredSnap, dbPath: null);
         }
 
         foreach (var m in cluster.Members().Concat(joinPeers))
@@ -361,6 +394,7 @@ public sealed partial class EtcdServer : IAsyncDisposable
         _loopThread.Start();
         var tick = TimeSpan.FromMilliseconds(_options.HeartbeatIntervalMs);
         _ticker = new Timer(_ => _inputs.Writer.TryWrite(RaftInput.TickInput), null, tick, tick);
+        _purger = new Timer(_ => PurgeFiles(), null, Storage.FileSystem.FilePurger.Interval, Storage.FileSystem.FilePurger.Interval);
         _ = PublishAsync();
         StartLessor();
     }
@@ -461,6 +495,7 @@ public sealed partial class EtcdServer : IAsyncDisposable
 
         _stopping.Cancel();
         _ticker?.Dispose();
+        _purger?.Dispose();
         _lessor?.Dispose();
         _inputs.Writer.TryComplete();
         await Transport.DisposeAsync().ConfigureAwait(false);

@@ -8,7 +8,8 @@ namespace Etcd.Compat.Tests;
 /// <summary>
 /// Durability of the server under test across SIGKILL: every put that etcdctl acknowledged (exit 0,
 /// "OK") before the crash must be readable with its value after a restart on the same data dir, no
-/// key may hold a value that was never written, and the store must accept writes again.
+/// key may hold a value that was never written, no entry may be applied twice (every key at version 1, the
+/// revision one past the number of keys), and the store must accept writes again.
 /// </summary>
 [Trait(CompatEnvironment.TraitName, CompatEnvironment.Category)]
 public sealed class CrashDurabilityTests(ITestOutputHelper output)
@@ -114,8 +115,11 @@ public sealed class CrashDurabilityTests(ITestOutputHelper output)
         Assert.True(result.ExitCode == 0, $"get {when} failed: {result}\nlog tail:\n{member.LogTail()}");
 
         var stored = new Dictionary<string, string>();
+        long revision;
+        var twice = new List<string>();
         using (var doc = JsonDocument.Parse(result.Stdout))
         {
+            revision = doc.RootElement.GetProperty("header").GetProperty("revision").GetInt64();
             if (doc.RootElement.TryGetProperty("kvs", out var kvs))
             {
                 foreach (var kv in kvs.EnumerateArray())
@@ -123,9 +127,20 @@ public sealed class CrashDurabilityTests(ITestOutputHelper output)
                     var key = Encoding.UTF8.GetString(kv.GetProperty("key").GetBytesFromBase64());
                     var value = kv.TryGetProperty("value", out var v) ? Encoding.UTF8.GetString(v.GetBytesFromBase64()) : string.Empty;
                     stored[key] = value;
+
+                    // Every key is put once: a second version means an entry was applied twice.
+                    if (kv.GetProperty("version").GetInt64() != 1)
+                    {
+                        twice.Add(key);
+                    }
                 }
             }
         }
+
+        Assert.True(twice.Count == 0, $"{when}: keys applied more than once: {string.Join(", ", twice.Take(20))}");
+
+        // Only these puts ever wrote: one revision each after the initial revision 1, none applied twice.
+        Assert.True(revision == stored.Count + 1, $"{when}: store revision {revision} for {stored.Count} keys each put once");
 
         var lost = acknowledged.Where(a => !stored.TryGetValue(a.Key, out var v) || v != a.Value)
             .Select(a => $"{a.Key}={a.Value} (stored: {(stored.TryGetValue(a.Key, out var v) ? v : "<absent>")})")

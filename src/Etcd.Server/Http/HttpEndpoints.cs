@@ -60,7 +60,8 @@ public sealed class HttpEndpoints
     private async Task HealthAsync(HttpContext http)
     {
         // etcd 3.4: healthy when there is a leader and a linearizable-free QGET (a serializable range) succeeds.
-        var healthy = _server.Leader != 0;
+        // Any raised alarm (NOSPACE, CORRUPT) makes the member unhealthy, as etcd's checkHealth.
+        var healthy = _server.Leader != 0 && _server.Alarms.Get(Etcdserverpb.AlarmType.None).Count == 0;
         if (healthy)
         {
             try

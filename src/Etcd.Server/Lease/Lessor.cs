@@ -731,11 +731,38 @@ public sealed class Lessor : ILeaseLookup, IDisposable
         try
         {
             tx.Put(LeaseBucket, IdKey(l.Id), value);
+
+            // The raft index of the entry being applied goes into the same batch (exactly-once apply after a crash).
+            _store?.SaveConsistentIndex(tx);
         }
         finally
         {
             tx.Unlock();
         }
+    }
+
+    /// <summary>
+    /// Reloads the leases from the backend's <c>lease</c> bucket, dropping those held in memory (etcd's
+    /// <c>lessor.Recover</c> after a raft snapshot replaced the backend). Key attachments are rebuilt by the
+    /// store's restore that follows (<see cref="KvStore.Restore(IBackend)"/>). Loop thread only; expiry
+    /// restarts when the lessor is next promoted.
+    /// </summary>
+    public void Recover(IBackend backend)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        if (!ReferenceEquals(backend, _backend))
+        {
+            throw new ArgumentException("the lessor recovers only from the backend it was created over", nameof(backend));
+        }
+
+        lock (_mu)
+        {
+            _leases.Clear();
+            _expiryHeap.Clear();
+            _checkpointHeap.Clear();
+        }
+
+        Recover();
     }
 
     private void Recover()
@@ -749,7 +776,11 @@ public sealed class Lessor : ILeaseLookup, IDisposable
             {
                 var pb = Leasepb.Lease.Parser.ParseFrom(v.ToArray());
                 var l = new LeaseEntry(pb.ID, Math.Max(pb.TTL, _config.MinLeaseTtlSeconds)) { RemainingTtl = pb.RemainingTTL };
-                _leases[pb.ID] = l;
+                lock (_mu)
+                {
+                    _leases[pb.ID] = l;
+                }
+
                 return true;
             });
         }

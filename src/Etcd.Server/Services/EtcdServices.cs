@@ -12,7 +12,7 @@ namespace Etcd.Server.Services;
 /// </summary>
 public static class EtcdServices
 {
-    /// <summary>Registers KV and Maintenance (Status, Alarm, HashKV, Defragment) for <paramref name="server"/>.</summary>
+    /// <summary>Registers KV and Maintenance (Status, Alarm, Hash, HashKV, Defragment, Snapshot) for <paramref name="server"/>.</summary>
     public static ServiceRegistry Register(ServiceRegistry registry, EtcdServer server)
     {
         var maxTxnOps = server.Options.MaxTxnOps;
@@ -55,14 +55,11 @@ public static class EtcdServices
             server.FillHeader(resp.Header);
             return resp;
         });
-        registry.MapUnary(EtcdMethods.MaintenanceService.Defragment, (req, ctx) =>
-        {
-            // The in-memory backend has no free pages to reclaim; the bbolt-format backend (Storage issue)
-            // compacts its file here.
-            var resp = new DefragmentResponse { Header = new ResponseHeader() };
-            server.FillHeader(resp.Header);
-            return ValueTask.FromResult(resp);
-        });
+        registry.MapUnary(EtcdMethods.MaintenanceService.Defragment, async (req, ctx) =>
+            await server.DefragmentAsync(ctx.CancellationToken).ConfigureAwait(false));
+        registry.MapUnary(EtcdMethods.MaintenanceService.Hash, (req, ctx) => ValueTask.FromResult(server.Hash()));
+        registry.MapServerStreaming(EtcdMethods.MaintenanceService.Snapshot, (req, responses, ctx) =>
+            server.SnapshotAsync(responses, ctx.CancellationToken));
         registry.MapUnary(EtcdMethods.MaintenanceService.Alarm, async (req, ctx) =>
         {
             // etcd proposes every alarm request, GET included, through raft.

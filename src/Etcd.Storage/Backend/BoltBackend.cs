@@ -35,7 +35,7 @@ public sealed class BoltBackendOptions
 /// <c>tx_buffer.go</c>) over a bbolt-format file (<see cref="BoltDb"/>): one long-lived bolt write
 /// transaction holds the current batch and is committed every <see cref="BoltBackendOptions.BatchInterval"/>,
 /// when <see cref="IBatchTx.Unlock"/> finds <see cref="BoltBackendOptions.BatchLimit"/> writes pending,
-/// on <see cref="ForceCommit"/>, <see cref="Snapshot"/>, <see cref="Defrag"/> and disposal.
+/// on <see cref="ForceCommit"/>, <see cref="Snapshot"/>, <see cref="Defrag()"/> and disposal.
 /// </summary>
 /// <remarks>
 /// Reads: <see cref="ConcurrentReadTx"/> returns a view made of a bolt read transaction of the last
@@ -52,6 +52,14 @@ public sealed class BoltBackend : IBackend
 
     private readonly BoltBackendOptions _options;
     private readonly object _gate = new();
+    private readonly object _defragGate = new();
+    private List<DefragOp>? _defragLog;
+
+    /// <summary>Most catch-up replays of a defrag outside the batch lock.</summary>
+    private const int DefragCatchUpRounds = 8;
+
+    /// <summary>Logged writes few enough to replay under the batch lock at the swap.</summary>
+    private const int DefragFinalReplayOps = 2000;
     private readonly BatchTxImpl _batchTx;
     private readonly Thread _committer;
     private readonly ManualResetEventSlim _stop = new(false);
@@ -151,6 +159,17 @@ public sealed class BoltBackend : IBackend
     }
 
     /// <summary>
+    /// Commits the pending batch and pins a consistent image of the database (etcd's <c>backend.Snapshot()</c>):
+    /// its <see cref="BoltSnapshot.Size"/> is known before it is written (Maintenance.Snapshot sends it as
+    /// remaining_bytes). Writers go on meanwhile; dispose the handle when done.
+    /// </summary>
+    public BoltSnapshot CreateSnapshot()
+    {
+        ForceCommit();
+        return new BoltSnapshot((ReadTxImpl)ConcurrentReadTx());
+    }
+
+    /// <summary>
     /// etcd's <c>backend.Hash</c> (behind Maintenance.Hash): commits the batch, then runs CRC-32C
     /// (Castagnoli) over every top-level bucket name followed by each of its keys and values in key
     /// order, skipping pairs <paramref name="ignore"/> selects. Pass <see cref="EtcdDefaultHashIgnore"/>
@@ -187,44 +206,179 @@ public sealed class BoltBackend : IBackend
         => bucket == "meta" && key.SequenceEqual("consistent_index"u8);
 
     /// <summary>
-    /// Defragments (etcd's <c>backend.defrag</c>): commits, copies every bucket into
-    /// <c>db.tmp.*</c> beside the file with <see cref="BoltCompact"/>, fsyncs it, renames it over the
-    /// file and reopens. The batch writer is blocked for the whole copy, as in etcd; readers are NOT:
-    /// they keep reading the old file's last commit (its mapping stays valid after the rename) and
-    /// move to the new file with the next <see cref="ConcurrentReadTx"/> after the swap. The only
-    /// reader-visible stall is the pointer swap of the published view.
+    /// Defragments (etcd's <c>backend.defrag</c>) without stopping the member: commits, then copies every bucket
+    /// of the last commit into <c>db.tmp.*</c> beside the file with <see cref="BoltCompact"/> while reads AND
+    /// writes go on against the old file (every batch write made meanwhile is also logged); then, under the
+    /// batch lock, commits the old file, replays the logged writes into the copy, fsyncs it, renames it over the
+    /// file and reopens. Only that last step stalls writers (etcd blocks them for the whole copy, etcd#9222);
+    /// readers never wait: they read the old file's last commit until the swap. One defrag at a time.
     /// </summary>
-    public void Defrag()
+    public void Defrag() => Defrag(out _);
+
+    /// <summary><see cref="Defrag()"/>, also reporting how long writers were held at the swap (replay, fsync, rename, reopen).</summary>
+    public void Defrag(out TimeSpan swapStall)
     {
-        lock (_gate)
+        lock (_defragGate)
         {
-            EnsureNotDisposed();
-            CommitLocked(force: false);
-            _wtx!.Rollback();
-            _wtx = null;
-            _wbuckets.Clear();
+            BoltDb src;
+            lock (_gate)
+            {
+                EnsureNotDisposed();
+                CommitLocked(force: false);
+                _defragLog = [];
+                src = _db;
+            }
 
             var dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(Path))!;
             var tmp = System.IO.Path.Combine(dir, "db.tmp." + Guid.NewGuid().ToString("N")[..8]);
             try
             {
-                BoltCompact.Compact(_db, tmp);
-                File.Move(tmp, Path, overwrite: true);
-                NativeFile.FsyncDir(dir);
+                // Reads the newest commit at its start; writes logged since before it are replayed idempotently.
+                BoltCompact.Compact(src, tmp);
+
+                // Catch up outside the lock while writes keep coming (a few rounds), so that the final replay
+                // under the lock is short.
+                for (var round = 0; round < DefragCatchUpRounds; round++)
+                {
+                    List<DefragOp> pending;
+                    lock (_gate)
+                    {
+                        if (_defragLog!.Count <= DefragFinalReplayOps)
+                        {
+                            break;
+                        }
+
+                        pending = _defragLog;
+                        _defragLog = [];
+                    }
+
+                    ReplayDefragLog(tmp, src.PageSize, pending, sync: false);
+                }
+
+                lock (_gate)
+                {
+                    var stallStart = System.Diagnostics.Stopwatch.GetTimestamp();
+                    EnsureNotDisposed();
+                    CommitLocked(force: false);
+                    ReplayDefragLog(tmp, src.PageSize, _defragLog!, sync: true);
+                    _defragLog = null;
+                    _wtx!.Rollback();
+                    _wtx = null;
+                    _wbuckets.Clear();
+                    try
+                    {
+                        File.Move(tmp, Path, overwrite: true);
+                        NativeFile.FsyncDir(dir);
+                    }
+                    catch
+                    {
+                        _wtx = _db.Begin(true);
+                        throw;
+                    }
+
+                    var old = _db;
+                    var oldView = _published;
+                    _db = OpenDb(Path);
+                    _published = new View(new ReadTxHolder(_db.Begin(false)), _overlay);
+                    oldView.Holder.Release();
+                    old.Dispose();
+                    _wtx = _db.Begin(true);
+                    UpdateSizes();
+                    swapStall = System.Diagnostics.Stopwatch.GetElapsedTime(stallStart);
+                }
             }
             catch
             {
+                lock (_gate)
+                {
+                    _defragLog = null;
+                }
+
                 File.Delete(tmp);
+                throw;
+            }
+        }
+    }
+
+    /// <summary>Applies writes logged during a defrag copy to the copy, in order (optionally syncing it).</summary>
+    private void ReplayDefragLog(string path, int pageSize, List<DefragOp> ops, bool sync)
+    {
+        using var dst = BoltDb.Open(path, new BoltOptions { PageSize = pageSize, NoSync = !sync || _options.UnsafeNoFsync });
+        using (var tx = dst.Begin(true))
+        {
+            foreach (var op in ops)
+            {
+                var name = Name(op.Bucket);
+                switch (op.Kind)
+                {
+                    case DefragOpKind.CreateBucket:
+                        tx.CreateBucketIfNotExists(name);
+                        break;
+                    case DefragOpKind.DeleteBucket:
+                        if (tx.Bucket(name) != null)
+                        {
+                            tx.DeleteBucket(name);
+                        }
+
+                        break;
+                    case DefragOpKind.Put:
+                        tx.Bucket(name)!.Put(op.Key, op.Value);
+                        break;
+                    case DefragOpKind.Delete:
+                        tx.Bucket(name)?.Delete(op.Key);
+                        break;
+                }
+            }
+
+            tx.Commit();
+        }
+
+        if (sync)
+        {
+            dst.Sync();
+        }
+    }
+
+    /// <summary>
+    /// Replaces the database with the bbolt file at <paramref name="sourcePath"/> (a db received with a raft
+    /// snapshot, etcd's <c>&lt;index&gt;.snap.db</c>): drops the pending batch, renames the file over
+    /// <see cref="Path"/> (fsyncing the directory) and reopens, as etcd's <c>openSnapshotBackend</c> +
+    /// <c>recoverBackendSnapshot</c> do. Open read views keep reading the old file until disposed. The caller
+    /// must hold no batch lock and must rebuild whatever it cached from the old contents.
+    /// </summary>
+    /// <exception cref="BoltException">The file is not a bbolt database (the old one is then reopened).</exception>
+    public void ReplaceDatabase(string sourcePath)
+    {
+        ArgumentNullException.ThrowIfNull(sourcePath);
+        lock (_defragGate)
+        lock (_gate)
+        {
+            EnsureNotDisposed();
+            _wtx!.Rollback();
+            _wtx = null;
+            _wbuckets.Clear();
+            _pending = 0;
+            _overlay = ImmutableDictionary<string, BucketOverlay>.Empty;
+            var old = _db;
+            var oldView = _published;
+            try
+            {
+                // Validate before the swap: a bad file must not replace a good database.
+                BoltDb.Open(sourcePath, new BoltOptions { ReadOnly = true }).Dispose();
+            }
+            catch
+            {
                 _wtx = _db.Begin(true);
                 throw;
             }
 
-            var old = _db;
-            var oldView = _published;
-            _db = OpenDb(Path);
-            _published = new View(new ReadTxHolder(_db.Begin(false)), _overlay);
+            var dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(Path))!;
             oldView.Holder.Release();
             old.Dispose();
+            File.Move(sourcePath, Path, overwrite: true);
+            NativeFile.FsyncDir(dir);
+            _db = OpenDb(Path);
+            _published = new View(new ReadTxHolder(_db.Begin(false)), _overlay);
             _wtx = _db.Begin(true);
             UpdateSizes();
         }
@@ -239,6 +393,7 @@ public sealed class BoltBackend : IBackend
             _committer.Join();
         }
 
+        lock (_defragGate)
         lock (_gate)
         {
             if (_disposed)
@@ -417,6 +572,42 @@ public sealed class BoltBackend : IBackend
     }
 
     private sealed record View(ReadTxHolder Holder, ImmutableDictionary<string, BucketOverlay> Overlay);
+
+    private enum DefragOpKind
+    {
+        CreateBucket,
+        DeleteBucket,
+        Put,
+        Delete,
+    }
+
+    /// <summary>A batch write made while a defrag copy runs, replayed into the copy before the swap.</summary>
+    private readonly record struct DefragOp(DefragOpKind Kind, string Bucket, byte[] Key, byte[] Value);
+
+    /// <summary>
+    /// A pinned consistent image of the database (etcd's <c>backend.Snapshot</c>). <see cref="WriteTo"/> may be
+    /// called from any one thread; dispose it to let the backend reuse the pages it pins.
+    /// </summary>
+    public sealed class BoltSnapshot : IDisposable
+    {
+        private readonly IReadTx _rtx;
+        private readonly Tx _tx;
+
+        internal BoltSnapshot(IReadTx rtx)
+        {
+            _rtx = rtx;
+            _tx = ((ReadTxImpl)rtx).View.Holder.Tx;
+        }
+
+        /// <summary>Bytes <see cref="WriteTo"/> writes: bbolt's <c>tx.Size()</c> (high-water page id × page size).</summary>
+        public long Size => _tx.Size;
+
+        /// <summary>Writes the whole image (bbolt's <c>tx.WriteTo</c>); returns the bytes written.</summary>
+        public long WriteTo(Stream destination) => _tx.WriteTo(destination);
+
+        /// <summary>Releases the pinned image.</summary>
+        public void Dispose() => _rtx.Dispose();
+    }
 
     private sealed class ReadTxImpl(View view) : IReadTx
     {
@@ -637,6 +828,7 @@ public sealed class BoltBackend : IBackend
             }
 
             owner._wbuckets[name] = owner._wtx!.CreateBucket(Name(name));
+            owner._defragLog?.Add(new DefragOp(DefragOpKind.CreateBucket, name, [], []));
             owner._overlay = owner._overlay.SetItem(name, new BucketOverlay(true, true, BucketOverlay.Empty));
             owner._pending++;
         }
@@ -650,6 +842,7 @@ public sealed class BoltBackend : IBackend
             }
 
             owner._wtx!.DeleteBucket(Name(name));
+            owner._defragLog?.Add(new DefragOp(DefragOpKind.DeleteBucket, name, [], []));
             owner._wbuckets[name] = null;
             owner._overlay = owner._overlay.SetItem(name, new BucketOverlay(true, false, BucketOverlay.Empty));
             owner._pending++;
@@ -667,6 +860,7 @@ public sealed class BoltBackend : IBackend
             var k = key.ToArray();
             var v = value.ToArray();
             b.PutOwned(k, v);
+            owner._defragLog?.Add(new DefragOp(DefragOpKind.Put, bucket, k, v));
             Record(bucket, new OvEntry(k, v));
         }
 
@@ -674,7 +868,9 @@ public sealed class BoltBackend : IBackend
         {
             var b = BucketForWrite(bucket);
             b.Delete(key);
-            Record(bucket, new OvEntry(key.ToArray(), null));
+            var dk = key.ToArray();
+            owner._defragLog?.Add(new DefragOp(DefragOpKind.Delete, bucket, dk, []));
+            Record(bucket, new OvEntry(dk, null));
         }
 
         private void Record(string bucket, OvEntry e)

@@ -194,8 +194,14 @@ public sealed partial class KvStore : IDisposable
         _rw.Dispose();
     }
 
-    private void SaveConsistentIndex(IBatchTx tx)
+    /// <summary>
+    /// Puts <c>meta/consistent_index</c> (from <see cref="KvStoreOptions.ConsistentIndexGetter"/>; nothing when
+    /// none is configured) into the caller's batch, so that the index lands in the same backend commit as the
+    /// data it covers. The caller holds <paramref name="tx"/>'s lock (etcd's <c>saveIndex</c>).
+    /// </summary>
+    public void SaveConsistentIndex(IBatchTx tx)
     {
+        ArgumentNullException.ThrowIfNull(tx);
         if (_options.ConsistentIndexGetter is { } getter)
         {
             Span<byte> b = stackalloc byte[8];
@@ -253,7 +259,7 @@ public sealed partial class KvStore : IDisposable
                     {
                         var result = body(ctx);
                         inSameBatch?.Invoke(tx);
-                        if (ctx.Changes.Count > 0)
+                        if (ctx.Changes.Count > 0 || inSameBatch is not null)
                         {
                             SaveConsistentIndex(tx);
                         }

@@ -695,6 +695,11 @@ internal sealed partial class LoaderRun
             StrictReconfigCheck = v.Bool("strict-reconfig-check"),
             ForceNewCluster = v.Bool("force-new-cluster"),
             EnableV2 = v.Bool("enable-v2"),
+            BackendBatchInterval = FromNs(v.DurationNs("backend-batch-interval")),
+            BackendBatchLimit = (int)Math.Clamp(v.Int("backend-batch-limit"), 0, int.MaxValue),
+            MaxSnapshots = v.Uint("max-snapshots"),
+            MaxWals = v.Uint("max-wals"),
+            UnsafeNoFsync = v.Bool("unsafe-no-fsync"),
         };
         var cors = v.Urls("cors");
         var extra = new EtcdExtraOptions

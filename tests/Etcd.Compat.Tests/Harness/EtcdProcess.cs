@@ -36,8 +36,11 @@ public sealed partial class EtcdProcess : IAsyncDisposable
         _ownsDataDir = ownsDataDir;
     }
 
-    /// <summary>Executable being run.</summary>
-    public string BinaryPath { get; }
+    /// <summary>Executable being run (changes with <see cref="RestartAsync(string, TimeSpan?)"/>).</summary>
+    public string BinaryPath { get; private set; }
+
+    /// <summary>Flags added after the standard ones at every start.</summary>
+    public IReadOnlyList<string> ExtraArgs { get; private init; } = [];
 
     /// <summary>Member name (--name).</summary>
     public string Name { get; }
@@ -81,10 +84,14 @@ public sealed partial class EtcdProcess : IAsyncDisposable
     /// </summary>
     /// <exception cref="InvalidOperationException">The member exited before becoming ready.</exception>
     /// <exception cref="TimeoutException">No readiness line within <paramref name="readyTimeout"/>.</exception>
-    public static async Task<EtcdProcess> StartAsync(string binaryPath, string name, TimeSpan? readyTimeout = null)
+    public static Task<EtcdProcess> StartAsync(string binaryPath, string name, TimeSpan? readyTimeout = null)
+        => StartAsync(binaryPath, name, [], readyTimeout);
+
+    /// <summary>As <see cref="StartAsync(string, string, TimeSpan?)"/>, with <paramref name="extraArgs"/> after the standard flags (every incarnation).</summary>
+    public static async Task<EtcdProcess> StartAsync(string binaryPath, string name, IReadOnlyList<string> extraArgs, TimeSpan? readyTimeout = null)
     {
         var dataDir = Path.Combine(Path.GetTempPath(), "etcd-compat-" + Guid.NewGuid().ToString("N")[..12]);
-        var member = new EtcdProcess(binaryPath, name, dataDir, ownsDataDir: true);
+        var member = new EtcdProcess(binaryPath, name, dataDir, ownsDataDir: true) { ExtraArgs = extraArgs };
         try
         {
             for (var attempt = 1; ; attempt++)
@@ -121,6 +128,21 @@ public sealed partial class EtcdProcess : IAsyncDisposable
             throw new InvalidOperationException("member is still running; stop or kill it before restarting");
         }
 
+        return LaunchAsync(readyTimeout ?? DefaultReadyTimeout);
+    }
+
+    /// <summary>
+    /// Starts <paramref name="binaryPath"/> on this member's data dir and ports (the previous incarnation must have
+    /// exited): a data directory moving between real etcd and the server under test.
+    /// </summary>
+    public Task RestartAsync(string binaryPath, TimeSpan? readyTimeout = null)
+    {
+        if (IsRunning)
+        {
+            throw new InvalidOperationException("member is still running; stop or kill it before restarting");
+        }
+
+        BinaryPath = binaryPath;
         return LaunchAsync(readyTimeout ?? DefaultReadyTimeout);
     }
 
@@ -236,6 +258,11 @@ public sealed partial class EtcdProcess : IAsyncDisposable
             "--initial-cluster", $"{Name}={PeerUrl}",
             "--initial-cluster-state", "new",
         })
+        {
+            psi.ArgumentList.Add(arg);
+        }
+
+        foreach (var arg in ExtraArgs)
         {
             psi.ArgumentList.Add(arg);
         }
