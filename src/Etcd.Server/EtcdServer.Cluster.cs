@@ -552,6 +552,7 @@ public sealed partial class EtcdServer
         var onDisk = new Snapshot { Metadata = snap.Metadata.Clone(), Data = ByteString.CopyFrom(SnapFileData(membership.Span)) };
         snapshotter.SaveSnap(onDisk);
         _wal.SaveSnapshot(new Walpb.Snapshot { Index = index, Term = snap.Metadata.Term });
+        Failpoints.Hit(Failpoint.RaftAfterSaveSnap);
         _raftStorage.ApplySnapshot(onDisk);
         RestoreStateMachine(onDisk, snapshotter.DBFilePath(index));
         _log.LogInformation("applied snapshot {local-member-id} {applied-index}", Hex(MemberId), index);
