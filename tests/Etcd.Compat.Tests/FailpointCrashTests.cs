@@ -43,7 +43,7 @@ public sealed class FailpointCrashTests(ITestOutputHelper output)
     [Fact]
     public async Task KilledAtFailpoints_WithFrequentRaftSnapshots()
     {
-        (string, int, int)[] points = [("raftAfterSave", 50, 400), ("beforeCommit", 3, 20), ("raftAfterApply", 50, 400)];
+        (string, int, int)[] points = [("raftAfterSave", 40, 250), ("beforeCommit", 3, 15), ("raftAfterApply", 40, 250)];
         await RunCycleAsync(points, points.Length * CrashRounds.Soak, ["--snapshot-count", "100"]);
     }
 
@@ -72,7 +72,7 @@ public sealed class FailpointCrashTests(ITestOutputHelper output)
         Assert.True(underLoad > 0, $"{point}: the failpoint never fired under load");
     }
 
-    /// <summary>SIGKILL from outside at random moments, 8 rounds (<c>CRASH_SOAK</c> multiplies), learner churn in every other round.</summary>
+    /// <summary>SIGKILL from outside at random moments, 6 rounds (<c>CRASH_SOAK</c> multiplies), learner churn in every other round.</summary>
     [Fact]
     public async Task SigkilledAtRandomMoments_LosesNoAcknowledgedWrite_AppliesNoEntryTwice()
     {
@@ -82,7 +82,7 @@ public sealed class FailpointCrashTests(ITestOutputHelper output)
         output.WriteLine($"seed {seed}");
         var rng = new Random(seed);
         await using var crash = await CrashRounds.StartAsync(binary, "sigkill", [], output, seed);
-        var totalRounds = 8 * CrashRounds.Soak;
+        var totalRounds = 6 * CrashRounds.Soak;
         var budget = System.Diagnostics.Stopwatch.StartNew();
         for (var round = 0; round < totalRounds && budget.Elapsed < TimeSpan.FromSeconds(60 * CrashRounds.Soak); round++)
         {
