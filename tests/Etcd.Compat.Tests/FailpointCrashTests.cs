@@ -37,14 +37,21 @@ public sealed class FailpointCrashTests(ITestOutputHelper output)
     }
 
     /// <summary>
-    /// Small <c>--snapshot-count</c>: raft snapshots (and, with snap files, WAL release) happen many times per round,
-    /// so the kill points fall before and after them.
+    /// Small <c>--snapshot-count</c>: raft snapshots happen several times per round, so the kill points fall before
+    /// and after them. Once the member writes snap files (<c>member/snap/*.snap</c>, etcd's triggerSnapshot), the cycle
+    /// also kills it before the snap file, after the snap file and its WAL record, and after the WAL release.
     /// </summary>
     [Fact]
     public async Task KilledAtFailpoints_WithFrequentRaftSnapshots()
     {
         (string, int, int)[] points = [("raftAfterSave", 40, 250), ("beforeCommit", 3, 15), ("raftAfterApply", 40, 250)];
-        await RunCycleAsync(points, points.Length * CrashRounds.Soak, ["--snapshot-count", "100"]);
+        (string, int, int)[] snapPoints = [("raftBeforeSaveSnap", 1, 6), ("raftAfterSaveSnap", 1, 6), ("raftAfterWALRelease", 1, 6)];
+        await RunCycleAsync(points, points.Length * CrashRounds.Soak, ["--snapshot-count", "100"], crash =>
+        {
+            var snapFiles = Directory.EnumerateFiles(Path.Combine(crash.Member.DataDir, "member", "snap"), "*.snap").Any();
+            output.WriteLine(snapFiles ? "snap files present: snapshot points join the cycle" : "no snap files written: snapshot points left out");
+            return snapFiles ? snapPoints : [];
+        });
     }
 
     /// <summary>
@@ -92,7 +99,13 @@ public sealed class FailpointCrashTests(ITestOutputHelper output)
         Assert.True(crash.AckedCount > 0, "no put was ever acknowledged");
     }
 
-    private async Task RunCycleAsync((string Point, int MinPass, int MaxPass)[] points, int rounds, IReadOnlyList<string> args)
+    /// <summary>
+    /// Rounds cycling through <paramref name="points"/> on one member; after the first round <paramref name="morePoints"/>
+    /// may add points (each then gets as many rounds as the others).
+    /// </summary>
+    private async Task RunCycleAsync(
+        (string Point, int MinPass, int MaxPass)[] points, int rounds, IReadOnlyList<string> args,
+        Func<CrashRounds, (string Point, int MinPass, int MaxPass)[]>? morePoints = null)
     {
         CompatEnvironment.RequireEtcdctl();
         var binary = CompatEnvironment.RequireUnderTest();
@@ -108,6 +121,12 @@ public sealed class FailpointCrashTests(ITestOutputHelper output)
             if (await crash.FailpointRoundAsync(round, point, rng.Next(min, max + 1), confChurn: false, LoadLimit) > 0)
             {
                 firedUnderLoad.Add(point);
+            }
+
+            if (round == 0 && morePoints?.Invoke(crash) is { Length: > 0 } extra)
+            {
+                rounds = rounds / points.Length * (points.Length + extra.Length);
+                points = [.. points, .. extra];
             }
         }
 
