@@ -35,7 +35,9 @@ public sealed partial class EtcdServer
                     ApplyNormal(e);
                     break;
                 case EntryType.EntryConfChange:
+                    Failpoints.Hit(Failpoint.BeforeApplyOneConfChange);
                     ApplyConfChange(ConfChange.Parser.ParseFrom(e.Data));
+                    Failpoints.Hit(Failpoint.AfterApplyOneConfChange);
                     break;
                 case EntryType.EntryConfChangeV2:
                     _confState = _node.ApplyConfChange(ConfChangeV2.Parser.ParseFrom(e.Data));

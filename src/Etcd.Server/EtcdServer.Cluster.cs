@@ -552,6 +552,7 @@ public sealed partial class EtcdServer
         var onDisk = new Snapshot { Metadata = snap.Metadata.Clone(), Data = UnsafeByteOperations.UnsafeWrap(MembershipAsV2Store(membership.Span)) };
         snapshotter.SaveSnap(onDisk);
         _wal.SaveSnapshot(new Walpb.Snapshot { Index = index, Term = snap.Metadata.Term });
+        Failpoints.Hit(Failpoint.RaftAfterSaveSnap);
         _raftStorage.ApplySnapshot(onDisk);
         RestoreStateMachine(onDisk, snapshotter.DBFilePath(index));
         _log.LogInformation("applied snapshot {local-member-id} {applied-index}", Hex(MemberId), index);
@@ -640,10 +641,13 @@ public sealed partial class EtcdServer
 
         _snapshotIndex = applied;
         var snapshotter = new Storage.Snap.Snapshotter(_options.SnapDir);
+        Failpoints.Hit(Failpoint.RaftBeforeSaveSnap);
         snapshotter.SaveSnap(snap);
         _wal.SaveSnapshot(new Walpb.Snapshot { Index = snap.Metadata.Index, Term = snap.Metadata.Term });
         _log.LogInformation("saved snapshot {snapshot-index}", snap.Metadata.Index);
+        Failpoints.Hit(Failpoint.RaftAfterSaveSnap);
         _wal.ReleaseLockTo(snap.Metadata.Index);
+        Failpoints.Hit(Failpoint.RaftAfterWalRelease);
         snapshotter.ReleaseSnapDBs(snap);
 
         var compactTo = applied > SnapshotCatchUpEntries ? applied - SnapshotCatchUpEntries : 1;

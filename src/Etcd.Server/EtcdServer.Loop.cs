@@ -242,8 +242,10 @@ public sealed partial class EtcdServer
         // Persist before anything is sent or applied: what raft acknowledges must survive a crash.
         if (rd.HasHardState || rd.Entries.Count > 0)
         {
+            Failpoints.Hit(Failpoint.RaftBeforeSave);
             var start = System.Diagnostics.Stopwatch.GetTimestamp();
             _wal.Save(rd.HardState, rd.Entries);
+            Failpoints.Hit(Failpoint.RaftAfterSave);
             if (rd.MustSync)
             {
                 Metrics.WalFsyncSeconds.Observe(System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds);
@@ -273,6 +275,7 @@ public sealed partial class EtcdServer
         if (rd.CommittedEntries.Count > 0)
         {
             ApplyEntries(rd.CommittedEntries);
+            Failpoints.Hit(Failpoint.RaftAfterApply);
             MaybeSnapshot();
         }
 

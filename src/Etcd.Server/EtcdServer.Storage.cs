@@ -37,6 +37,7 @@ public sealed partial class EtcdServer
 
     private static BoltBackend OpenBackend(EtcdOptions options)
     {
+        Failpoints.Install();
         try
         {
             return new BoltBackend(new BoltBackendOptions

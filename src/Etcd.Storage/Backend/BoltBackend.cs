@@ -441,7 +441,9 @@ public sealed class BoltBackend : IBackend
             return;
         }
 
+        BackendFailpoints.BeforeTxCommit(_wtx);
         _wtx.Commit();
+        BackendFailpoints.Hit(BackendFailpoints.AfterCommit);
         _wtx.Dispose();
         _wbuckets.Clear();
         _wtx = null;

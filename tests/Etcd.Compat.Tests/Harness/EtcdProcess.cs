@@ -66,6 +66,94 @@ public sealed partial class EtcdProcess : IAsyncDisposable
     /// <summary>True while the child process is alive.</summary>
     public bool IsRunning => _process is { HasExited: false };
 
+    /// <summary>Flags appended to every later launch (e.g. <c>--snapshot-count</c>); empty by default.</summary>
+    public IReadOnlyList<string> ExtraArgs { get; set; } = [];
+
+    /// <summary>Variables set for every later launch on top of the scrubbed environment (e.g. <c>GOFAIL_FAILPOINTS</c>); edit between launches.</summary>
+    public Dictionary<string, string> LaunchEnvironment { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Exit code of the last incarnation once it has exited (137 = killed by SIGKILL), else null.</summary>
+    public int? ExitCode => _process is { HasExited: true } p ? p.ExitCode : null;
+
+    /// <summary>Captured log lines of the current (last) incarnation only.</summary>
+    public string CurrentIncarnationLogs
+    {
+        get
+        {
+            var marker = $"[{_incarnation}:";
+            return string.Join('\n', Logs.Split('\n').Where(l => l.StartsWith(marker, StringComparison.Ordinal)));
+        }
+    }
+
+    /// <summary>Waits until the current incarnation exits by itself (e.g. a failpoint); false if it still runs after <paramref name="timeout"/>.</summary>
+    public async Task<bool> WaitForExitAsync(TimeSpan timeout)
+    {
+        var process = _process;
+        if (process is null)
+        {
+            return true;
+        }
+
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Creates a temp data dir and starts the member with <paramref name="extraArgs"/> and <paramref name="environment"/>
+    /// (kept for restarts: see <see cref="ExtraArgs"/> and <see cref="LaunchEnvironment"/>). Otherwise as
+    /// <see cref="StartAsync(string, string, TimeSpan?)"/>.
+    /// </summary>
+    public static async Task<EtcdProcess> StartAsync(
+        string binaryPath, string name, IReadOnlyList<string> extraArgs, IReadOnlyDictionary<string, string>? environment = null, TimeSpan? readyTimeout = null)
+    {
+        var dataDir = Path.Combine(Path.GetTempPath(), "etcd-compat-" + Guid.NewGuid().ToString("N")[..12]);
+        var member = new EtcdProcess(binaryPath, name, dataDir, ownsDataDir: true) { ExtraArgs = extraArgs };
+        foreach (var (k, v) in environment ?? new Dictionary<string, string>())
+        {
+            member.LaunchEnvironment[k] = v;
+        }
+
+        try
+        {
+            member.ClientPort = FreePorts.Next();
+            member.PeerPort = FreePorts.Next();
+            await member.LaunchAsync(readyTimeout ?? DefaultReadyTimeout);
+            return member;
+        }
+        catch
+        {
+            await member.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Starts the member again on the same data dir and ports like <see cref="RestartAsync(TimeSpan?)"/>, but a launch
+    /// that exits before it is ready does not throw: the caller learns it from <see cref="IsRunning"/> (a failpoint
+    /// that fires during start-up). Returns whether the member became ready.
+    /// </summary>
+    /// <exception cref="TimeoutException">Neither ready nor exited within <paramref name="readyTimeout"/>.</exception>
+    public async Task<bool> TryRestartAsync(TimeSpan? readyTimeout = null)
+    {
+        try
+        {
+            await RestartAsync(readyTimeout);
+            return true;
+        }
+        catch (InvalidOperationException) when (!IsRunning)
+        {
+            return false;
+        }
+    }
+
     /// <summary>All captured stdout/stderr lines of every incarnation, each prefixed by incarnation and stream.</summary>
     public string Logs
     {
@@ -265,6 +353,11 @@ public sealed partial class EtcdProcess : IAsyncDisposable
         foreach (var arg in ExtraArgs)
         {
             psi.ArgumentList.Add(arg);
+        }
+
+        foreach (var (k, v) in LaunchEnvironment)
+        {
+            psi.Environment[k] = v;
         }
 
         var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
