@@ -39,9 +39,6 @@ public sealed partial class EtcdProcess : IAsyncDisposable
     /// <summary>Executable being run (changes with <see cref="RestartAsync(string, TimeSpan?)"/>).</summary>
     public string BinaryPath { get; private set; }
 
-    /// <summary>Flags added after the standard ones at every start.</summary>
-    public IReadOnlyList<string> ExtraArgs { get; private init; } = [];
-
     /// <summary>Member name (--name).</summary>
     public string Name { get; }
 
@@ -107,35 +104,6 @@ public sealed partial class EtcdProcess : IAsyncDisposable
     }
 
     /// <summary>
-    /// Creates a temp data dir and starts the member with <paramref name="extraArgs"/> and <paramref name="environment"/>
-    /// (kept for restarts: see <see cref="ExtraArgs"/> and <see cref="LaunchEnvironment"/>). Otherwise as
-    /// <see cref="StartAsync(string, string, TimeSpan?)"/>.
-    /// </summary>
-    public static async Task<EtcdProcess> StartAsync(
-        string binaryPath, string name, IReadOnlyList<string> extraArgs, IReadOnlyDictionary<string, string>? environment = null, TimeSpan? readyTimeout = null)
-    {
-        var dataDir = Path.Combine(Path.GetTempPath(), "etcd-compat-" + Guid.NewGuid().ToString("N")[..12]);
-        var member = new EtcdProcess(binaryPath, name, dataDir, ownsDataDir: true) { ExtraArgs = extraArgs };
-        foreach (var (k, v) in environment ?? new Dictionary<string, string>())
-        {
-            member.LaunchEnvironment[k] = v;
-        }
-
-        try
-        {
-            member.ClientPort = FreePorts.Next();
-            member.PeerPort = FreePorts.Next();
-            await member.LaunchAsync(readyTimeout ?? DefaultReadyTimeout);
-            return member;
-        }
-        catch
-        {
-            await member.DisposeAsync();
-            throw;
-        }
-    }
-
-    /// <summary>
     /// Starts the member again on the same data dir and ports like <see cref="RestartAsync(TimeSpan?)"/>, but a launch
     /// that exits before it is ready does not throw: the caller learns it from <see cref="IsRunning"/> (a failpoint
     /// that fires during start-up). Returns whether the member became ready.
@@ -173,13 +141,23 @@ public sealed partial class EtcdProcess : IAsyncDisposable
     /// <exception cref="InvalidOperationException">The member exited before becoming ready.</exception>
     /// <exception cref="TimeoutException">No readiness line within <paramref name="readyTimeout"/>.</exception>
     public static Task<EtcdProcess> StartAsync(string binaryPath, string name, TimeSpan? readyTimeout = null)
-        => StartAsync(binaryPath, name, [], readyTimeout);
+        => StartAsync(binaryPath, name, [], null, readyTimeout);
 
-    /// <summary>As <see cref="StartAsync(string, string, TimeSpan?)"/>, with <paramref name="extraArgs"/> after the standard flags (every incarnation).</summary>
-    public static async Task<EtcdProcess> StartAsync(string binaryPath, string name, IReadOnlyList<string> extraArgs, TimeSpan? readyTimeout = null)
+    /// <summary>
+    /// As <see cref="StartAsync(string, string, TimeSpan?)"/>, with <paramref name="extraArgs"/> after the standard
+    /// flags and <paramref name="environment"/> set, for every incarnation (see <see cref="ExtraArgs"/> and
+    /// <see cref="LaunchEnvironment"/>).
+    /// </summary>
+    public static async Task<EtcdProcess> StartAsync(
+        string binaryPath, string name, IReadOnlyList<string> extraArgs, IReadOnlyDictionary<string, string>? environment = null, TimeSpan? readyTimeout = null)
     {
         var dataDir = Path.Combine(Path.GetTempPath(), "etcd-compat-" + Guid.NewGuid().ToString("N")[..12]);
         var member = new EtcdProcess(binaryPath, name, dataDir, ownsDataDir: true) { ExtraArgs = extraArgs };
+        foreach (var (k, v) in environment ?? new Dictionary<string, string>())
+        {
+            member.LaunchEnvironment[k] = v;
+        }
+
         try
         {
             for (var attempt = 1; ; attempt++)
