@@ -85,12 +85,15 @@ public sealed class EtcdHost : IAsyncDisposable
 
         EtcdServer server;
         Transport.TcpRaftTransport transport;
-        System.Net.Security.SslServerAuthenticationOptions? peerServerTls;
         try
         {
-            var peerHosts = options.InitialAdvertisePeerUrls.Concat(options.ListenPeerUrls).Select(u => u.Host);
-            (peerServerTls, var peerClientTls) = Transport.PeerTls.Build(options, peerHosts);
-            transport = new Transport.TcpRaftTransport(loggerFactory.CreateLogger("rafthttp"), peerClientTls);
+            var peerTls = Tls.TlsConfig.ForPeers(options, loggerFactory);
+            foreach (var u in options.ListenPeerUrls.Where(u => u.Scheme == "https" && peerTls is null))
+            {
+                throw new EtcdStartException($"cannot listen on TLS for {u.Authority}: KeyFile and CertFile are not presented");
+            }
+
+            transport = new Transport.TcpRaftTransport(loggerFactory.CreateLogger("rafthttp"), peerTls);
             server = EtcdServer.Start(options, loggerFactory, startLoop: false, transport);
         }
         catch
@@ -100,6 +103,7 @@ public sealed class EtcdHost : IAsyncDisposable
         }
 
         var registry = ClusterServices.Register(EtcdServices.Register(new ServiceRegistry(), server), server);
+        registry.Interceptor = new RequireLeaderInterceptor(server);
         var http = new HttpEndpoints(server, registry);
         var client = new GrpcHttpServer(
             new GrpcHttpServerOptions
@@ -129,7 +133,7 @@ public sealed class EtcdHost : IAsyncDisposable
 
         for (var i = 0; i < peers.Count; i++)
         {
-            transport.Serve(peers[i], options.ListenPeerUrls[i].Scheme == "https" ? peerServerTls : null);
+            transport.Serve(peers[i], options.ListenPeerUrls[i].Scheme == "https");
         }
 
         server.StartLoop();

@@ -165,9 +165,7 @@ public sealed partial class EtcdServer : IAsyncDisposable
     /// <exception cref="EtcdStartException">The data directory or configuration is unusable; the message says why.</exception>
     public static EtcdServer Start(EtcdOptions options, ILoggerFactory loggerFactory, bool startLoop = true, IRaftTransport? transport = null)
     {
-        transport ??= new TcpRaftTransport(
-            loggerFactory.CreateLogger("rafthttp"),
-            PeerTls.Build(options, options.InitialAdvertisePeerUrls.Select(u => u.Host)).Client);
+        transport ??= new TcpRaftTransport(loggerFactory.CreateLogger("rafthttp"), Tls.TlsConfig.ForPeers(options));
         var log = loggerFactory.CreateLogger("etcdserver");
         var dataDir = options.ResolvedDataDir;
         var walDir = options.ResolvedWalDir;

@@ -9,7 +9,8 @@ namespace Etcd.Main;
 /// <summary>
 /// The <c>etcd</c> executable: etcd's flags, <c>ETCD_*</c> variables and <c>--config-file</c> into
 /// <see cref="EtcdOptions"/>, then <see cref="EtcdHost"/> until SIGTERM or SIGINT. Exit codes: 0 after a
-/// clean stop, 1 when the member cannot start (the reason is logged), 2 for flag errors (as etcd).
+/// clean stop or when the member was removed from the cluster, 1 when the member cannot start or stops on a fatal
+/// error (the reason is logged), 2 for flag errors (as etcd).
 /// </summary>
 internal static class Program
 {
@@ -74,14 +75,21 @@ internal static class Program
             }
 
             await Task.WhenAny(host.Stopped, Task.Delay(Timeout.Infinite, stop.Token).ContinueWith(_ => { }, TaskScheduler.Default));
-            var failed = host.Stopped.IsCompleted && !stop.IsCancellationRequested;
-            if (!failed)
+            var stoppedByItself = host.Stopped.IsCompleted && !stop.IsCancellationRequested;
+            if (!stoppedByItself)
             {
                 log.LogFields(LogLevel.Information, "received signal; shutting down", ("signal", "terminated"));
             }
 
             await host.DisposeAsync();
-            return failed ? 1 : 0;
+            return ExitCode(stoppedByItself, host.Server.RemovedFromCluster);
         }
     }
+
+    /// <summary>
+    /// The process's status once the member has stopped: 0 after a signal, and 0 when the member stopped because it
+    /// was removed from the cluster (etcd's <c>etcdmain</c> exits 0 when its server stops); 1 when the member
+    /// stopped on its own for any other reason (a fatal error, already logged).
+    /// </summary>
+    internal static int ExitCode(bool stoppedByItself, bool removedFromCluster) => stoppedByItself && !removedFromCluster ? 1 : 0;
 }

@@ -91,6 +91,12 @@ public sealed class ServiceRegistry
         return table.TryGetValue(path, out var m) ? m : null;
     }
 
+    /// <summary>
+    /// Runs before every gRPC call's handler (see <see cref="ServerCallInterceptor"/>); null for none. Set while
+    /// building, before the first call.
+    /// </summary>
+    public ServerCallInterceptor? Interceptor { get; set; }
+
     /// <summary>All registered methods.</summary>
     public IEnumerable<ServiceMethod> Methods => _frozen?.Values ?? (IEnumerable<ServiceMethod>)_building.Values;
 

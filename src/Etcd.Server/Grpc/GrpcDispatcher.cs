@@ -69,8 +69,20 @@ internal sealed partial class GrpcDispatcher
         using var call = new HttpServerCall(http, path, _options);
         StatusCode status;
         string message;
+        StreamGuard? guard = null;
+        CancellationTokenRegistration abortRegistration = default;
         try
         {
+            if (_registry.Interceptor is { } interceptor)
+            {
+                guard = interceptor.BeforeCall(method.Method, call.Context);
+                if (guard is not null)
+                {
+                    var g = guard;
+                    abortRegistration = g.Aborted.Register(() => call.Abort(g.Error));
+                }
+            }
+
             await invoker.InvokeAsync(call).ConfigureAwait(false);
             status = StatusCode.OK;
             message = string.Empty;
@@ -89,10 +101,25 @@ internal sealed partial class GrpcDispatcher
                 ? (StatusCode.DeadlineExceeded, "context deadline exceeded")
                 : (StatusCode.Cancelled, "context canceled");
         }
+        catch (Exception) when (call.AbortReason is not null)
+        {
+            (status, message) = (call.AbortReason.Status, call.AbortReason.Detail);
+        }
         catch (Exception e)
         {
             LogHandlerFailed(_logger, e, path);
             (status, message) = (StatusCode.Unknown, e.Message);
+        }
+        finally
+        {
+            await abortRegistration.DisposeAsync().ConfigureAwait(false);
+            guard?.Dispose();
+        }
+
+        if (call.AbortReason is { } reason)
+        {
+            // The server ended the stream (e.g. lost leader): that, not what the handler made of it, is the status.
+            (status, message) = (reason.Status, reason.Detail);
         }
 
         await call.CompleteAsync(status, message).ConfigureAwait(false);

@@ -122,7 +122,11 @@ public sealed class GrpcHttpServer : IAsyncDisposable
                         shared[endPoint] = port;
                     }
 
-                    kestrelOptions.Listen(new SniffedEndPoint(port, HttpProtocols.Http2), l => l.Protocols = HttpProtocols.Http2);
+                    kestrelOptions.Listen(new SniffedEndPoint(port, HttpProtocols.Http2), l =>
+                    {
+                        l.Protocols = HttpProtocols.Http2;
+                        l.Use(Http2AuthorityFilter.Middleware(limits.Http2.MaxFrameSize, limits.Http2.HeaderTableSize, _logger));
+                    });
                     kestrelOptions.Listen(new SniffedEndPoint(port, HttpProtocols.Http1), l => l.Protocols = HttpProtocols.Http1);
                 }
 

@@ -24,6 +24,7 @@ internal sealed class HttpServerCall : IDisposable
     private readonly SemaphoreSlim _writeLock = new(1, 1);
     private bool _sentMessage;
     private bool _completed;
+    private RpcException? _abortReason;
 
     public HttpServerCall(HttpContext http, string method, GrpcHttpServerOptions options)
     {
@@ -58,9 +59,30 @@ internal sealed class HttpServerCall : IDisposable
     /// <summary>True once the <c>grpc-timeout</c> deadline passed.</summary>
     public bool DeadlineExceeded => _deadlineCts?.IsCancellationRequested == true;
 
-    private RpcException CancelledException(Exception? inner) => DeadlineExceeded
+    /// <summary>The error the server ended the call with (<see cref="Abort"/>); null when it did not.</summary>
+    public RpcException? AbortReason => Volatile.Read(ref _abortReason);
+
+    /// <summary>
+    /// Ends the call from the server side: the handler's token fires and the call ends with <paramref name="reason"/>
+    /// whatever the handler then returns or throws. The first reason wins. Thread-safe.
+    /// </summary>
+    public void Abort(RpcException reason)
+    {
+        Interlocked.CompareExchange(ref _abortReason, reason, null);
+
+        try
+        {
+            _callCts.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The call already ended.
+        }
+    }
+
+    private RpcException CancelledException(Exception? inner) => AbortReason ?? (DeadlineExceeded
         ? new RpcException(StatusCode.DeadlineExceeded, "context deadline exceeded", inner)
-        : new RpcException(StatusCode.Cancelled, "context canceled", inner);
+        : new RpcException(StatusCode.Cancelled, "context canceled", inner));
 
     public async ValueTask<T> ReadSingleRequestAsync<T>(MessageParser<T> parser)
         where T : class, IMessage<T>

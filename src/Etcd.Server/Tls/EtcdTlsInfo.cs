@@ -198,7 +198,9 @@ public sealed class EtcdTlsInfo
     /// Options for a dialer (etcd's <c>TLSInfo.ClientConfig</c>): our certificate as the client certificate when
     /// configured; the server verified against the trusted CAs (or the system's) and <paramref name="targetHost"/>,
     /// unless <paramref name="insecureSkipVerify"/> or the pair is self-signed (auto-TLS peers accept each other's
-    /// self-signed certificates, as etcd's InsecureSkipVerify does); versions and cipher suites as configured.
+    /// self-signed certificates, as etcd's InsecureSkipVerify does), then the allowed CN or hostname
+    /// (<c>--peer-cert-allowed-cn</c>/<c>-hostname</c> bind the server's certificate too, as etcd's do); versions and
+    /// cipher suites as configured.
     /// </summary>
     /// <param name="targetHost">The server's host (SNI and name check), e.g. <c>127.0.0.1</c> or <c>localhost</c>.</param>
     /// <param name="applicationProtocols">ALPN offer; null offers none (etcd's peer transport speaks HTTP/1.1).</param>
@@ -217,12 +219,8 @@ public sealed class EtcdTlsInfo
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
             RemoteCertificateValidationCallback = (_, certificate, chain, errors) =>
             {
-                if (skip)
-                {
-                    return true;
-                }
-
-                var reason = VerifyServer(certificate, chain, errors);
+                // Skipping verification leaves no verified chain, so a CN/hostname rule cannot be met (as in Go).
+                var reason = skip ? CheckAllowedNames(null) : VerifyServer(certificate, chain, errors);
                 if (reason is not null)
                 {
                     onRejected?.Invoke(reason);
@@ -252,14 +250,9 @@ public sealed class EtcdTlsInfo
             return "tls: failed to verify client's certificate: " + ChainError(chain);
         }
 
-        if (AllowedCn.Length > 0 && leaf.GetNameInfo(X509NameType.SimpleName, false) != AllowedCn)
+        if (CheckAllowedNames(leaf) is { } nameRejection)
         {
-            return "client certificate authentication failed";
-        }
-
-        if (AllowedHostname.Length > 0 && !leaf.MatchesHostname(AllowedHostname, allowWildcards: true, allowCommonName: false))
-        {
-            return "client certificate authentication failed";
+            return nameRejection;
         }
 
         if (Settings.CrlFile.Length > 0)
@@ -356,6 +349,24 @@ public sealed class EtcdTlsInfo
         return $"tls: \"{host}\" does not match any of DNSNames [{string.Join(" ", names.Select(n => "\"" + n + "\""))}]";
     }
 
+    /// <summary>
+    /// The allowed-CN / allowed-hostname rule (etcd's <c>VerifyPeerCertificate</c> in <c>TLSInfo.baseConfig</c>, which
+    /// applies to listeners and dialers alike): null when no rule is set or <paramref name="leaf"/> (a verified
+    /// certificate, or null when none was verified) satisfies it, else <c>client certificate authentication failed</c>.
+    /// </summary>
+    private string? CheckAllowedNames(X509Certificate2? leaf)
+    {
+        if (AllowedCn.Length == 0 && AllowedHostname.Length == 0)
+        {
+            return null;
+        }
+
+        var accepted = leaf is not null && (AllowedCn.Length > 0
+            ? leaf.GetNameInfo(X509NameType.SimpleName, false) == AllowedCn
+            : leaf.MatchesHostname(AllowedHostname, allowWildcards: true, allowCommonName: false));
+        return accepted ? null : "client certificate authentication failed";
+    }
+
     private string? VerifyServer(X509Certificate? certificate, X509Chain? presented, SslPolicyErrors errors)
     {
         if (certificate is null)
@@ -368,14 +379,14 @@ public sealed class EtcdTlsInfo
             return "x509: certificate is valid for other names than the one dialed";
         }
 
+        using var leaf = new X509Certificate2(certificate);
         if (_trustedCas.Count == 0)
         {
-            return (errors & SslPolicyErrors.RemoteCertificateChainErrors) != 0 ? "x509: certificate signed by unknown authority" : null;
+            return (errors & SslPolicyErrors.RemoteCertificateChainErrors) != 0 ? "x509: certificate signed by unknown authority" : CheckAllowedNames(leaf);
         }
 
-        using var leaf = new X509Certificate2(certificate);
         using var chain = NewChain(ServerAuthOid, presented);
-        return chain.Build(leaf) ? null : ChainError(chain);
+        return chain.Build(leaf) ? CheckAllowedNames(leaf) : ChainError(chain);
     }
 
     private X509Chain NewChain(Oid usage, X509Chain? presented)

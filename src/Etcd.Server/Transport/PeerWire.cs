@@ -9,7 +9,10 @@ namespace Etcd.Server.Transport;
 /// (TLS when the peer URL is https) starts with a 29-byte hello from the dialer:
 /// <c>"EPR1"</c>, a kind byte (<see cref="PeerStreamKind"/>), then cluster ID, sender ID and target ID as
 /// big-endian u64. The listener answers with one <see cref="PeerHelloStatus"/> byte and closes on anything but
-/// <see cref="PeerHelloStatus.Ok"/>. After that, a <see cref="PeerStreamKind.Messages"/> stream carries frames one way:
+/// <see cref="PeerHelloStatus.Ok"/>. Certificate checks beyond the TLS handshake's own (trusted CA, allowed CN or
+/// hostname, CRL) are made on the handshaken connection, so each side can tell the other it was refused
+/// (<see cref="PeerHelloStatus.BadCertificate"/>, <see cref="PeerStreamKind.CertificateRejected"/>), as TLS alerts do
+/// between Go peers. After that, a <see cref="PeerStreamKind.Messages"/> stream carries frames one way:
 /// a big-endian u32 length and that many bytes of a serialised <c>raftpb.Message</c>, written in batches with one
 /// flush per batch. A <see cref="PeerStreamKind.Snapshot"/> stream carries one frame (the MsgSnap, its snapshot data
 /// holding the state-machine image), acknowledged with one status byte once handed to raft. A
@@ -51,7 +54,8 @@ internal static class PeerWire
         clusterId = BinaryPrimitives.ReadUInt64BigEndian(b[5..]);
         from = BinaryPrimitives.ReadUInt64BigEndian(b[13..]);
         to = BinaryPrimitives.ReadUInt64BigEndian(b[21..]);
-        return kind is PeerStreamKind.Messages or PeerStreamKind.Snapshot or PeerStreamKind.ClusterQuery or PeerStreamKind.Promote or PeerStreamKind.Lease;
+        return kind is PeerStreamKind.Messages or PeerStreamKind.Snapshot or PeerStreamKind.ClusterQuery or PeerStreamKind.Promote
+            or PeerStreamKind.Lease or PeerStreamKind.CertificateRejected;
     }
 
     public static void WriteFrame(Stream s, IMessage m)
@@ -114,6 +118,13 @@ internal enum PeerStreamKind : byte
 
     /// <summary>A follower forwards a lease request (keep-alive, TimeToLive): one opaque frame each way.</summary>
     Lease = 5,
+
+    /// <summary>
+    /// The dialer refused the listener's TLS certificate (where Go's TLS sends a bad_certificate alert; .NET closes
+    /// without one): the listener logs etcd's <c>rejected connection</c> with <c>remote error: tls: bad certificate</c>
+    /// and closes. Nothing else is sent on such a connection.
+    /// </summary>
+    CertificateRejected = 6,
 }
 
 /// <summary>The listener's answer to a hello.</summary>
@@ -132,4 +143,10 @@ internal enum PeerHelloStatus : byte
 
     /// <summary>The hello is malformed.</summary>
     BadHello = 4,
+
+    /// <summary>
+    /// The listener refused the dialer's TLS client certificate (Go's bad_certificate alert); the dialer reports
+    /// <c>remote error: tls: bad certificate</c>.
+    /// </summary>
+    BadCertificate = 5,
 }

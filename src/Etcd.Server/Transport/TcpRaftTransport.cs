@@ -5,6 +5,8 @@ using System.Net.Sockets;
 using System.Text.Json;
 using System.Threading.Channels;
 using Etcd.Raft;
+using Etcd.Server.Logging;
+using Etcd.Server.Tls;
 using Microsoft.Extensions.Logging;
 using Raftpb;
 
@@ -15,6 +17,12 @@ namespace Etcd.Server.Transport;
 /// <c>raftpb.Message</c> frames (protocol in <c>PeerWire</c>), TLS when the peer URL is https, a separate
 /// connection per MsgSnap, and the listening side for connections accepted on <c>--listen-peer-urls</c>
 /// (<see cref="Serve"/>). Every connection starts with a hello carrying the cluster ID, checked by the listener.
+/// TLS follows the member's peer <see cref="EtcdTlsInfo"/> (etcd's <c>--peer-*</c> flags): the listener demands a
+/// client certificate under <c>--peer-client-cert-auth</c> or a trusted CA and checks it against the CA, the allowed
+/// CN or hostname and the CRL; the dialer checks the listener's certificate against the CA and the same CN/hostname
+/// rule. Either side's refusal is told to the other over the handshaken connection (see <c>PeerWire</c>) and logged
+/// with etcd's words (<c>rejected connection</c>, <c>remote error: tls: bad certificate</c>,
+/// <c>client certificate authentication failed</c>).
 /// </summary>
 /// <remarks>
 /// Back-pressure as etcd's stream writer: each peer has a bounded queue of <see cref="QueueCapacity"/> messages;
@@ -30,30 +38,39 @@ public sealed class TcpRaftTransport : IRaftTransport
     private readonly ConcurrentDictionary<ulong, PeerSender> _peers = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly ILogger _log;
-    private readonly SslClientAuthenticationOptions? _clientTls;
+    private readonly EtcdTlsInfo? _peerTls;
     private readonly List<TcpListener> _listeners = [];
     private IRaftTransportHandler? _handler;
 
     /// <summary>Creates the transport.</summary>
     /// <param name="logger">Where peer connection events are logged (etcd's rafthttp messages).</param>
-    /// <param name="clientTls">TLS used when dialling https peer URLs; null = accept any server certificate
-    /// and present none (enough for <c>--peer-auto-tls</c>). <c>TargetHost</c> is set per dial.</param>
-    public TcpRaftTransport(ILogger logger, SslClientAuthenticationOptions? clientTls = null)
+    /// <param name="peerTls">The peer TLS setup (<see cref="TlsConfig.ForPeers"/>), used to dial https peer URLs and to
+    /// serve listeners started with TLS; null = dial https peers accepting any certificate and presenting none.</param>
+    public TcpRaftTransport(ILogger logger, EtcdTlsInfo? peerTls = null)
     {
         _log = logger;
-        _clientTls = clientTls;
+        _peerTls = peerTls;
     }
+
+    /// <summary>How often the same dial failure of one peer is logged again.</summary>
+    private static readonly TimeSpan DialErrorLogInterval = TimeSpan.FromSeconds(5);
 
     /// <inheritdoc/>
     public void Start(IRaftTransportHandler handler) => _handler = handler;
 
     /// <summary>
     /// Accepts peer connections on <paramref name="listener"/> (already started) until disposal, wrapping each in
-    /// TLS with <paramref name="serverTls"/> when given. Connections accepted before <see cref="Start"/> wait for it
-    /// only as long as their hello takes; earlier ones are refused.
+    /// TLS (the peer <see cref="EtcdTlsInfo"/>) when <paramref name="tls"/>. Connections accepted before
+    /// <see cref="Start"/> wait for it only as long as their hello takes; earlier ones are refused.
     /// </summary>
-    public void Serve(TcpListener listener, SslServerAuthenticationOptions? serverTls)
+    /// <exception cref="InvalidOperationException"><paramref name="tls"/> without a peer TLS setup with a key pair.</exception>
+    public void Serve(TcpListener listener, bool tls)
     {
+        if (tls && _peerTls?.Certificate is null)
+        {
+            throw new InvalidOperationException($"cannot listen on TLS for {listener.LocalEndpoint}: KeyFile and CertFile are not presented");
+        }
+
         lock (_listeners)
         {
             _listeners.Add(listener);
@@ -73,27 +90,55 @@ public sealed class TcpRaftTransport : IRaftTransport
                     return;
                 }
 
-                _ = Task.Run(() => HandleConnectionAsync(s, serverTls));
+                _ = Task.Run(() => HandleConnectionAsync(s, tls));
             }
         });
     }
 
-    private async Task HandleConnectionAsync(Socket socket, SslServerAuthenticationOptions? serverTls)
+    private async Task HandleConnectionAsync(Socket socket, bool tls)
     {
         socket.NoDelay = true;
+        var remote = RemoteAddress(socket);
         Stream stream = new NetworkStream(socket, ownsSocket: true);
         try
         {
-            if (serverTls is not null)
+            string? rejection = null;
+            if (tls)
             {
                 var ssl = new SslStream(stream, leaveInnerStreamOpen: false);
                 stream = ssl;
+                var options = _peerTls!.ServerOptions(null, [SslApplicationProtocol.Http11, SslApplicationProtocol.Http2]);
+                if (options.ClientCertificateRequired)
+                {
+                    // Judge the certificate here but finish the handshake, so the dialer can be told why (below).
+                    options.RemoteCertificateValidationCallback = (_, certificate, chain, _) =>
+                    {
+                        rejection = _peerTls.VerifyClient(certificate, chain);
+                        return true;
+                    };
+                }
+
                 using var hs = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
                 hs.CancelAfter(TimeSpan.FromSeconds(10));
-                await ssl.AuthenticateAsServerAsync(serverTls, hs.Token).ConfigureAwait(false);
+                try
+                {
+                    await ssl.AuthenticateAsServerAsync(options, hs.Token).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is System.Security.Authentication.AuthenticationException or IOException
+                    || (e is OperationCanceledException && !_stop.IsCancellationRequested))
+                {
+                    LogRejected(remote, e is OperationCanceledException ? "tls: handshake timed out" : Innermost(e).Message);
+                    return;
+                }
             }
 
-            await ServeStreamAsync(stream, _stop.Token).ConfigureAwait(false);
+            if (rejection is not null)
+            {
+                await RefuseCertificateAsync(stream, remote, rejection).ConfigureAwait(false);
+                return;
+            }
+
+            await ServeStreamAsync(stream, _stop.Token, remote).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException
             or System.Security.Authentication.AuthenticationException or InvalidDataException or Google.Protobuf.InvalidProtocolBufferException)
@@ -106,8 +151,65 @@ public sealed class TcpRaftTransport : IRaftTransport
         }
     }
 
+    /// <summary>
+    /// Refuses a dialer whose client certificate failed our checks: answers its hello with
+    /// <see cref="PeerHelloStatus.BadCertificate"/> (Go's bad_certificate alert). When the dialer had refused our
+    /// certificate first (its hello says so, as Go's TLS 1.3 client judges the server before showing its own
+    /// certificate), that is what is logged.
+    /// </summary>
+    private async Task RefuseCertificateAsync(Stream stream, string remote, string rejection)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+        cts.CancelAfter(TimeSpan.FromSeconds(5));
+        var hello = new byte[PeerWire.HelloSize];
+        try
+        {
+            await stream.ReadExactlyAsync(hello, cts.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException)
+        {
+            LogRejected(remote, rejection);
+            throw;
+        }
+
+        if (PeerWire.TryParseHello(hello, out var kind, out _, out _, out _) && kind == PeerStreamKind.CertificateRejected)
+        {
+            LogRejected(remote, "remote error: tls: bad certificate");
+            return;
+        }
+
+        LogRejected(remote, rejection);
+        stream.WriteByte((byte)PeerHelloStatus.BadCertificate);
+        await stream.FlushAsync(cts.Token).ConfigureAwait(false);
+    }
+
+    private void LogRejected(string remote, string error) =>
+        _log.LogFields(LogLevel.Warning, "rejected connection", ("remote-addr", remote), ("server-name", ""), ("error", error));
+
+    private static Exception Innermost(Exception e)
+    {
+        while (e.InnerException is not null)
+        {
+            e = e.InnerException;
+        }
+
+        return e;
+    }
+
+    private static string RemoteAddress(Socket socket)
+    {
+        try
+        {
+            return socket.RemoteEndPoint is IPEndPoint ep ? (ep.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(ep.Address.MapToIPv4(), ep.Port) : ep).ToString() : "";
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            return "";
+        }
+    }
+
     /// <summary>Serves one accepted peer connection (after TLS) until it ends. Used by <see cref="Serve"/>; public for tests over other streams.</summary>
-    internal async Task ServeStreamAsync(Stream stream, CancellationToken ct)
+    internal async Task ServeStreamAsync(Stream stream, CancellationToken ct, string remote = "")
     {
         var hello = new byte[PeerWire.HelloSize];
         using (var hs = CancellationTokenSource.CreateLinkedTokenSource(ct))
@@ -121,6 +223,11 @@ public sealed class TcpRaftTransport : IRaftTransport
         if (!PeerWire.TryParseHello(hello, out var kind, out var clusterId, out var from, out var to) || h is null)
         {
             status = PeerHelloStatus.BadHello;
+        }
+        else if (kind == PeerStreamKind.CertificateRejected)
+        {
+            LogRejected(remote, "remote error: tls: bad certificate");
+            return;
         }
         else if (kind == PeerStreamKind.ClusterQuery)
         {
@@ -444,6 +551,10 @@ public sealed class TcpRaftTransport : IRaftTransport
                 {
                     _log.LogWarning("lost TCP streaming connection with remote peer {stream-writer-type} {local-member-id} {remote-peer-id} {error}", "stream Message", Hex(_handler!.MemberId), Hex(p.Id), e.Message);
                 }
+                else if (e is not OperationCanceledException && p.ShouldLogDialError(e.Message, DialErrorLogInterval))
+                {
+                    _log.LogWarning("failed to dial remote peer {stream-writer-type} {local-member-id} {remote-peer-id} {error}", "stream Message", Hex(_handler?.MemberId ?? 0), Hex(p.Id), e.Message);
+                }
 
                 p.ActiveSince = null;
                 if (e is PeerRejectedException { Status: PeerHelloStatus.SenderRemoved })
@@ -519,20 +630,52 @@ public sealed class TcpRaftTransport : IRaftTransport
                 }
 
                 stream = new NetworkStream(socket, ownsSocket: true);
+                var h = _handler;
                 if (u.Scheme == "https")
                 {
                     var ssl = new SslStream(stream, leaveInnerStreamOpen: false);
                     stream = ssl;
-                    var opts = _clientTls is null
-                        ? new SslClientAuthenticationOptions { RemoteCertificateValidationCallback = (_, _, _, _) => true }
-                        : CloneClientOptions(_clientTls);
-                    opts.TargetHost = u.Host;
+                    string? refused = null;
+                    SslClientAuthenticationOptions opts;
+                    if (_peerTls is null)
+                    {
+                        opts = new SslClientAuthenticationOptions { TargetHost = u.Host, RemoteCertificateValidationCallback = (_, _, _, _) => true };
+                    }
+                    else
+                    {
+                        // Judge the listener's certificate but finish the handshake, so the listener can be told why.
+                        opts = _peerTls.ClientOptions(u.Host, onRejected: reason => refused = reason);
+                        var verify = opts.RemoteCertificateValidationCallback!;
+                        opts.RemoteCertificateValidationCallback = (sender, certificate, chain, errors) =>
+                        {
+                            if (!verify(sender, certificate, chain, errors))
+                            {
+                                refused ??= "x509: certificate rejected";
+                            }
+
+                            return true;
+                        };
+                    }
+
                     using var hs = CancellationTokenSource.CreateLinkedTokenSource(ct);
                     hs.CancelAfter(TimeSpan.FromSeconds(5));
                     await ssl.AuthenticateAsClientAsync(opts, hs.Token).ConfigureAwait(false);
+                    if (refused is not null)
+                    {
+                        try
+                        {
+                            await stream.WriteAsync(PeerWire.Hello(PeerStreamKind.CertificateRejected, h?.ClusterId ?? 0, h?.MemberId ?? 0, p.Id), hs.Token).ConfigureAwait(false);
+                            await stream.FlushAsync(hs.Token).ConfigureAwait(false);
+                        }
+                        catch (IOException)
+                        {
+                            // The listener went away first; the refusal stands.
+                        }
+
+                        throw new System.Security.Authentication.AuthenticationException(refused);
+                    }
                 }
 
-                var h = _handler;
                 await stream.WriteAsync(PeerWire.Hello(kind, h?.ClusterId ?? 0, h?.MemberId ?? 0, p.Id), ct).ConfigureAwait(false);
                 await stream.FlushAsync(ct).ConfigureAwait(false);
                 var status = new byte[1];
@@ -574,17 +717,6 @@ public sealed class TcpRaftTransport : IRaftTransport
 
         throw last ?? new IOException("peer has no URLs");
     }
-
-    private static SslClientAuthenticationOptions CloneClientOptions(SslClientAuthenticationOptions o) => new()
-    {
-        ClientCertificates = o.ClientCertificates,
-        ClientCertificateContext = o.ClientCertificateContext,
-        LocalCertificateSelectionCallback = o.LocalCertificateSelectionCallback,
-        RemoteCertificateValidationCallback = o.RemoteCertificateValidationCallback,
-        EnabledSslProtocols = o.EnabledSslProtocols,
-        CertificateRevocationCheckMode = o.CertificateRevocationCheckMode,
-        CipherSuitesPolicy = o.CipherSuitesPolicy,
-    };
 
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()
@@ -641,10 +773,30 @@ public sealed class TcpRaftTransport : IRaftTransport
         private DateTimeOffset? _activeSince;
         private readonly object _lock = new();
 
+        private string? _lastDialError;
+        private DateTimeOffset _lastDialErrorLogged;
+
         public DateTimeOffset? ActiveSince
         {
             get { lock (_lock) { return _activeSince; } }
             set { lock (_lock) { _activeSince = value; } }
+        }
+
+        /// <summary>Whether a dial failure is worth a log line: a new error, or the same one after <paramref name="interval"/>.</summary>
+        public bool ShouldLogDialError(string error, TimeSpan interval)
+        {
+            lock (_lock)
+            {
+                var now = DateTimeOffset.UtcNow;
+                if (error == _lastDialError && now - _lastDialErrorLogged < interval)
+                {
+                    return false;
+                }
+
+                _lastDialError = error;
+                _lastDialErrorLogged = now;
+                return true;
+            }
         }
     }
 
@@ -657,7 +809,9 @@ public sealed class TcpRaftTransport : IRaftTransport
         public List<Membership.Member> Members { get; set; } = [];
     }
 
-    private sealed class PeerRejectedException(PeerHelloStatus status) : Exception($"peer rejected the stream: {status}")
+    private sealed class PeerRejectedException(PeerHelloStatus status) : Exception(status == PeerHelloStatus.BadCertificate
+        ? "remote error: tls: bad certificate"
+        : $"peer rejected the stream: {status}")
     {
         public PeerHelloStatus Status { get; } = status;
     }

@@ -49,6 +49,19 @@ public sealed class EtcdctlInteropTests
     }
 
     [EtcdctlFact]
+    public async Task Etcdctl_SingleEndpointDial_AuthorityWithScheme_IsServed()
+    {
+        // clientv3's Maintenance calls (endpoint hashkv/status, move-leader) dial "passthrough:///http://h:p", so
+        // grpc-go sends ":authority: http://h:p"; Kestrel alone resets such streams (PROTOCOL_ERROR).
+        await using var t = await TestServer.StartAsync(r => r.MapUnary(EtcdMethods.MaintenanceService.HashKV, (req, ctx) =>
+            ValueTask.FromResult(new HashKVResponse { Header = new ResponseHeader { ClusterId = 1, MemberId = 2, Revision = 9 }, Hash = 424242, CompactRevision = 1 })));
+        var endpoint = $"http://127.0.0.1:{t.Url.Port}";
+        var hash = await RunAsync("--endpoints=" + endpoint, "--dial-timeout=5s", "--command-timeout=10s", "endpoint", "hashkv");
+        Assert.True(hash.Code == 0, hash.Err);
+        Assert.Equal($"{endpoint}, 424242\n", hash.Out);
+    }
+
+    [EtcdctlFact]
     public async Task Etcdctl_Get_Put_Del()
     {
         await using var t = await TestServer.StartAsync(MapFakeKv);

@@ -339,14 +339,16 @@ public sealed class ClusterTests
         await using var c = await StartAsync(3);
         var leader = await c.WaitLeaderAsync();
         var f = c.Live.First(m => m != leader);
-        var headers = new Etcd.Api.Grpc.Metadata { { Services.ClusterServices.RequireLeaderKey, "true" } };
-        Services.ClusterServices.CheckRequireLeader(f, headers);
+        using var interceptor = new Services.RequireLeaderInterceptor(f);
+        var requireLeader = new FakeCallContext([new("hasleader", "true")]);
+        Assert.Null(interceptor.BeforeCall(EtcdMethods.KVService.Range, requireLeader));
 
         c.Network.Isolate(f.MemberId);
         await c.EventuallyAsync(() => f.Leader == 0, "isolated follower campaigns and forgets the leader");
-        var e = Assert.Throws<EtcdException>(() => Services.ClusterServices.CheckRequireLeader(f, headers));
+        var e = Assert.Throws<EtcdException>(() => interceptor.BeforeCall(EtcdMethods.KVService.Range, requireLeader));
         Assert.Equal(EtcdErrors.NoLeader, e.Error);
-        Services.ClusterServices.CheckRequireLeader(f, []);
+        Assert.Throws<EtcdException>(() => interceptor.BeforeCall(EtcdMethods.WatchService.Watch, requireLeader));
+        Assert.Null(interceptor.BeforeCall(EtcdMethods.KVService.Range, new FakeCallContext([])));
 
         // Its serializable reads still answer from local state; linearizable ones cannot.
         var local = await f.RangeAsync(Get("none", serializable: true), Soon());
@@ -354,8 +356,11 @@ public sealed class ClusterTests
         await Assert.ThrowsAnyAsync<Exception>(() => f.RangeAsync(Get("none"), Soon(1000)));
 
         c.Network.Heal();
-        await c.WaitLeaderAsync();
-        Services.ClusterServices.CheckRequireLeader(f, headers);
+        await c.EventuallyAsync(() => f.Leader != 0, "healed follower learns the leader");
+        Assert.Null(interceptor.BeforeCall(EtcdMethods.KVService.Range, requireLeader));
+        using var guard = interceptor.BeforeCall(EtcdMethods.WatchService.Watch, requireLeader);
+        Assert.NotNull(guard);
+        Assert.False(guard.Aborted.IsCancellationRequested);
     }
 
     [Fact]
@@ -424,4 +429,20 @@ public sealed class ClusterTests
         c.Members[c.Members.IndexOf(victim)] = null;
         await victim.DisposeAsync();
     }
+}
+
+/// <summary>A call context carrying only request metadata (for interceptor checks without a transport).</summary>
+internal sealed class FakeCallContext(Etcd.Api.Grpc.Metadata headers) : Etcd.Api.Grpc.ServerCallContext
+{
+    public override string Method => "/test/Method";
+
+    public override Etcd.Api.Grpc.Metadata RequestHeaders { get; } = headers;
+
+    public override DateTime Deadline => DateTime.MaxValue;
+
+    public override CancellationToken CancellationToken => CancellationToken.None;
+
+    public override string Peer => "ipv4:127.0.0.1:1";
+
+    public override Etcd.Api.Grpc.Metadata ResponseTrailers { get; } = [];
 }

@@ -3,7 +3,12 @@ using System.Net;
 using System.Net.Sockets;
 using Etcd.Api;
 using Etcd.Raft;
+using System.Numerics;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Etcd.Server.Tls;
 using Etcd.Server.Transport;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Raftpb;
 
@@ -51,17 +56,33 @@ public sealed class TcpTransportTests
         public RemoteCluster DescribeCluster() => new(ClusterId, [new Membership.Member { Id = id, PeerUrls = ["http://x"] }]);
     }
 
+    /// <summary>A self-signed auto-TLS peer setup shared by the TLS cases (etcd's --peer-auto-tls).</summary>
+    private static readonly Lazy<EtcdTlsInfo> AutoTls = new(() =>
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "etcd-test-peer-autotls-" + Environment.ProcessId);
+        var (cert, key) = SelfSignedCertificate.Ensure(dir, ["127.0.0.1"]);
+        return EtcdTlsInfo.Create(new TlsSettings { CertFile = cert, KeyFile = key }, selfCert: true);
+    });
+
+    private static (TcpRaftTransport T, Recorder R, string Url) Node(ulong id, ulong clusterId, EtcdTlsInfo tls, ILogger log)
+    {
+        var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        var r = new Recorder(id, clusterId);
+        var t = new TcpRaftTransport(log, tls);
+        t.Start(r);
+        t.Serve(l, true);
+        return (t, r, $"https://127.0.0.1:{((IPEndPoint)l.LocalEndpoint).Port}");
+    }
+
     private static (TcpRaftTransport T, Recorder R, string Url) Node(ulong id, ulong clusterId, bool tls = false)
     {
         var l = new TcpListener(IPAddress.Loopback, 0);
         l.Start();
         var r = new Recorder(id, clusterId);
-        var (server, client) = tls
-            ? PeerTls.Build(new EtcdOptions { PeerAutoTls = true }, ["127.0.0.1"])
-            : (null, null);
-        var t = new TcpRaftTransport(NullLogger.Instance, client);
+        var t = new TcpRaftTransport(NullLogger.Instance, tls ? AutoTls.Value : null);
         t.Start(r);
-        t.Serve(l, server);
+        t.Serve(l, tls);
         var url = $"{(tls ? "https" : "http")}://127.0.0.1:{((IPEndPoint)l.LocalEndpoint).Port}";
         return (t, r, url);
     }
@@ -200,7 +221,7 @@ public sealed class TcpTransportTests
                 };
                 var t = new TcpRaftTransport(NullLogger.Instance);
                 var s = EtcdServer.Start(o, NullLoggerFactory.Instance, startLoop: false, transport: t);
-                t.Serve(listeners[i], null);
+                t.Serve(listeners[i], false);
                 s.StartLoop();
                 servers.Add(s);
             }
@@ -227,6 +248,188 @@ public sealed class TcpTransportTests
             foreach (var s in servers)
             {
                 await s.DisposeAsync();
+            }
+        }
+    }
+
+    /// <summary>A CA with member certificates (server and client auth, IP SAN 127.0.0.1) and a CRL, as PEM files.</summary>
+    private sealed class PeerPki : IDisposable
+    {
+        private readonly TempDir _dir = new();
+        private readonly X509Certificate2 _ca;
+        private readonly ECDsa _caKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        private readonly List<X509Certificate2> _revoked = [];
+        private long _serial = 100;
+
+        public PeerPki()
+        {
+            var req = new CertificateRequest("CN=peer test CA", _caKey, HashAlgorithmName.SHA256);
+            req.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+            req.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+            _ca = req.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddYears(1));
+            CaFile = System.IO.Path.Combine(_dir.Path, "ca.crt");
+            File.WriteAllText(CaFile, _ca.ExportCertificatePem());
+        }
+
+        public string CaFile { get; }
+
+        public TlsSettings Issue(string cn, bool revoke = false)
+        {
+            using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+            var req = new CertificateRequest("CN=" + cn, key, HashAlgorithmName.SHA256);
+            var san = new SubjectAlternativeNameBuilder();
+            san.AddIpAddress(IPAddress.Loopback);
+            san.AddDnsName(cn);
+            req.CertificateExtensions.Add(san.Build());
+            req.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1"), new Oid("1.3.6.1.5.5.7.3.2")], false));
+            var number = Interlocked.Increment(ref _serial);
+            using var cert = req.Create(_ca, DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.AddMonths(1), BitConverter.GetBytes(number));
+            var certFile = System.IO.Path.Combine(_dir.Path, $"{number}.crt");
+            var keyFile = System.IO.Path.Combine(_dir.Path, $"{number}.key");
+            File.WriteAllText(certFile, cert.ExportCertificatePem());
+            File.WriteAllText(keyFile, key.ExportPkcs8PrivateKeyPem());
+            if (revoke)
+            {
+                _revoked.Add(X509CertificateLoader.LoadCertificate(cert.RawData));
+            }
+
+            return new TlsSettings { CertFile = certFile, KeyFile = keyFile, TrustedCaFile = CaFile, ClientCertAuth = true };
+        }
+
+        public string WriteCrl()
+        {
+            var builder = new CertificateRevocationListBuilder();
+            foreach (var c in _revoked)
+            {
+                builder.AddEntry(c.SerialNumberBytes.Span, DateTimeOffset.UtcNow.AddMinutes(-1));
+            }
+
+            var path = System.IO.Path.Combine(_dir.Path, "revoke.crl");
+            File.WriteAllText(path, PemEncoding.WriteString("X509 CRL", builder.Build(_ca, BigInteger.One, DateTimeOffset.UtcNow.AddDays(1), HashAlgorithmName.SHA256)));
+            return path;
+        }
+
+        public void Dispose()
+        {
+            _ca.Dispose();
+            _caKey.Dispose();
+            _dir.Dispose();
+        }
+    }
+
+    /// <summary>Collects rendered log lines; a test awaits the line it expects.</summary>
+    private sealed class LogLines : ILogger
+    {
+        public readonly BlockingCollection<string> Lines = new();
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            var fields = state is IEnumerable<KeyValuePair<string, object?>> kv ? string.Join(" ", kv.Select(p => $"{p.Key}={p.Value}")) : "";
+            Lines.Add($"{formatter(state, exception)} {fields}");
+        }
+
+        public string WaitFor(params string[] parts)
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(15);
+            while (DateTime.UtcNow < deadline)
+            {
+                if (Lines.TryTake(out var line, TimeSpan.FromMilliseconds(200)) && parts.All(p => line.Contains(p, StringComparison.Ordinal)))
+                {
+                    return line;
+                }
+            }
+
+            Assert.Fail($"no log line with {string.Join(" and ", parts)}");
+            return "";
+        }
+    }
+
+    private static async Task SendUntilAsync(TcpRaftTransport t, Func<bool> done)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (!done() && DateTime.UtcNow < deadline)
+        {
+            t.Send([new Message { Type = MessageType.MsgHeartbeat, From = 1, To = 2 }]);
+            await Task.Delay(20);
+        }
+    }
+
+    [Fact]
+    public async Task PeerCertAllowedCn_MatchingPeersTalk_OthersAreRefusedOnBothSides()
+    {
+        using var pki = new PeerPki();
+        var member = pki.Issue("example.com");
+        var stranger = pki.Issue("example2.com");
+        var logA = new LogLines();
+        var logB = new LogLines();
+        var logC = new LogLines();
+        var (a, _, urlA) = Node(1, 77, EtcdTlsInfo.Create(member, allowedCn: "example.com"), logA);
+        var (b, rb, urlB) = Node(2, 77, EtcdTlsInfo.Create(member, allowedCn: "example.com"), logB);
+        var (c, rc, urlC) = Node(3, 77, EtcdTlsInfo.Create(stranger, allowedCn: "example2.com"), logC);
+        await using (a)
+        await using (b)
+        await using (c)
+        {
+            a.AddPeer(2, [urlB]);
+            a.Send([new Message { Type = MessageType.MsgHeartbeat, From = 1, To = 2 }]);
+            Assert.Equal(MessageType.MsgHeartbeat, Take(rb).Type);
+
+            // a refuses c's certificate as a dialer (CN example2.com): c hears it as Go's TLS alert.
+            a.AddPeer(3, [urlC]);
+            a.Send([new Message { Type = MessageType.MsgHeartbeat, From = 1, To = 3 }]);
+            logA.WaitFor("failed to dial remote peer", "client certificate authentication failed");
+            logC.WaitFor("rejected connection", "remote error: tls: bad certificate");
+
+            // c dials a: each refuses the other; c refuses first, as the dialer checks the listener's certificate.
+            c.AddPeer(1, [urlA]);
+            c.Send([new Message { Type = MessageType.MsgHeartbeat, From = 3, To = 1 }]);
+            logC.WaitFor("failed to dial remote peer", "client certificate authentication failed");
+            Assert.Empty(rc.Received);
+        }
+    }
+
+    [Fact]
+    public async Task PeerClientCertAuth_ListenerRefusesCertificatesOutsideItsRules()
+    {
+        using var pki = new PeerPki();
+        var member = pki.Issue("localhost");
+        var revoked = pki.Issue("localhost", revoke: true);
+        var other = pki.Issue("other.example");
+        var crl = pki.WriteCrl();
+        var logA = new LogLines();
+        var (a, ra, urlA) = Node(1, 77, EtcdTlsInfo.Create(member with { CrlFile = crl }, allowedHostname: "localhost"), logA);
+        await using (a)
+        {
+            // The dialers here have no name rule of their own, so only the listener judges.
+            foreach (var (settings, reason) in new[] { (other, "client certificate authentication failed"), (revoked, "revoked") })
+            {
+                var log = new LogLines();
+                var (d, rd, _) = Node(9, 77, EtcdTlsInfo.Create(settings), log);
+                await using (d)
+                {
+                    d.AddPeer(1, [urlA]);
+                    d.Send([new Message { Type = MessageType.MsgHeartbeat, From = 9, To = 1 }]);
+                    logA.WaitFor("rejected connection", reason);
+                    log.WaitFor("failed to dial remote peer", "remote error: tls: bad certificate");
+                }
+            }
+
+            Assert.Empty(ra.Received);
+
+            // Without a client certificate at all.
+            var bare = new LogLines();
+            var n = new TcpRaftTransport(bare, EtcdTlsInfo.Create(new TlsSettings { TrustedCaFile = pki.CaFile }));
+            n.Start(new Recorder(8, 77));
+            await using (n)
+            {
+                n.AddPeer(1, [urlA]);
+                n.Send([new Message { Type = MessageType.MsgHeartbeat, From = 8, To = 1 }]);
+                logA.WaitFor("rejected connection", "tls: client didn't provide a certificate");
             }
         }
     }
