@@ -79,7 +79,10 @@ public sealed class GrpcHttpServer : IAsyncDisposable
             AllowAlternateSchemes = true,
         };
         var limits = kestrelOptions.Limits;
-        limits.KeepAliveTimeout = Timeout.InfiniteTimeSpan;
+        // Go's HTTP servers keep idle connections open. Kestrel turns an infinite keep-alive timeout into
+        // TimeSpan.MaxValue, which overflows its deadline arithmetic and drops every idle connection (HTTP/1.1
+        // keep-alive and idle HTTP/2 alike) at the next one-second heartbeat; a year is "never" without overflowing.
+        limits.KeepAliveTimeout = TimeSpan.FromDays(365);
         limits.Http2.MaxStreamsPerConnection = _options.MaxConcurrentStreams;
         limits.Http2.KeepAlivePingDelay = _options.KeepAlivePingInterval;
         limits.Http2.KeepAlivePingTimeout = _options.KeepAlivePingTimeout;

@@ -1,3 +1,4 @@
+using Etcd.Server.Tls;
 using System.Net;
 using System.Net.Sockets;
 using Etcd.Api;
@@ -46,15 +47,22 @@ public sealed class LeaseForwardingTransportTests
         }
     }
 
+    /// <summary>A self-signed peer certificate (etcd's --peer-auto-tls) in a temp dir, shared by the TLS case.</summary>
+    private static readonly Lazy<EtcdTlsInfo> AutoTls = new(() =>
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "etcd-test-lease-autotls-" + Environment.ProcessId);
+        var (cert, key) = SelfSignedCertificate.Ensure(dir, ["127.0.0.1"]);
+        return EtcdTlsInfo.Create(new TlsSettings { CertFile = cert, KeyFile = key }, selfCert: true);
+    });
+
     private static (TcpRaftTransport T, Leader H, string Url) Node(ulong id, bool tls)
     {
         var l = new TcpListener(IPAddress.Loopback, 0);
         l.Start();
         var h = new Leader(id, 77);
-        var (server, client) = tls ? PeerTls.Build(new EtcdOptions { PeerAutoTls = true }, ["127.0.0.1"]) : (null, null);
-        var t = new TcpRaftTransport(NullLogger.Instance, client);
+        var t = new TcpRaftTransport(NullLogger.Instance, tls ? AutoTls.Value : null);
         t.Start(h);
-        t.Serve(l, server);
+        t.Serve(l, tls);
         return (t, h, $"{(tls ? "https" : "http")}://127.0.0.1:{((IPEndPoint)l.LocalEndpoint).Port}");
     }
 

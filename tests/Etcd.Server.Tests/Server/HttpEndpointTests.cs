@@ -51,6 +51,37 @@ public sealed class HttpEndpointTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task IdleKeepAliveConnection_StaysOpen()
+    {
+        // Go's HTTP server keeps an idle keep-alive connection open; Kestrel must not drop it at its next heartbeat.
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(_host.ClientUrls[0].Host, _host.ClientUrls[0].Port);
+        var stream = tcp.GetStream();
+        var request = Encoding.ASCII.GetBytes($"GET /health HTTP/1.1\r\nHost: {_host.ClientUrls[0].Authority}\r\n\r\n");
+        for (var i = 0; i < 2; i++)
+        {
+            if (i > 0)
+            {
+                // the idle time is what is under test: longer than Kestrel's one-second heartbeat
+                await Task.Delay(TimeSpan.FromSeconds(2.5));
+            }
+
+            await stream.WriteAsync(request);
+            var buffer = new byte[4096];
+            var text = "";
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            while (!text.Contains("{\"health\":\"true\"}", StringComparison.Ordinal))
+            {
+                var n = await stream.ReadAsync(buffer, cts.Token);
+                Assert.True(n > 0, $"the server closed the idle connection before request {i + 1}");
+                text += Encoding.ASCII.GetString(buffer, 0, n);
+            }
+
+            Assert.StartsWith("HTTP/1.1 200", text);
+        }
+    }
+
+    [Fact]
     public async Task MetricsUseEtcdNames()
     {
         var text = await _http.GetStringAsync("/metrics");
