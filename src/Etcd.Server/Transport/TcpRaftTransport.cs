@@ -513,20 +513,20 @@ public sealed class TcpRaftTransport : IRaftTransport
         {
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(p.Stop.Token, _stop.Token);
             Stream? stream = null;
+            Task? closeWatch = null;
             try
             {
-                // Dial lazily: only when there is something to send.
-                if (!await reader.WaitToReadAsync(linked.Token).ConfigureAwait(false))
-                {
-                    return;
-                }
-
+                // Dial at once and hold the stream open even when idle, as etcd keeps a stream to every peer: the
+                // peer's ActiveSince (strict reconfiguration checks, member health) then says whether it is up,
+                // including between followers, which never message each other.
                 (stream, _) = await DialAsync(p, PeerStreamKind.Messages, linked.Token).ConfigureAwait(false);
                 p.ActiveSince = DateTimeOffset.UtcNow;
                 backoff = TimeSpan.FromMilliseconds(50);
                 _log.LogInformation("established TCP streaming connection with remote peer {stream-writer-type} {local-member-id} {remote-peer-id}", "stream Message", Hex(_handler!.MemberId), Hex(p.Id));
+                using var connection = CancellationTokenSource.CreateLinkedTokenSource(linked.Token);
+                closeWatch = WatchForCloseAsync(stream, connection);
                 using var buffered = new BufferedStream(stream, 64 * 1024);
-                while (await reader.WaitToReadAsync(linked.Token).ConfigureAwait(false))
+                while (await reader.WaitToReadAsync(connection.Token).ConfigureAwait(false))
                 {
                     batch.Clear();
                     while (batch.Count < 512 && reader.TryRead(out var m))
@@ -539,7 +539,7 @@ public sealed class TcpRaftTransport : IRaftTransport
                         PeerWire.WriteFrame(buffered, m);
                     }
 
-                    await buffered.FlushAsync(linked.Token).ConfigureAwait(false);
+                    await buffered.FlushAsync(connection.Token).ConfigureAwait(false);
                 }
 
                 return;
@@ -587,6 +587,11 @@ public sealed class TcpRaftTransport : IRaftTransport
                 {
                     await stream.DisposeAsync().ConfigureAwait(false);
                 }
+
+                if (closeWatch is not null)
+                {
+                    await closeWatch.ConfigureAwait(false);
+                }
             }
 
             try
@@ -599,6 +604,33 @@ public sealed class TcpRaftTransport : IRaftTransport
             }
 
             backoff = TimeSpan.FromTicks(Math.Min(TimeSpan.FromSeconds(1).Ticks, backoff.Ticks * 2));
+        }
+    }
+
+    /// <summary>
+    /// The listener never writes on a message stream after its hello answer, so a read that ends (end of stream or
+    /// an error) means the connection is gone: cancels <paramref name="connection"/> so the sender redials.
+    /// </summary>
+    private static async Task WatchForCloseAsync(Stream stream, CancellationTokenSource connection)
+    {
+        var one = new byte[1];
+        try
+        {
+            while (await stream.ReadAsync(one, connection.Token).ConfigureAwait(false) > 0)
+            {
+            }
+        }
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException
+            or System.Security.Authentication.AuthenticationException or InvalidOperationException)
+        {
+        }
+
+        try
+        {
+            await connection.CancelAsync().ConfigureAwait(false);
+        }
+        catch (ObjectDisposedException)
+        {
         }
     }
 
