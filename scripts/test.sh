@@ -11,7 +11,7 @@ fail=0
 dotnet build Etcd.slnx -c Release --nologo -v q || exit 1
 "$root/scripts/publish.sh" || exit 1
 log=$(mktemp)
-dotnet test Etcd.slnx -c Release --no-build --nologo --filter "Pending!=watch-lease" 2>&1 | tee "$log"
+dotnet test Etcd.slnx -c Release --no-build --nologo 2>&1 | tee "$log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || fail=1
 unit_passed=$(grep -oE 'Passed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
 unit_failed=$(grep -oE 'Failed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
