@@ -35,7 +35,19 @@ public sealed class DataDirCompatTests
     public Task RealEtcdDataDirWithSnapFiles_IsServedByServerUnderTest()
         => MoveDataDirAsync(CompatEnvironment.RequireReferenceEtcd(), CompatEnvironment.RequireUnderTest(), ["--snapshot-count", "20"]);
 
-    private static async Task MoveDataDirAsync(string writer, string reader, IReadOnlyList<string>? extraArgs = null)
+    /// <summary>
+    /// A snapshot saved (etcdctl snapshot save) from our member is restored with etcdctl and served by real etcd.
+    /// </summary>
+    [Fact]
+    public Task ServerUnderTestSnapshot_RestoredWithEtcdctl_IsServedByRealEtcd()
+        => MoveDataDirAsync(CompatEnvironment.RequireUnderTest(), CompatEnvironment.RequireReferenceEtcd(), viaSnapshot: true);
+
+    /// <summary>A snapshot saved from real etcd is restored with our etcdutl and served by our member.</summary>
+    [Fact]
+    public Task RealEtcdSnapshot_RestoredWithEtcdutl_IsServedByServerUnderTest()
+        => MoveDataDirAsync(CompatEnvironment.RequireReferenceEtcd(), CompatEnvironment.RequireUnderTest(), viaSnapshot: true);
+
+    private static async Task MoveDataDirAsync(string writer, string reader, IReadOnlyList<string>? extraArgs = null, bool viaSnapshot = false)
     {
         CompatEnvironment.RequireEtcdctl();
         await using var member = await EtcdProcess.StartAsync(writer, "datadir", extraArgs ?? []);
@@ -74,7 +86,40 @@ public sealed class DataDirCompatTests
         Assert.True(before.Kvs.Count > 2500, $"only {before.Kvs.Count} keys written");
         var history = await OkAsync(ep, ["get", "tail", "--rev", (before.Revision - 2).ToString(), "-w", "json"]);
 
-        Assert.True(await member.StopAsync(), $"writer {writer} did not stop\n{member.LogTail()}");
+        if (viaSnapshot)
+        {
+            // The snapshot restores with the reader's own tool (etcdctl for real etcd, our etcdutl for ours) into the
+            // member's data dir, as the same single member on the same peer URL.
+            var snapshot = Path.Combine(Path.GetTempPath(), "etcd-compat-snap-" + Guid.NewGuid().ToString("N")[..12] + ".db");
+            try
+            {
+                await OkAsync(ep, ["snapshot", "save", snapshot]);
+                Assert.True(await member.StopAsync(), $"writer {writer} did not stop\n{member.LogTail()}");
+                Directory.Delete(member.DataDir, recursive: true);
+                string[] restore =
+                [
+                    "snapshot", "restore", snapshot, "--data-dir", member.DataDir, "--name", "datadir",
+                    "--initial-cluster", "datadir=" + member.PeerUrl, "--initial-advertise-peer-urls", member.PeerUrl,
+                ];
+                if (reader == CompatEnvironment.ReferenceEtcdPath)
+                {
+                    await OkAsync(ep, restore);
+                }
+                else
+                {
+                    await RunEtcdutlAsync(Path.Combine(Path.GetDirectoryName(reader)!, "etcdutl"), restore);
+                }
+            }
+            finally
+            {
+                File.Delete(snapshot);
+            }
+        }
+        else
+        {
+            Assert.True(await member.StopAsync(), $"writer {writer} did not stop\n{member.LogTail()}");
+        }
+
         await member.RestartAsync(reader);
 
         var after = Snapshot(await OkAsync(ep, ["get", "", "--prefix", "-w", "json"]));
@@ -103,6 +148,23 @@ public sealed class DataDirCompatTests
         // Revoking the lease deletes its key.
         await OkAsync(ep, ["lease", "revoke", leaseId]);
         Assert.Empty(Snapshot(await OkAsync(ep, ["get", "leased", "-w", "json"])).Kvs);
+    }
+
+    private static async Task RunEtcdutlAsync(string etcdutl, string[] args)
+    {
+        Assert.True(File.Exists(etcdutl), $"{etcdutl} not found (run scripts/publish.sh)");
+        var psi = new System.Diagnostics.ProcessStartInfo(etcdutl) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await p.WaitForExitAsync(cts.Token);
+        Assert.True(p.ExitCode == 0, $"etcdutl {string.Join(' ', args)}: exit {p.ExitCode}\n{await stdout}{await stderr}");
     }
 
     private static async Task<string> OkAsync(string endpoint, string[] args, string? stdin = null)
