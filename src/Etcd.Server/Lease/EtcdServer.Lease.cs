@@ -70,39 +70,12 @@ public sealed partial class EtcdServer
     /// Errors: <see cref="EtcdErrors.LeaseNotFound"/>, <see cref="EtcdErrors.Timeout"/> when no leader answers within
     /// the request timeout, <see cref="EtcdErrors.Stopped"/>.
     /// </summary>
-    public async Task<long> LeaseRenewAsync(long id, CancellationToken cancellationToken)
-    {
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
-        cts.CancelAfter(_requestTimeout);
-        try
-        {
-            while (true)
-            {
-                try
-                {
-                    if (IsLeader)
-                    {
-                        return await RenewAsLeaderAsync(id, cts.Token).ConfigureAwait(false);
-                    }
-
-                    if (LeaseForwarder is { } fwd && Leader is var leader and not 0)
-                    {
-                        return await fwd.RenewAsync(leader, id, cts.Token).ConfigureAwait(false);
-                    }
-                }
-                catch (Exception e) when (e is LessorNotPrimaryException or IOException)
-                {
-                    // leadership moved, the leader is not promoted yet, or it cannot be reached: go round again
-                }
-
-                await Task.Delay(Math.Max(10, _options.HeartbeatIntervalMs), cts.Token).ConfigureAwait(false);
-            }
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            throw (_stopping.IsCancellationRequested ? EtcdErrors.Stopped : EtcdErrors.Timeout).ToException();
-        }
-    }
+    public Task<long> LeaseRenewAsync(long id, CancellationToken cancellationToken) =>
+        OnLeaderAsync(
+            ct => RenewAsLeaderAsync(id, ct),
+            (fwd, leader, ct) => fwd.RenewAsync(leader, id, ct),
+            localWithoutForwarder: false,
+            cancellationToken);
 
     /// <summary>
     /// LeaseTimeToLive (etcd's <c>EtcdServer.LeaseTimeToLive</c>): served by the leader, forwarded by a follower
@@ -110,9 +83,29 @@ public sealed partial class EtcdServer
     /// TTL is the remaining whole seconds, GrantedTTL the granted TTL, Keys the attached keys when asked.
     /// Errors: <see cref="EtcdErrors.LeaseNotFound"/> (the gRPC layer turns it into TTL -1), <see cref="EtcdErrors.Timeout"/>.
     /// </summary>
-    public async Task<LeaseTimeToLiveResponse> LeaseTimeToLiveAsync(LeaseTimeToLiveRequest request, CancellationToken cancellationToken)
+    public Task<LeaseTimeToLiveResponse> LeaseTimeToLiveAsync(LeaseTimeToLiveRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
+        return OnLeaderAsync(
+            ct => TimeToLiveLocalAsync(request, ct),
+            (fwd, leader, ct) => fwd.TimeToLiveAsync(leader, request, ct),
+            localWithoutForwarder: true,
+            cancellationToken);
+    }
+
+    /// <summary>
+    /// Runs a lease request where the leader's lessor is: <paramref name="local"/> on the leader (or, with
+    /// <paramref name="localWithoutForwarder"/>, on any member without a <see cref="LeaseForwarder"/>), else
+    /// <paramref name="forward"/> to the known leader. While there is no leader, or it cannot be reached or is not
+    /// promoted yet, retries every heartbeat until the request timeout: <see cref="EtcdErrors.Timeout"/>, or
+    /// <see cref="EtcdErrors.Stopped"/> when the server stops.
+    /// </summary>
+    private async Task<T> OnLeaderAsync<T>(
+        Func<CancellationToken, Task<T>> local,
+        Func<ILeaseForwarder, ulong, CancellationToken, Task<T>> forward,
+        bool localWithoutForwarder,
+        CancellationToken cancellationToken)
+    {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
         cts.CancelAfter(_requestTimeout);
         try
@@ -121,19 +114,20 @@ public sealed partial class EtcdServer
             {
                 try
                 {
-                    if (IsLeader || LeaseForwarder is null)
+                    var forwarder = LeaseForwarder;
+                    if (IsLeader || (forwarder is null && localWithoutForwarder))
                     {
-                        return await TimeToLiveLocalAsync(request, cts.Token).ConfigureAwait(false);
+                        return await local(cts.Token).ConfigureAwait(false);
                     }
 
-                    if (Leader is var leader and not 0)
+                    if (forwarder is not null && Leader is var leader and not 0)
                     {
-                        return await LeaseForwarder.TimeToLiveAsync(leader, request, cts.Token).ConfigureAwait(false);
+                        return await forward(forwarder, leader, cts.Token).ConfigureAwait(false);
                     }
                 }
                 catch (Exception e) when (e is LessorNotPrimaryException or IOException)
                 {
-                    // as in LeaseRenewAsync: try the (next) leader again
+                    // leadership moved, the leader is not promoted yet, or it cannot be reached: go round again
                 }
 
                 await Task.Delay(Math.Max(10, _options.HeartbeatIntervalMs), cts.Token).ConfigureAwait(false);

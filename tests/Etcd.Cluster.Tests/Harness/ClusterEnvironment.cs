@@ -66,34 +66,3 @@ public static class ClusterEnvironment
         return path;
     }
 }
-
-/// <summary>
-/// Free 127.0.0.1 ports from the kernel's ephemeral range (bind port 0, release); never the same port twice in
-/// this process. Stays clear of the fixed 20000-range ports etcd's e2e suite uses.
-/// </summary>
-public static class FreePorts
-{
-    private static readonly HashSet<int> HandedOut = [];
-    private static readonly Lock Gate = new();
-
-    /// <summary>A port that was free a moment ago and was not handed out before.</summary>
-    public static int Next()
-    {
-        for (var attempt = 0; attempt < 100; attempt++)
-        {
-            var listener = new TcpListener(IPAddress.Loopback, 0);
-            listener.Start();
-            var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-            listener.Stop();
-            lock (Gate)
-            {
-                if (HandedOut.Add(port))
-                {
-                    return port;
-                }
-            }
-        }
-
-        throw new InvalidOperationException("no free 127.0.0.1 port in 100 attempts");
-    }
-}
