@@ -227,7 +227,20 @@ public sealed class LeaseClusterTests(ITestOutputHelper output)
         Assert.Equal(other.MemberId, (await c.WaitLeaderAsync()).MemberId);
         for (var i = 31; i <= 60; i++)
         {
-            written.Add((await via[i % 3].PutAsync(Put($"fw/{i % 5}", $"v{i}"), Soon())).Header.Revision);
+            // A member that has not heard of the new leader yet drops the proposal (raft's ErrProposalDropped, as
+            // etcd does during a transfer): never appended, so sending it again cannot write it twice.
+            for (var attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    written.Add((await via[i % 3].PutAsync(Put($"fw/{i % 5}", $"v{i}"), Soon())).Header.Revision);
+                    break;
+                }
+                catch (Etcd.Api.Grpc.RpcException e) when (e.Detail == "raft proposal dropped" && attempt < 50)
+                {
+                    await Task.Delay(20); // retry back-off (bounded: 50 attempts)
+                }
+            }
         }
 
         async Task<List<Event>> EventsAsync(DirectWatch w, int count)
