@@ -11,41 +11,19 @@ using Xunit.Abstractions;
 namespace Etcd.Server.Tests.Lease;
 
 /// <summary>The Lease service through our gRPC client against an in-process member.</summary>
-public sealed class LeaseServiceTests(ITestOutputHelper output) : IAsyncLifetime
+public sealed class LeaseServiceTests(ITestOutputHelper output) : InProcessMemberTests("lease")
 {
-    private readonly TempDir _dir = new();
-    private EtcdHost _host = null!;
-    private EtcdClient _client = null!;
-
-    public async Task InitializeAsync()
-    {
-        _host = await EtcdHost.StartAsync(
-            TestMember.Options("lease", _dir.Path),
-            NullLoggerFactory.Instance).WaitAsync(TimeSpan.FromSeconds(20));
-        await _host.Server.ReadyToServe.WaitAsync(TimeSpan.FromSeconds(20));
-        _client = EtcdClient.Create(new EtcdClientOptions { Endpoints = [_host.ClientUrls[0].ToString()] });
-    }
-
-    public async Task DisposeAsync()
-    {
-        _client.Dispose();
-        await _host.DisposeAsync();
-        _dir.Dispose();
-    }
-
-    private static ByteString B(string s) => ByteString.CopyFromUtf8(s);
-
     private Task<LeaseGrantResponse> Grant(long ttl, long id = 0)
-        => _client.UnaryAsync(EtcdMethods.LeaseService.LeaseGrant, new LeaseGrantRequest { ID = id, TTL = ttl });
+        => Client.UnaryAsync(EtcdMethods.LeaseService.LeaseGrant, new LeaseGrantRequest { ID = id, TTL = ttl });
 
     private Task<LeaseTimeToLiveResponse> Ttl(long id, bool keys = false)
-        => _client.UnaryAsync(EtcdMethods.LeaseService.LeaseTimeToLive, new LeaseTimeToLiveRequest { ID = id, Keys = keys });
+        => Client.UnaryAsync(EtcdMethods.LeaseService.LeaseTimeToLive, new LeaseTimeToLiveRequest { ID = id, Keys = keys });
 
     private async Task WaitPromotedAsync()
     {
         // The lessor is promoted when the leader applies its term's empty entry; a linearizable read gets us past it.
-        await _host.Server.LinearizableReadNotifyAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
-        Assert.True(_host.Server.Lessor.IsPrimary);
+        await Host.Server.LinearizableReadNotifyAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.True(Host.Server.Lessor.IsPrimary);
     }
 
     [Fact]
@@ -54,32 +32,32 @@ public sealed class LeaseServiceTests(ITestOutputHelper output) : IAsyncLifetime
         var g = await Grant(60);
         Assert.True(g.ID > 0);
         Assert.Equal(60, g.TTL);
-        Assert.Equal(_host.Server.MemberId, g.Header.MemberId);
+        Assert.Equal(Host.Server.MemberId, g.Header.MemberId);
 
         var own = await Grant(1, id: 0x1234);
         Assert.Equal(0x1234, own.ID);
         Assert.Equal(1, own.TTL); // min TTL for a 100 ms election timeout is 1 s
 
-        await _client.Kv.PutAsync(new PutRequest { Key = B("lk1"), Value = B("v"), Lease = g.ID });
-        await _client.Kv.PutAsync(new PutRequest { Key = B("lk2"), Value = B("v"), Lease = g.ID });
+        await Client.Kv.PutAsync(new PutRequest { Key = B("lk1"), Value = B("v"), Lease = g.ID });
+        await Client.Kv.PutAsync(new PutRequest { Key = B("lk2"), Value = B("v"), Lease = g.ID });
         var ttl = await Ttl(g.ID, keys: true);
         Assert.Equal(60, ttl.GrantedTTL);
         Assert.InRange(ttl.TTL, 58, 60);
         Assert.Equal(["lk1", "lk2"], ttl.Keys.Select(k => k.ToStringUtf8()));
 
-        var leases = await _client.UnaryAsync(EtcdMethods.LeaseService.LeaseLeases, new LeaseLeasesRequest());
+        var leases = await Client.UnaryAsync(EtcdMethods.LeaseService.LeaseLeases, new LeaseLeasesRequest());
         Assert.Contains(leases.Leases, l => l.ID == g.ID);
         Assert.Contains(leases.Leases, l => l.ID == 0x1234);
 
-        var rev = await _client.UnaryAsync(EtcdMethods.LeaseService.LeaseRevoke, new LeaseRevokeRequest { ID = g.ID });
-        Assert.Equal(0, (await _client.Kv.RangeAsync(new RangeRequest { Key = B("lk"), RangeEnd = B("ll") })).Count);
+        var rev = await Client.UnaryAsync(EtcdMethods.LeaseService.LeaseRevoke, new LeaseRevokeRequest { ID = g.ID });
+        Assert.Equal(0, (await Client.Kv.RangeAsync(new RangeRequest { Key = B("lk"), RangeEnd = B("ll") })).Count);
         Assert.True(rev.Header.Revision > 0);
 
         var gone = await Ttl(g.ID);
         Assert.Equal(-1, gone.TTL);
         Assert.Equal(g.ID, gone.ID);
 
-        var e = await Assert.ThrowsAnyAsync<RpcException>(() => _client.UnaryAsync(EtcdMethods.LeaseService.LeaseRevoke, new LeaseRevokeRequest { ID = g.ID }));
+        var e = await Assert.ThrowsAnyAsync<RpcException>(() => Client.UnaryAsync(EtcdMethods.LeaseService.LeaseRevoke, new LeaseRevokeRequest { ID = g.ID }));
         Assert.Equal(EtcdErrors.LeaseNotFound.Code, e.Status);
         Assert.Equal(EtcdErrors.LeaseNotFound.Message, e.Detail);
 
@@ -88,7 +66,7 @@ public sealed class LeaseServiceTests(ITestOutputHelper output) : IAsyncLifetime
         e = await Assert.ThrowsAnyAsync<RpcException>(() => Grant(9_000_000_001));
         Assert.Equal(EtcdErrors.LeaseTtlTooLarge.Code, e.Status);
         Assert.Equal(EtcdErrors.LeaseTtlTooLarge.Message, e.Detail);
-        e = await Assert.ThrowsAnyAsync<RpcException>(() => _client.Kv.PutAsync(new PutRequest { Key = B("x"), Lease = g.ID }));
+        e = await Assert.ThrowsAnyAsync<RpcException>(() => Client.Kv.PutAsync(new PutRequest { Key = B("x"), Lease = g.ID }));
         Assert.Equal(EtcdErrors.LeaseNotFound.Message, e.Detail);
     }
 
@@ -97,13 +75,13 @@ public sealed class LeaseServiceTests(ITestOutputHelper output) : IAsyncLifetime
     {
         await WaitPromotedAsync();
         var g = await Grant(5);
-        using var call = _client.GetChannel().DuplexStreaming(EtcdMethods.LeaseService.LeaseKeepAlive);
+        using var call = Client.GetChannel().DuplexStreaming(EtcdMethods.LeaseService.LeaseKeepAlive);
         await call.RequestStream.WriteAsync(new LeaseKeepAliveRequest { ID = g.ID });
         Assert.True(await call.ResponseStream.MoveNext());
         var r = call.ResponseStream.Current;
         Assert.Equal(g.ID, r.ID);
         Assert.Equal(5, r.TTL);
-        Assert.Equal(_host.Server.MemberId, r.Header.MemberId);
+        Assert.Equal(Host.Server.MemberId, r.Header.MemberId);
         Assert.True(r.Header.Revision > 0);
 
         await call.RequestStream.WriteAsync(new LeaseKeepAliveRequest { ID = 424242 });
@@ -119,26 +97,27 @@ public sealed class LeaseServiceTests(ITestOutputHelper output) : IAsyncLifetime
     public async Task KeysOfAnExpiredLeaseVanishInOneRevision()
     {
         await WaitPromotedAsync();
-        var g = await Grant(1);
+        // 3 s leaves room for the six puts below on a loaded machine before the lease expires
+        var g = await Grant(3);
         for (var i = 0; i < 5; i++)
         {
-            await _client.Kv.PutAsync(new PutRequest { Key = B($"exp/{i}"), Value = B("v"), Lease = g.ID });
+            await Client.Kv.PutAsync(new PutRequest { Key = B($"exp/{i}"), Value = B("v"), Lease = g.ID });
         }
 
-        var from = (await _client.Kv.PutAsync("other", "v")).Header.Revision;
+        var from = (await Client.Kv.PutAsync("other", "v")).Header.Revision;
         var sw = Stopwatch.StartNew();
-        var waiter = new AppliedKeyEventWaiter(_host.Server);
+        var waiter = new AppliedKeyEventWaiter(Host.Server);
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(15));
         await waiter.WaitDeleteAsync(B("exp/0").ToByteArray(), from, cts.Token);
-        output.WriteLine($"1 s lease revoked after {sw.ElapsedMilliseconds} ms");
+        output.WriteLine($"3 s lease revoked after {sw.ElapsedMilliseconds} ms");
 
-        var events = _host.Server.Kv.ReadEvents(from + 1, _host.Server.Kv.CurrentRevision + 1);
+        var events = Host.Server.Kv.ReadEvents(from + 1, Host.Server.Kv.CurrentRevision + 1);
         var deletes = events.Where(e => e.Type == Mvccpb.Event.Types.EventType.Delete).ToList();
         Assert.Equal(5, deletes.Count);
         Assert.Single(deletes.Select(e => e.Kv.ModRevision).Distinct());
-        Assert.Equal(0, (await _client.Kv.RangeAsync(new RangeRequest { Key = B("exp/"), RangeEnd = B("exp0") })).Count);
+        Assert.Equal(0, (await Client.Kv.RangeAsync(new RangeRequest { Key = B("exp/"), RangeEnd = B("exp0") })).Count);
         Assert.Equal(-1, (await Ttl(g.ID)).TTL);
-        Assert.Equal(1, (await _client.Kv.RangeAsync(new RangeRequest { Key = B("other") })).Count);
+        Assert.Equal(1, (await Client.Kv.RangeAsync(new RangeRequest { Key = B("other") })).Count);
     }
 
     [Fact]
@@ -146,7 +125,7 @@ public sealed class LeaseServiceTests(ITestOutputHelper output) : IAsyncLifetime
     {
         await WaitPromotedAsync();
         var g = await Grant(1);
-        using var call = _client.GetChannel().DuplexStreaming(EtcdMethods.LeaseService.LeaseKeepAlive);
+        using var call = Client.GetChannel().DuplexStreaming(EtcdMethods.LeaseService.LeaseKeepAlive);
 
         // Ping-pong for 1.5 s: longer than the TTL, so the lease only survives through the renewals.
         var sw = Stopwatch.StartNew();
