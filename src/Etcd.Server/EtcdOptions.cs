@@ -114,6 +114,38 @@ public sealed record EtcdOptions
     /// <summary>Auto-compaction retention (<c>--auto-compaction-retention</c>); "0" disables.</summary>
     public string AutoCompactionRetention { get; init; } = "0";
 
+    /// <summary><c>--experimental-compaction-batch-limit</c>: most revisions deleted from the backend in one batch
+    /// of a compaction (etcd's <c>CompactionBatchLimit</c>); 0 or less means etcd's default of 1000.</summary>
+    public int ExperimentalCompactionBatchLimit { get; init; }
+
+    /// <summary><c>--experimental-initial-corrupt-check</c>: before serving, compare this member's HashKV with its
+    /// peers' and refuse to start on a mismatch (etcd's <c>checkInitialHashKV</c>).</summary>
+    public bool ExperimentalInitialCorruptCheck { get; init; }
+
+    /// <summary><c>--experimental-corrupt-check-time</c>: how often the leader compares HashKV with its followers and
+    /// raises the CORRUPT alarm on a mismatch; zero disables the periodic check.</summary>
+    public TimeSpan ExperimentalCorruptCheckTime { get; init; }
+
+    /// <summary><c>--metrics</c>: <c>basic</c> or <c>extensive</c> (adds the per-method gRPC latency histograms).</summary>
+    public string Metrics { get; init; } = "basic";
+
+    /// <summary><c>--enable-grpc-gateway</c>: serve the JSON gateway (<c>/v3</c>, <c>/v3beta</c>) on the client URLs.</summary>
+    public bool EnableGrpcGateway { get; init; } = true;
+
+    /// <summary><c>--cors</c>: origins allowed by the client HTTP endpoints' CORS handling, sorted; <c>*</c> allows all.</summary>
+    public IReadOnlyList<string> Cors { get; init; } = ["*"];
+
+    /// <summary><c>--host-whitelist</c>: accepted HTTP <c>Host</c> values on insecure client URLs, sorted; <c>*</c> allows all.</summary>
+    public IReadOnlyList<string> HostWhitelist { get; init; } = ["*"];
+
+    /// <summary><c>--initial-election-tick-advance</c>: fast-forward election ticks at start so the first election
+    /// comes after one heartbeat-and-a-bit instead of a whole election timeout.</summary>
+    public bool InitialElectionTickAdvance { get; init; } = true;
+
+    /// <summary><c>--experimental-warning-apply-duration</c>: an apply slower than this logs etcd's
+    /// "apply request took too long" warning.</summary>
+    public TimeSpan ExperimentalWarningApplyDuration { get; init; } = TimeSpan.FromMilliseconds(100);
+
     /// <summary>Raft pre-vote (<c>--pre-vote</c>).</summary>
     public bool PreVote { get; init; }
 

@@ -700,6 +700,15 @@ internal sealed partial class LoaderRun
             MaxSnapshots = v.Uint("max-snapshots"),
             MaxWals = v.Uint("max-wals"),
             UnsafeNoFsync = v.Bool("unsafe-no-fsync"),
+            ExperimentalCompactionBatchLimit = (int)Math.Clamp(v.Int("experimental-compaction-batch-limit"), int.MinValue, int.MaxValue),
+            ExperimentalInitialCorruptCheck = v.Bool("experimental-initial-corrupt-check"),
+            ExperimentalCorruptCheckTime = FromNs(v.DurationNs("experimental-corrupt-check-time")),
+            Metrics = v.Str("metrics"),
+            EnableGrpcGateway = v.Bool("enable-grpc-gateway"),
+            Cors = v.Urls("cors").Values.OrderBy(s => s, StringComparer.Ordinal).ToArray(),
+            HostWhitelist = v.Strings("host-whitelist"),
+            InitialElectionTickAdvance = v.Bool("initial-election-tick-advance"),
+            ExperimentalWarningApplyDuration = FromNs(v.DurationNs("experimental-warning-apply-duration")),
         };
         var cors = v.Urls("cors");
         var extra = new EtcdExtraOptions
