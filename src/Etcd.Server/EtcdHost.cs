@@ -18,13 +18,15 @@ namespace Etcd.Server;
 public sealed class EtcdHost : IAsyncDisposable
 {
     private readonly GrpcHttpServer _client;
+    private readonly MetricsListener _metrics;
     private readonly List<TcpListener> _peerListeners;
     private readonly ILogger _log;
 
-    private EtcdHost(EtcdServer server, GrpcHttpServer client, List<TcpListener> peerListeners, ILogger log)
+    private EtcdHost(EtcdServer server, GrpcHttpServer client, MetricsListener metrics, List<TcpListener> peerListeners, ILogger log)
     {
         Server = server;
         _client = client;
+        _metrics = metrics;
         _peerListeners = peerListeners;
         _log = log;
     }
@@ -34,6 +36,9 @@ public sealed class EtcdHost : IAsyncDisposable
 
     /// <summary>The client URLs actually bound (port 0 resolved).</summary>
     public IReadOnlyList<Uri> ClientUrls => _client.BoundUrls;
+
+    /// <summary>The <c>--listen-metrics-urls</c> actually bound (port 0 resolved); empty when none was given.</summary>
+    public IReadOnlyList<Uri> MetricsUrls => _metrics.BoundUrls;
 
     /// <summary>Completes when the member stops (disposal or a fatal raft-loop error).</summary>
     public Task Stopped => Server.Stopped;
@@ -104,7 +109,7 @@ public sealed class EtcdHost : IAsyncDisposable
 
         var registry = ClusterServices.Register(EtcdServices.Register(new ServiceRegistry(), server), server);
         registry.Interceptor = new RequireLeaderInterceptor(server);
-        var http = new HttpEndpoints(server, registry);
+        var http = new HttpEndpoints(server, registry, loggerFactory);
         var client = new GrpcHttpServer(
             new GrpcHttpServerOptions
             {
@@ -131,13 +136,26 @@ public sealed class EtcdHost : IAsyncDisposable
                 $"listen tcp {string.Join(",", options.ListenClientUrls.Select(u => u.Authority))}: bind: {(se is null ? e.Message : BindReason(se))}", e);
         }
 
+        MetricsListener metrics;
+        try
+        {
+            metrics = await MetricsListener.StartAsync(server, options.ListenMetricsUrls, clientTls, loggerFactory, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await client.DisposeAsync().ConfigureAwait(false);
+            await server.DisposeAsync().ConfigureAwait(false);
+            StopAll(peers);
+            throw;
+        }
+
         for (var i = 0; i < peers.Count; i++)
         {
             transport.Serve(peers[i], options.ListenPeerUrls[i].Scheme == "https");
         }
 
         server.StartLoop();
-        var host = new EtcdHost(server, client, peers, log);
+        var host = new EtcdHost(server, client, metrics, peers, log);
         try
         {
             await server.ReadyToServe.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -168,6 +186,7 @@ public sealed class EtcdHost : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         StopAll(_peerListeners);
+        await _metrics.DisposeAsync().ConfigureAwait(false);
         await _client.DisposeAsync().ConfigureAwait(false);
         await Server.DisposeAsync().ConfigureAwait(false);
     }

@@ -13,12 +13,14 @@ public sealed class HttpEndpoints
 {
     private readonly EtcdServer _server;
     private readonly JsonGateway _gateway;
+    private readonly HealthHandler _health;
 
     /// <summary>Creates the endpoints of <paramref name="server"/>; the gateway dispatches through <paramref name="registry"/>.</summary>
-    public HttpEndpoints(EtcdServer server, ServiceRegistry registry)
+    public HttpEndpoints(EtcdServer server, ServiceRegistry registry, Microsoft.Extensions.Logging.ILoggerFactory? loggerFactory = null)
     {
         _server = server;
         _gateway = new JsonGateway(registry);
+        _health = new HealthHandler(server, loggerFactory);
     }
 
     /// <summary>Serves one HTTP request (any method, any path).</summary>
@@ -28,7 +30,7 @@ public sealed class HttpEndpoints
         switch (path)
         {
             case "/health":
-                await HealthAsync(http).ConfigureAwait(false);
+                await _health.HandleAsync(http).ConfigureAwait(false);
                 return;
             case "/version":
                 http.Response.ContentType = "application/json";
@@ -55,29 +57,5 @@ public sealed class HttpEndpoints
         http.Response.StatusCode = 404;
         http.Response.ContentType = "text/plain; charset=utf-8";
         await http.Response.WriteAsync("404 page not found\n", http.RequestAborted).ConfigureAwait(false);
-    }
-
-    private async Task HealthAsync(HttpContext http)
-    {
-        // etcd 3.4: healthy when there is a leader and a linearizable-free QGET (a serializable range) succeeds.
-        // Any raised alarm (NOSPACE, CORRUPT) makes the member unhealthy, as etcd's checkHealth.
-        var healthy = _server.Leader != 0 && _server.Alarms.Get(Etcdserverpb.AlarmType.None).Count == 0;
-        if (healthy)
-        {
-            try
-            {
-                using var cts = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
-                cts.CancelAfter(TimeSpan.FromSeconds(1));
-                await _server.RangeAsync(new Etcdserverpb.RangeRequest { Key = Google.Protobuf.ByteString.CopyFromUtf8("health"), Serializable = false }, cts.Token).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is RpcException or OperationCanceledException)
-            {
-                healthy = false;
-            }
-        }
-
-        http.Response.StatusCode = healthy ? 200 : 503;
-        http.Response.ContentType = "application/json";
-        await http.Response.WriteAsync(healthy ? "{\"health\":\"true\"}" : "{\"health\":\"false\"}", http.RequestAborted).ConfigureAwait(false);
     }
 }

@@ -27,6 +27,7 @@ public sealed partial class EtcdProcess : IAsyncDisposable
     private readonly bool _ownsDataDir;
     private Process? _process;
     private int _incarnation;
+    private IReadOnlyList<string>? _commandLine;
 
     private EtcdProcess(string binaryPath, string name, string dataDir, bool ownsDataDir)
     {
@@ -186,6 +187,37 @@ public sealed partial class EtcdProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Starts <paramref name="binaryPath"/> with exactly <paramref name="commandLine"/> (no standard flags, no
+    /// <see cref="ExtraArgs"/>): a deployment's own command line such as kubeadm's static pod. The caller picks the
+    /// ports (<paramref name="clientPort"/> and <paramref name="peerPort"/> are only recorded) and owns
+    /// <paramref name="dataDir"/>. With <paramref name="waitForReady"/> false it returns once the process runs (a
+    /// member that cannot become ready, e.g. one waiting for peers). Restarts reuse the command line.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The member exited before becoming ready.</exception>
+    /// <exception cref="TimeoutException">No readiness line within <paramref name="readyTimeout"/>.</exception>
+    public static async Task<EtcdProcess> StartWithCommandLineAsync(
+        string binaryPath, string name, string dataDir, int clientPort, int peerPort, IReadOnlyList<string> commandLine,
+        bool waitForReady = true, TimeSpan? readyTimeout = null)
+    {
+        var member = new EtcdProcess(binaryPath, name, dataDir, ownsDataDir: false)
+        {
+            ClientPort = clientPort,
+            PeerPort = peerPort,
+            _commandLine = commandLine,
+        };
+        try
+        {
+            await member.LaunchAsync(readyTimeout ?? DefaultReadyTimeout, waitForReady);
+            return member;
+        }
+        catch
+        {
+            await member.DisposeAsync();
+            throw;
+        }
+    }
+
     /// <summary>Starts the member again on the same data dir and ports; the previous incarnation must have exited.</summary>
     public Task RestartAsync(TimeSpan? readyTimeout = null)
     {
@@ -301,7 +333,7 @@ public sealed partial class EtcdProcess : IAsyncDisposable
     /// <inheritdoc/>
     public override string ToString() => $"{Name} ({BinaryPath}, client {ClientUrl}, peer {PeerUrl}, data {DataDir})";
 
-    private async Task LaunchAsync(TimeSpan readyTimeout)
+    private async Task LaunchAsync(TimeSpan readyTimeout, bool waitForReady = true)
     {
         var incarnation = ++_incarnation;
         var psi = new ProcessStartInfo(BinaryPath)
@@ -313,7 +345,7 @@ public sealed partial class EtcdProcess : IAsyncDisposable
             WorkingDirectory = Path.GetTempPath(),
         };
         CompatEnvironment.ScrubEnvironment(psi.Environment);
-        foreach (var arg in new[]
+        foreach (var arg in _commandLine ?? new[]
         {
             "--name", Name,
             "--data-dir", DataDir,
@@ -328,7 +360,7 @@ public sealed partial class EtcdProcess : IAsyncDisposable
             psi.ArgumentList.Add(arg);
         }
 
-        foreach (var arg in ExtraArgs)
+        foreach (var arg in _commandLine is null ? ExtraArgs : [])
         {
             psi.ArgumentList.Add(arg);
         }
@@ -352,6 +384,10 @@ public sealed partial class EtcdProcess : IAsyncDisposable
         _process = process;
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
+        if (!waitForReady)
+        {
+            return;
+        }
 
         var exited = process.WaitForExitAsync();
         var timeout = Task.Delay(readyTimeout);
