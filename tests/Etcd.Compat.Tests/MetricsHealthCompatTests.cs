@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text;
 using Etcd.Compat.Tests.Harness;
+using Xunit.Abstractions;
 
 namespace Etcd.Compat.Tests;
 
@@ -11,7 +12,7 @@ namespace Etcd.Compat.Tests;
 /// member, while a NOSPACE alarm is raised, and on a member without a leader.
 /// </summary>
 [Trait(CompatEnvironment.TraitName, CompatEnvironment.Category)]
-public sealed class MetricsHealthCompatTests
+public sealed class MetricsHealthCompatTests(ITestOutputHelper output)
 {
     private static readonly (string Method, string Path)[] Requests =
     [
@@ -150,10 +151,11 @@ public sealed class MetricsHealthCompatTests
     }
 
     /// <summary>Sends every request to both metrics URLs and asserts the transcripts are equal; returns ours.</summary>
-    private static async Task<string> CompareAsync(string realUrl, string ourUrl)
+    private async Task<string> CompareAsync(string realUrl, string ourUrl)
     {
         var real = await TranscriptAsync(realUrl);
         var ours = await TranscriptAsync(ourUrl);
+        output.WriteLine(ours);
         Assert.Equal(real, ours);
         return ours;
     }
