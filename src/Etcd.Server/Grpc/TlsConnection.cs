@@ -34,7 +34,7 @@ internal sealed class TlsConnection : ConnectionContext, ITlsConnectionFeature, 
         _ssl = ssl;
         _socket = socket;
         _input = PipeReader.Create(ssl, new StreamPipeReaderOptions(leaveOpen: true));
-        _output = PipeWriter.Create(ssl, new StreamPipeWriterOptions(leaveOpen: true));
+        _output = new PeerGoneTolerantWriter(PipeWriter.Create(ssl, new StreamPipeWriterOptions(leaveOpen: true)), Close);
         Transport = new DuplexPipe(_input, _output);
         ConnectionId = "tls-" + Interlocked.Increment(ref _nextId).ToString(System.Globalization.CultureInfo.InvariantCulture);
         LocalEndPoint = socket.LocalEndPoint;
@@ -116,6 +116,52 @@ internal sealed class TlsConnection : ConnectionContext, ITlsConnectionFeature, 
 
         _ssl.Dispose();
         _socket.Dispose();
+    }
+
+    /// <summary>
+    /// The output pipe as Kestrel's socket transport behaves: when the client has gone (broken pipe, reset), a flush
+    /// closes the connection and reports the pipe completed instead of throwing, so a client hanging up is not
+    /// logged as a server error (Go's server does not log it either).
+    /// </summary>
+    private sealed class PeerGoneTolerantWriter(PipeWriter inner, Action close) : PipeWriter
+    {
+        public override void Advance(int bytes) => inner.Advance(bytes);
+
+        public override void CancelPendingFlush() => inner.CancelPendingFlush();
+
+        public override void Complete(Exception? exception = null) => inner.Complete(exception);
+
+        public override ValueTask CompleteAsync(Exception? exception = null) => inner.CompleteAsync(exception);
+
+        public override Memory<byte> GetMemory(int sizeHint = 0) => inner.GetMemory(sizeHint);
+
+        public override Span<byte> GetSpan(int sizeHint = 0) => inner.GetSpan(sizeHint);
+
+        public override async ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
+        {
+            try
+            {
+                return await inner.FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException)
+            {
+                close();
+                return new FlushResult(isCanceled: false, isCompleted: true);
+            }
+        }
+
+        public override async ValueTask<FlushResult> WriteAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken = default)
+        {
+            try
+            {
+                return await inner.WriteAsync(source, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException)
+            {
+                close();
+                return new FlushResult(isCanceled: false, isCompleted: true);
+            }
+        }
     }
 
     private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
