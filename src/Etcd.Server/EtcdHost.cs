@@ -12,7 +12,7 @@ namespace Etcd.Server;
 
 /// <summary>
 /// Starts a member from typed options (etcd's <c>embed.StartEtcd</c>): the <see cref="EtcdServer"/>, its
-/// gRPC + HTTP listeners on the client URLs, and the peer listeners. Tests and benchmarks embed a member
+/// gRPC + HTTP listeners on the client URLs, the <c>--listen-metrics-urls</c> listeners (<see cref="Http.MetricsListener"/>) and the peer listeners. Tests and benchmarks embed a member
 /// through it; the <c>etcd</c> executable is a thin shell over it. Dispose to stop.
 /// </summary>
 public sealed class EtcdHost : IAsyncDisposable
