@@ -104,7 +104,7 @@ public sealed class EtcdHost : IAsyncDisposable
 
         var registry = ClusterServices.Register(EtcdServices.Register(new ServiceRegistry(), server), server);
         registry.Interceptor = new RequireLeaderInterceptor(server);
-        var http = new HttpEndpoints(server, registry);
+        var http = new HttpEndpoints(server, registry, new AccessController(options, loggerFactory));
         var client = new GrpcHttpServer(
             new GrpcHttpServerOptions
             {

@@ -114,6 +114,7 @@ public sealed partial class EtcdServer
         if (result is null)
         {
             var fits = QuotaAvailable(req);
+            var start = SlowStart();
             try
             {
                 result = ApplyRequest(req);
@@ -122,6 +123,8 @@ public sealed partial class EtcdServer
             {
                 result = ex;
             }
+
+            WarnIfSlowApply(start, req, result);
 
             if (!fits && result is not Exception)
             {

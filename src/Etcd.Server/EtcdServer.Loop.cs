@@ -18,11 +18,6 @@ public sealed partial class EtcdServer
     {
         try
         {
-            for (var i = 0; i < _advanceTicks; i++)
-            {
-                _node.Tick();
-            }
-
             var reader = _inputs.Reader;
             while (!_stopRequested)
             {

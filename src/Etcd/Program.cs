@@ -36,9 +36,9 @@ internal static class Program
         ILoggerFactory loggerFactory;
         try
         {
-            loggerFactory = EtcdLogging.CreateLoggerFactory(options.Logger, options.LogLevel, options.LogOutputs);
+            loggerFactory = EtcdLogging.CreateLoggerFactory(options);
         }
-        catch (Exception e) when (e is ArgumentException or IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is ArgumentException or IOException or UnauthorizedAccessException or FormatException)
         {
             Console.Error.WriteLine($"etcd: failed to set up logging: {e.Message}");
             return 1;
