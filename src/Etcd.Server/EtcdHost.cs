@@ -111,8 +111,8 @@ public sealed class EtcdHost : IAsyncDisposable
                 Urls = options.ListenClientUrls.Select(u => u.OriginalString).ToList(),
                 MaxReceiveMessageBytes = options.MaxRequestBytes + 512 * 1024,
                 MaxConcurrentStreams = options.MaxConcurrentStreams == 0 ? int.MaxValue : (int)Math.Min(int.MaxValue, options.MaxConcurrentStreams),
-                KeepAlivePingInterval = TimeSpan.FromMilliseconds(options.GrpcKeepaliveIntervalMs),
-                KeepAlivePingTimeout = TimeSpan.FromMilliseconds(options.GrpcKeepaliveTimeoutMs),
+                KeepAlivePingInterval = KeepAliveDefaults(options) ? TimeSpan.FromHours(2) : TimeSpan.FromMilliseconds(options.GrpcKeepaliveIntervalMs),
+                KeepAlivePingTimeout = KeepAliveDefaults(options) ? TimeSpan.FromSeconds(20) : TimeSpan.FromMilliseconds(options.GrpcKeepaliveTimeoutMs),
                 LoggerFactory = loggerFactory,
                 Tls = clientTls,
             },
@@ -171,6 +171,9 @@ public sealed class EtcdHost : IAsyncDisposable
         await _client.DisposeAsync().ConfigureAwait(false);
         await Server.DisposeAsync().ConfigureAwait(false);
     }
+
+    // etcd passes keepalive server parameters to grpc-go only when both are positive; otherwise grpc-go's defaults hold.
+    private static bool KeepAliveDefaults(EtcdOptions o) => o.GrpcKeepaliveIntervalMs <= 0 || o.GrpcKeepaliveTimeoutMs <= 0;
 
     private static IPAddress ResolveListenAddress(string host) => host switch
     {

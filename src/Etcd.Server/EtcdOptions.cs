@@ -59,10 +59,9 @@ public sealed record EtcdOptions
     /// <summary>Most operations in one Txn (<c>--max-txn-ops</c>).</summary>
     public int MaxTxnOps { get; init; } = 128;
 
-    /// <summary>Minimum time in ms between HTTP/2 keepalive pings a client may send (<c>--grpc-keepalive-min-time</c>).</summary>
-    public int GrpcKeepaliveMinTimeMs { get; init; } = 5_000;
-
-    /// <summary>Server keepalive ping interval in ms (<c>--grpc-keepalive-interval</c>); 0 disables.</summary>
+    /// <summary>Server keepalive ping interval in ms (<c>--grpc-keepalive-interval</c>): the server pings a client
+    /// connection idle this long. 0 (or a zero <see cref="GrpcKeepaliveTimeoutMs"/>) means grpc-go's defaults of
+    /// 2 h and 20 s, as etcd then sets no server parameters.</summary>
     public int GrpcKeepaliveIntervalMs { get; init; } = 2 * 60 * 60 * 1000;
 
     /// <summary>Keepalive ping timeout in ms (<c>--grpc-keepalive-timeout</c>).</summary>

@@ -396,6 +396,7 @@ internal sealed partial class LoaderRun
                 FlagKind.Strings => string.Join(",", values.Strings(def.Name)),
                 FlagKind.Bool => values.Bool(def.Name) ? "true" : "false",
                 FlagKind.Uint => values.Uint(def.Name).ToString(CultureInfo.InvariantCulture),
+                FlagKind.Duration => GoDuration.FormatNanoseconds(values.DurationNs(def.Name)),
                 _ => values.Raw(def.Name).ToString() ?? "",
             };
             if (def.Accepts?.Invoke(given) == true)
@@ -679,7 +680,6 @@ internal sealed partial class LoaderRun
             MaxTxnOps = ToInt("max-txn-ops", v.Uint("max-txn-ops")),
             ExperimentalEnableLeaseCheckpoint = v.Bool("experimental-enable-lease-checkpoint"),
             ExperimentalWatchProgressNotifyInterval = v.DurationNs("experimental-watch-progress-notify-interval") is > 0 and var wpn ? FromNs(wpn) : TimeSpan.FromMinutes(10),
-            GrpcKeepaliveMinTimeMs = ToMs(v.DurationNs("grpc-keepalive-min-time")),
             GrpcKeepaliveIntervalMs = ToMs(v.DurationNs("grpc-keepalive-interval")),
             GrpcKeepaliveTimeoutMs = ToMs(v.DurationNs("grpc-keepalive-timeout")),
             MaxConcurrentStreams = v.Uint32("max-concurrent-streams") == uint.MaxValue ? 0 : v.Uint32("max-concurrent-streams"),

@@ -111,7 +111,7 @@ internal static class EtcdFlags
         H("backend-batch-limit", FlagKind.Int, "0", "BackendBatchLimit"),
         H("max-txn-ops", FlagKind.Uint, "128", "MaxTxnOps"),
         H("max-request-bytes", FlagKind.Uint, "1572864", "MaxRequestBytes"),
-        H("grpc-keepalive-min-time", FlagKind.Duration, "5s", "GrpcKeepaliveMinTimeMs"),
+        R("grpc-keepalive-min-time", FlagKind.Duration, "5s", "the HTTP/2 server does not enforce a client ping policy (grpc-go's too_many_pings), so no other minimum can be honoured"),
         H("grpc-keepalive-interval", FlagKind.Duration, "2h0m0s", "GrpcKeepaliveIntervalMs"),
         H("grpc-keepalive-timeout", FlagKind.Duration, "20s", "GrpcKeepaliveTimeoutMs"),
         H("max-concurrent-streams", FlagKind.Uint32, "4294967295", "MaxConcurrentStreams"),

@@ -31,7 +31,6 @@ public sealed class EtcdConfigLoaderTests : ConfigTestBase
         Assert.Equal(d.QuotaBackendBytes, o.QuotaBackendBytes);
         Assert.Equal(d.MaxRequestBytes, o.MaxRequestBytes);
         Assert.Equal(d.MaxTxnOps, o.MaxTxnOps);
-        Assert.Equal(d.GrpcKeepaliveMinTimeMs, o.GrpcKeepaliveMinTimeMs);
         Assert.Equal(d.GrpcKeepaliveIntervalMs, o.GrpcKeepaliveIntervalMs);
         Assert.Equal(d.GrpcKeepaliveTimeoutMs, o.GrpcKeepaliveTimeoutMs);
         Assert.Equal(d.MaxConcurrentStreams, o.MaxConcurrentStreams);
@@ -63,7 +62,7 @@ public sealed class EtcdConfigLoaderTests : ConfigTestBase
             "--initial-cluster-token", "tok", "--initial-cluster-state", "existing",
             "--snapshot-count", "0x10", "--heartbeat-interval", "50", "--election-timeout", "500",
             "--quota-backend-bytes", "1_000_000", "--max-request-bytes", "10", "--max-txn-ops", "5",
-            "--grpc-keepalive-min-time", "1.5s", "--grpc-keepalive-interval", "0", "--grpc-keepalive-timeout", "1m",
+            "--grpc-keepalive-min-time", "5s", "--grpc-keepalive-interval", "0", "--grpc-keepalive-timeout", "1m",
             "--max-concurrent-streams", "7", "--logger", "zap", "--log-level", "debug", "--log-outputs", "stdout,stderr",
             "--peer-auto-tls", "--auto-compaction-mode", "revision", "--auto-compaction-retention", "1000",
             "--pre-vote", "--strict-reconfig-check=false", "--force-new-cluster=true", "--enable-v2=false",
@@ -84,7 +83,6 @@ public sealed class EtcdConfigLoaderTests : ConfigTestBase
         Assert.Equal(1_000_000, o.QuotaBackendBytes);
         Assert.Equal(10, o.MaxRequestBytes);
         Assert.Equal(5, o.MaxTxnOps);
-        Assert.Equal(1500, o.GrpcKeepaliveMinTimeMs);
         Assert.Equal(0, o.GrpcKeepaliveIntervalMs);
         Assert.Equal(60_000, o.GrpcKeepaliveTimeoutMs);
         Assert.Equal(7u, o.MaxConcurrentStreams);
@@ -176,6 +174,7 @@ public sealed class EtcdConfigLoaderTests : ConfigTestBase
         { ["--enable-v2"], "--enable-v2=\"true\" is not supported by etcd-cs" },
         { ["--experimental-enable-v2v3", "v2/"], "--experimental-enable-v2v3=\"v2/\" is not supported by etcd-cs" },
         { ["--enable-pprof"], "--enable-pprof=\"true\" is not supported by etcd-cs" },
+        { ["--grpc-keepalive-min-time", "1.5s"], "--grpc-keepalive-min-time=\"1.5s\" is not supported by etcd-cs" },
         { ["--debug"], "--debug=\"true\" is not supported by etcd-cs" },
         { ["--bcrypt-cost", "12"], "--bcrypt-cost=\"12\" is not supported by etcd-cs" },
         { ["--auth-token-ttl", "60"], "--auth-token-ttl=\"60\" is not supported by etcd-cs" },
@@ -427,7 +426,7 @@ public sealed class EtcdConfigLoaderTests : ConfigTestBase
             .Replace("enable-v2: true", "enable-v2: false")
             .Replace("enable-pprof: true", "enable-pprof: false") + """
             Max-Txn-Ops: 0x20
-            grpc-keepalive-min-time: 3000000000
+            grpc-keepalive-interval: 3000000000
             unknown-key: whatever
             """);
         var r = Load(["--config-file", path, "--name", "ignored"], ("ETCD_NAME", "ignored-too"));
@@ -440,7 +439,7 @@ public sealed class EtcdConfigLoaderTests : ConfigTestBase
         Assert.False(o.StrictReconfigCheck);
         Assert.True(o.PeerAutoTls);
         Assert.Equal(32, o.MaxTxnOps);
-        Assert.Equal(3000, o.GrpcKeepaliveMinTimeMs);
+        Assert.Equal(3000, o.GrpcKeepaliveIntervalMs);
         Assert.Equal(["default"], o.LogOutputs);
         Assert.Contains("I | etcdmain: Loading server configuration from \"" + path + "\". Other configuration command line flags and environment variables will be ignored if provided.\n", r.StandardError);
         Assert.DoesNotContain("ETCD_NAME", r.StandardError);
