@@ -51,6 +51,7 @@ public sealed class EtcdHost : IAsyncDisposable
 
         // Claim the peer ports first, as etcd does: a busy port fails the start before anything is written.
         var peers = new List<TcpListener>();
+        EtcdHostLog.ConfiguringPeerListeners(log, options);
         try
         {
             foreach (var u in options.ListenPeerUrls)
@@ -58,7 +59,6 @@ public sealed class EtcdHost : IAsyncDisposable
                 var l = new TcpListener(ResolveListenAddress(u.Host), u.Port);
                 l.Start();
                 peers.Add(l);
-                log.LogFields(LogLevel.Information, "configuring peer listeners", ("listen-peer-urls", new[] { u.OriginalString }));
             }
         }
         catch (SocketException e)
@@ -68,6 +68,7 @@ public sealed class EtcdHost : IAsyncDisposable
         }
 
         // Likewise the client ports: a busy one must fail the start before the data directory is touched.
+        EtcdHostLog.ConfiguringClientListeners(log, options);
         foreach (var u in options.ListenClientUrls.Where(u => u.Port != 0))
         {
             try
@@ -94,6 +95,7 @@ public sealed class EtcdHost : IAsyncDisposable
             }
 
             transport = new Transport.TcpRaftTransport(loggerFactory.CreateLogger("rafthttp"), peerTls);
+            EtcdHostLog.StartingServer(log, options, memberInitialized: Directory.Exists(options.ResolvedWalDir));
             server = EtcdServer.Start(options, loggerFactory, startLoop: false, transport);
         }
         catch
@@ -131,12 +133,14 @@ public sealed class EtcdHost : IAsyncDisposable
                 $"listen tcp {string.Join(",", options.ListenClientUrls.Select(u => u.Authority))}: bind: {(se is null ? e.Message : BindReason(se))}", e);
         }
 
+        server.StartLoop();
+        EtcdHostLog.NowServing(log, options, Membership.Member.IdString(server.MemberId));
         for (var i = 0; i < peers.Count; i++)
         {
             transport.Serve(peers[i], options.ListenPeerUrls[i].Scheme == "https");
+            EtcdHostLog.ServingPeerTraffic(log, peers[i].LocalEndpoint.ToString() ?? "");
         }
 
-        server.StartLoop();
         var host = new EtcdHost(server, client, peers, log);
         try
         {
@@ -148,17 +152,10 @@ public sealed class EtcdHost : IAsyncDisposable
             throw;
         }
 
-        log.LogFields(LogLevel.Information, "ready to serve client requests");
+        log.LogEtcd(LogLevel.Information, "embed/serve.go:100", "", "ready to serve client requests"); // capnslog only, as etcd 3.4
         foreach (var u in client.BoundUrls)
         {
-            if (u.Scheme == "http")
-            {
-                log.LogFields(LogLevel.Warning, "serving client traffic insecurely; this is strongly discouraged!", ("address", u.Authority));
-            }
-            else
-            {
-                log.LogFields(LogLevel.Information, "serving client traffic securely", ("address", u.Authority));
-            }
+            EtcdHostLog.ServingClientTraffic(log, u);
         }
 
         return host;
@@ -167,9 +164,11 @@ public sealed class EtcdHost : IAsyncDisposable
     /// <summary>Stops the listeners and the member.</summary>
     public async ValueTask DisposeAsync()
     {
+        EtcdHostLog.Closing(_log, Server.Options, closed: false);
         StopAll(_peerListeners);
         await _client.DisposeAsync().ConfigureAwait(false);
         await Server.DisposeAsync().ConfigureAwait(false);
+        EtcdHostLog.Closing(_log, Server.Options, closed: true);
     }
 
     // etcd passes keepalive server parameters to grpc-go only when both are positive; otherwise grpc-go's defaults hold.

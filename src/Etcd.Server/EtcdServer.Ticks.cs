@@ -88,4 +88,17 @@ public sealed partial class EtcdServer
             _inputs.Writer.TryWrite(RaftInput.TickInput);
         }
     }
+
+    /// <summary>Loop thread: etcd's raft node lines for a leader change ("raft.node: … elected leader … at term …").</summary>
+    private void LogLeaderChange(ulong previous, ulong lead)
+    {
+        var term = _node.GetBasicStatus().HardState.Term;
+        var id = Hex(MemberId);
+        var text = lead == 0
+            ? $"raft.node: {id} lost leader {Hex(previous)} at term {term}"
+            : previous == 0
+                ? $"raft.node: {id} elected leader {Hex(lead)} at term {term}"
+                : $"raft.node: {id} changed leader from {Hex(previous)} to {Hex(lead)} at term {term}";
+        new RaftLogger(_loggerFactory.CreateLogger("raft")).Info(text);
+    }
 }

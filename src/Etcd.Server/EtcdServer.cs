@@ -518,11 +518,12 @@ public sealed partial class EtcdServer : IAsyncDisposable
                 var req = new InternalRaftRequest { V2 = new Request { Method = "PUT", Path = path, Val = attrs } };
                 await ProposeAsync(req, _stopping.Token).ConfigureAwait(false);
                 _log.LogInformation(
-                    "published local member to cluster through raft {local-member-id} {local-member-attributes} {request-path} {cluster-id}",
+                    "published local member to cluster through raft {local-member-id} {local-member-attributes} {request-path} {cluster-id} {publish-timeout}",
                     Membership.Member.IdString(MemberId),
                     $"{{Name:{_options.Name} ClientURLs:[{string.Join(" ", _options.AdvertiseClientUrls.Select(u => u.OriginalString.TrimEnd('/')))}]}}",
                     path,
-                    Membership.Member.IdString(Cluster.ClusterId));
+                    Membership.Member.IdString(Cluster.ClusterId),
+                    TimeSpan.FromSeconds(5) + TimeSpan.FromMilliseconds(2.0 * _options.ElectionTimeoutMs)); // etcd's ReqTimeout
                 _readyToServe.TrySetResult();
                 return;
             }

@@ -23,7 +23,7 @@ public sealed class EtcdLogEntry : IReadOnlyList<KeyValuePair<string, object?>>
         Caller = caller;
     }
 
-    /// <summary>zap's <c>msg</c>.</summary>
+    /// <summary>zap's <c>msg</c>; empty for an event etcd logs under capnslog only (zap then prints nothing).</summary>
     public string Message { get; }
 
     /// <summary>Caller override, or null to derive it from the category and event id.</summary>

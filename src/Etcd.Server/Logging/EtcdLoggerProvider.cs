@@ -212,6 +212,12 @@ public sealed class EtcdLoggerProvider : ILoggerProvider
                 string message;
                 IEnumerable<KeyValuePair<string, object?>> fields;
                 string? callerOverride = null;
+                if (state is EtcdLogEntry { Message: "" })
+                {
+                    // An event etcd logs under capnslog only.
+                    return;
+                }
+
                 if (state is EtcdLogEntry entry)
                 {
                     message = entry.Message;
@@ -233,7 +239,10 @@ public sealed class EtcdLoggerProvider : ILoggerProvider
                 {
                     fields = fields.Append(new KeyValuePair<string, object?>("error", exception.Message));
                 }
-                string caller = callerOverride ?? (eventId.Id != 0 ? _callerFile + ":" + eventId.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) : _callerFile);
+                string caller = callerOverride
+                    ?? (eventId.Id != 0 ? _callerFile + ":" + eventId.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) : null)
+                    ?? EtcdCallers.For(message)
+                    ?? _callerFile;
                 EtcdLogLine.AppendZap(sb, now, logLevel, caller, message, fields);
             }
             _provider.Write(sb.ToString());
