@@ -184,8 +184,9 @@ public sealed class HonestFlagsTests : ConfigTestBase
 
     private static IEnumerable<Assembly> SourceAssemblies() => [typeof(EtcdOptions).Assembly, typeof(EtcdConfigLoader).Assembly];
 
+    // The loader, the options themselves, and etcd's "starting an etcd server" line: printing a setting is not acting on it.
     private static bool IsLoaderOrOptions(Type t) =>
-        t.Namespace == typeof(EtcdConfigLoader).Namespace || t == typeof(EtcdOptions) || t == typeof(TlsSettings);
+        t.Namespace == typeof(EtcdConfigLoader).Namespace || t == typeof(EtcdOptions) || t == typeof(TlsSettings) || t.Name == "EtcdHostLog";
 
     private static object? ValueAt(object root, string path)
     {
