@@ -56,6 +56,7 @@ public sealed class EtcdHost : IAsyncDisposable
 
         // Claim the peer ports first, as etcd does: a busy port fails the start before anything is written.
         var peers = new List<TcpListener>();
+        EtcdHostLog.ConfiguringPeerListeners(log, options);
         try
         {
             foreach (var u in options.ListenPeerUrls)
@@ -63,7 +64,6 @@ public sealed class EtcdHost : IAsyncDisposable
                 var l = new TcpListener(ResolveListenAddress(u.Host), u.Port);
                 l.Start();
                 peers.Add(l);
-                log.LogFields(LogLevel.Information, "configuring peer listeners", ("listen-peer-urls", new[] { u.OriginalString }));
             }
         }
         catch (SocketException e)
@@ -73,6 +73,7 @@ public sealed class EtcdHost : IAsyncDisposable
         }
 
         // Likewise the client ports: a busy one must fail the start before the data directory is touched.
+        EtcdHostLog.ConfiguringClientListeners(log, options);
         foreach (var u in options.ListenClientUrls.Where(u => u.Port != 0))
         {
             try
@@ -99,6 +100,7 @@ public sealed class EtcdHost : IAsyncDisposable
             }
 
             transport = new Transport.TcpRaftTransport(loggerFactory.CreateLogger("rafthttp"), peerTls);
+            EtcdHostLog.StartingServer(log, options, memberInitialized: Directory.Exists(options.ResolvedWalDir));
             server = EtcdServer.Start(options, loggerFactory, startLoop: false, transport);
         }
         catch
@@ -109,15 +111,15 @@ public sealed class EtcdHost : IAsyncDisposable
 
         var registry = ClusterServices.Register(EtcdServices.Register(new ServiceRegistry(), server), server);
         registry.Interceptor = new RequireLeaderInterceptor(server);
-        var http = new HttpEndpoints(server, registry, loggerFactory);
+        var http = new HttpEndpoints(server, registry, new AccessController(options, loggerFactory), loggerFactory);
         var client = new GrpcHttpServer(
             new GrpcHttpServerOptions
             {
                 Urls = options.ListenClientUrls.Select(u => u.OriginalString).ToList(),
                 MaxReceiveMessageBytes = options.MaxRequestBytes + 512 * 1024,
                 MaxConcurrentStreams = options.MaxConcurrentStreams == 0 ? int.MaxValue : (int)Math.Min(int.MaxValue, options.MaxConcurrentStreams),
-                KeepAlivePingInterval = TimeSpan.FromMilliseconds(options.GrpcKeepaliveIntervalMs),
-                KeepAlivePingTimeout = TimeSpan.FromMilliseconds(options.GrpcKeepaliveTimeoutMs),
+                KeepAlivePingInterval = KeepAliveDefaults(options) ? TimeSpan.FromHours(2) : TimeSpan.FromMilliseconds(options.GrpcKeepaliveIntervalMs),
+                KeepAlivePingTimeout = KeepAliveDefaults(options) ? TimeSpan.FromSeconds(20) : TimeSpan.FromMilliseconds(options.GrpcKeepaliveTimeoutMs),
                 LoggerFactory = loggerFactory,
                 Tls = clientTls,
             },
@@ -149,12 +151,14 @@ public sealed class EtcdHost : IAsyncDisposable
             throw;
         }
 
+        server.StartLoop();
+        EtcdHostLog.NowServing(log, options, Membership.Member.IdString(server.MemberId));
         for (var i = 0; i < peers.Count; i++)
         {
             transport.Serve(peers[i], options.ListenPeerUrls[i].Scheme == "https");
+            EtcdHostLog.ServingPeerTraffic(log, peers[i].LocalEndpoint.ToString() ?? "");
         }
 
-        server.StartLoop();
         var host = new EtcdHost(server, client, metrics, peers, log);
         try
         {
@@ -166,17 +170,10 @@ public sealed class EtcdHost : IAsyncDisposable
             throw;
         }
 
-        log.LogFields(LogLevel.Information, "ready to serve client requests");
+        log.LogEtcd(LogLevel.Information, "embed/serve.go:100", "", "ready to serve client requests"); // capnslog only, as etcd 3.4
         foreach (var u in client.BoundUrls)
         {
-            if (u.Scheme == "http")
-            {
-                log.LogFields(LogLevel.Warning, "serving client traffic insecurely; this is strongly discouraged!", ("address", u.Authority));
-            }
-            else
-            {
-                log.LogFields(LogLevel.Information, "serving client traffic securely", ("address", u.Authority));
-            }
+            EtcdHostLog.ServingClientTraffic(log, u);
         }
 
         return host;
@@ -185,11 +182,16 @@ public sealed class EtcdHost : IAsyncDisposable
     /// <summary>Stops the listeners and the member.</summary>
     public async ValueTask DisposeAsync()
     {
+        EtcdHostLog.Closing(_log, Server.Options, closed: false);
         StopAll(_peerListeners);
         await _metrics.DisposeAsync().ConfigureAwait(false);
         await _client.DisposeAsync().ConfigureAwait(false);
         await Server.DisposeAsync().ConfigureAwait(false);
+        EtcdHostLog.Closing(_log, Server.Options, closed: true);
     }
+
+    // etcd passes keepalive server parameters to grpc-go only when both are positive; otherwise grpc-go's defaults hold.
+    private static bool KeepAliveDefaults(EtcdOptions o) => o.GrpcKeepaliveIntervalMs <= 0 || o.GrpcKeepaliveTimeoutMs <= 0;
 
     private static IPAddress ResolveListenAddress(string host) => host switch
     {

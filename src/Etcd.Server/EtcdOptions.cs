@@ -59,10 +59,9 @@ public sealed record EtcdOptions
     /// <summary>Most operations in one Txn (<c>--max-txn-ops</c>).</summary>
     public int MaxTxnOps { get; init; } = 128;
 
-    /// <summary>Minimum time in ms between HTTP/2 keepalive pings a client may send (<c>--grpc-keepalive-min-time</c>).</summary>
-    public int GrpcKeepaliveMinTimeMs { get; init; } = 5_000;
-
-    /// <summary>Server keepalive ping interval in ms (<c>--grpc-keepalive-interval</c>); 0 disables.</summary>
+    /// <summary>Server keepalive ping interval in ms (<c>--grpc-keepalive-interval</c>): the server pings a client
+    /// connection idle this long. 0 (or a zero <see cref="GrpcKeepaliveTimeoutMs"/>) means grpc-go's defaults of
+    /// 2 h and 20 s, as etcd then sets no server parameters.</summary>
     public int GrpcKeepaliveIntervalMs { get; init; } = 2 * 60 * 60 * 1000;
 
     /// <summary>Keepalive ping timeout in ms (<c>--grpc-keepalive-timeout</c>).</summary>
@@ -79,6 +78,11 @@ public sealed record EtcdOptions
 
     /// <summary>Where logs go (<c>--log-outputs</c>): default, stderr, stdout or file paths.</summary>
     public IReadOnlyList<string> LogOutputs { get; init; } = ["default"];
+
+    /// <summary><c>--log-package-levels</c> (capnslog only, as etcd 3.4): per-package levels,
+    /// <c>pkg=LEVEL,...</c> with capnslog's levels (CRITICAL, ERROR, WARNING, NOTICE, INFO, DEBUG, TRACE or their
+    /// initials); <c>*</c> names every package. Empty keeps <see cref="LogLevel"/> everywhere.</summary>
+    public string LogPackageLevels { get; init; } = "";
 
     /// <summary>Client TLS: certificate and key files, CA for client certificates, and their rules (<c>--cert-file</c> etc.).</summary>
     public TlsSettings ClientTls { get; init; } = new();
@@ -101,6 +105,10 @@ public sealed record EtcdOptions
 
     /// <summary>Validity in years of auto-TLS certificates (<c>--self-signed-cert-validity</c>).</summary>
     public int SelfSignedCertValidityYears { get; init; } = 1;
+
+    /// <summary><c>--experimental-peer-skip-client-san-verification</c>: skip etcd's check that a peer's client
+    /// certificate names (IP or DNS SAN) the address the peer connects from.</summary>
+    public bool ExperimentalPeerSkipClientSanVerification { get; init; }
 
     /// <summary>Allowed common name of peer client certificates (<c>--peer-cert-allowed-cn</c>).</summary>
     public string PeerCertAllowedCn { get; init; } = "";
@@ -152,6 +160,10 @@ public sealed record EtcdOptions
     /// <summary><c>--experimental-enable-lease-checkpoint</c>: the leader checkpoints remaining lease TTLs through raft.</summary>
     public bool ExperimentalEnableLeaseCheckpoint { get; init; }
 
+    /// <summary><c>--experimental-enable-lease-checkpoint-persist</c>: applied lease checkpoints are also written to
+    /// the backend's <c>lease</c> bucket, so a restarted member keeps the remaining TTLs.</summary>
+    public bool ExperimentalEnableLeaseCheckpointPersist { get; init; }
+
     /// <summary>How often the leader checkpoints one lease's remaining TTL when checkpointing is on (etcd's
     /// <c>LeaseCheckpointInterval</c>, a server setting without a flag; default 5 min).</summary>
     public TimeSpan LeaseCheckpointInterval { get; init; } = TimeSpan.FromMinutes(5);
@@ -166,9 +178,6 @@ public sealed record EtcdOptions
 
     /// <summary>Start as a new single-member cluster from existing data (<c>--force-new-cluster</c>).</summary>
     public bool ForceNewCluster { get; init; }
-
-    /// <summary>Enable the v2 API (<c>--enable-v2</c>); accepted and ignored when false.</summary>
-    public bool EnableV2 { get; init; }
 
     /// <summary>Longest time the backend keeps a batch uncommitted (<c>--backend-batch-interval</c>); zero = etcd's 100 ms.</summary>
     public TimeSpan BackendBatchInterval { get; init; }

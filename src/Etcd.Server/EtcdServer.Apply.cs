@@ -114,6 +114,7 @@ public sealed partial class EtcdServer
         if (result is null)
         {
             var fits = QuotaAvailable(req);
+            var start = SlowStart();
             try
             {
                 result = ApplyRequest(req);
@@ -122,6 +123,8 @@ public sealed partial class EtcdServer
             {
                 result = ex;
             }
+
+            WarnIfSlowApply(start, req, result);
 
             if (!fits && result is not Exception)
             {
@@ -343,7 +346,7 @@ public sealed partial class EtcdServer
                     m.IsLearner = cc.Type == ConfChangeType.ConfChangeAddLearnerNode;
                     Cluster.AddMember(m);
                     PersistMember(m.Id);
-                    _log.LogInformation("added member {cluster-id} {local-member-id} {added-peer-id} {added-peer-peer-urls}", Hex(Cluster.ClusterId), Hex(MemberId), Hex(m.Id), string.Join(",", m.PeerUrls));
+                    _log.LogInformation("added member {cluster-id} {local-member-id} {added-peer-id} {added-peer-peer-urls}", Hex(Cluster.ClusterId), Hex(MemberId), Hex(m.Id), m.PeerUrls.ToArray());
                     if (m.Id != MemberId && _transportPeers.Add(m.Id))
                     {
                         Transport.AddPeer(m.Id, m.PeerUrls);

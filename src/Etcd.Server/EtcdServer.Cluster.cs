@@ -450,6 +450,7 @@ public sealed partial class EtcdServer
     private void OnLeaderChanged(ulong previous, ulong lead)
     {
         Interlocked.Increment(ref _leaderChanges);
+        LogLeaderChange(previous, lead);
         if (previous != 0)
         {
             // etcd's read loop: pending ReadIndex requests were meant for the old leader.

@@ -13,15 +13,30 @@ public sealed partial class EtcdServer
     /// </summary>
     public async Task<RangeResponse> RangeAsync(RangeRequest request, CancellationToken cancellationToken)
     {
-        if (!request.Serializable)
+        var start = SlowStart();
+        RangeResponse? resp = null;
+        Exception? error = null;
+        try
         {
-            ThrowIfLearner();
-            await LinearizableReadNotifyAsync(cancellationToken).ConfigureAwait(false);
-        }
+            if (!request.Serializable)
+            {
+                ThrowIfLearner();
+                await LinearizableReadNotifyAsync(cancellationToken).ConfigureAwait(false);
+            }
 
-        var resp = Kv.Range(request);
-        FillHeader(resp.Header ??= new ResponseHeader());
-        return resp;
+            resp = Kv.Range(request);
+            FillHeader(resp.Header ??= new ResponseHeader());
+            return resp;
+        }
+        catch (Exception e)
+        {
+            error = e;
+            throw;
+        }
+        finally
+        {
+            WarnIfSlowRange(start, request, resp, error);
+        }
     }
 
     /// <summary>Put through raft. Errors: <see cref="EtcdErrors.LeaseNotFound"/>, <see cref="EtcdErrors.KeyNotFound"/> (ignore_value/lease), proposal errors.</summary>
@@ -53,13 +68,28 @@ public sealed partial class EtcdServer
         TxnResponse resp;
         if (IsTxnReadOnly(request))
         {
-            if (!IsTxnSerializable(request))
+            var start = SlowStart();
+            TxnResponse? local = null;
+            Exception? error = null;
+            try
             {
-                ThrowIfLearner();
-                await LinearizableReadNotifyAsync(cancellationToken).ConfigureAwait(false);
-            }
+                if (!IsTxnSerializable(request))
+                {
+                    ThrowIfLearner();
+                    await LinearizableReadNotifyAsync(cancellationToken).ConfigureAwait(false);
+                }
 
-            resp = Kv.Txn(request);
+                resp = local = Kv.Txn(request);
+            }
+            catch (Exception e)
+            {
+                error = e;
+                throw;
+            }
+            finally
+            {
+                WarnIfSlowReadOnlyTxn(start, request, local, error);
+            }
         }
         else
         {

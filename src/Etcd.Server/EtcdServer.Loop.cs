@@ -18,11 +18,6 @@ public sealed partial class EtcdServer
     {
         try
         {
-            for (var i = 0; i < _advanceTicks; i++)
-            {
-                _node.Tick();
-            }
-
             var reader = _inputs.Reader;
             while (!_stopRequested)
             {
@@ -214,11 +209,6 @@ public sealed partial class EtcdServer
 
             Volatile.Write(ref _isLeader, ss.RaftState == StateType.Leader ? 1 : 0);
             DemoteLessorUnlessLeader();
-            if (!wasLeader && IsLeader)
-            {
-                _log.LogInformation("elected leader {local-member-id} at term {term}", Hex(MemberId), _node.GetBasicStatus().HardState.Term);
-            }
-
             SignalLeaderChange();
         }
 

@@ -63,7 +63,6 @@ public sealed partial class EtcdServer : IAsyncDisposable
     private int _isLeader;
     private bool _campaignedAfterReplay;
     private bool _proposedClusterVersion;
-    private int _advanceTicks;
     private int _disposeStarted;
 
     private EtcdServer(
@@ -184,7 +183,6 @@ public sealed partial class EtcdServer : IAsyncDisposable
         Membership.RaftCluster cluster;
         ulong memberId;
         RawNode node;
-        var advanceTicks = 0;
         IReadOnlyList<Membership.Member> joinPeers = [];
         Snapshot? restoredSnap = null;
         var haveWal = Wal.Exist(walDir);
@@ -286,11 +284,6 @@ public sealed partial class EtcdServer : IAsyncDisposable
                     .Select(m => new Peer(m.Id, System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(m)))
                     .ToList();
                 node.Bootstrap(peers);
-                if (peers.Count > 1)
-                {
-                    // etcd advances a fresh member's clock so that the first election comes after one heartbeat.
-                    advanceTicks = config.ElectionTick - 1;
-                }
             }
 
             log.LogInformation(
@@ -327,7 +320,6 @@ public sealed partial class EtcdServer : IAsyncDisposable
             lessor.SetStore(kv);
             server = new EtcdServer(options, loggerFactory, memberId, cluster, wal, raftStorage, node, backend, kv, transport)
             {
-                _advanceTicks = advanceTicks,
                 _lessor = lessor,
                 _ci = ci,
             };
@@ -395,6 +387,7 @@ public sealed partial class EtcdServer : IAsyncDisposable
         _purger = new Timer(_ => PurgeFiles(), null, Storage.FileSystem.FilePurger.Interval, Storage.FileSystem.FilePurger.Interval);
         _ = PublishAsync();
         StartLessor();
+        _ = AdjustTicksAsync();
     }
 
     /// <summary>
@@ -525,11 +518,12 @@ public sealed partial class EtcdServer : IAsyncDisposable
                 var req = new InternalRaftRequest { V2 = new Request { Method = "PUT", Path = path, Val = attrs } };
                 await ProposeAsync(req, _stopping.Token).ConfigureAwait(false);
                 _log.LogInformation(
-                    "published local member to cluster through raft {local-member-id} {local-member-attributes} {request-path} {cluster-id}",
+                    "published local member to cluster through raft {local-member-id} {local-member-attributes} {request-path} {cluster-id} {publish-timeout}",
                     Membership.Member.IdString(MemberId),
                     $"{{Name:{_options.Name} ClientURLs:[{string.Join(" ", _options.AdvertiseClientUrls.Select(u => u.OriginalString.TrimEnd('/')))}]}}",
                     path,
-                    Membership.Member.IdString(Cluster.ClusterId));
+                    Membership.Member.IdString(Cluster.ClusterId),
+                    TimeSpan.FromSeconds(5) + TimeSpan.FromMilliseconds(2.0 * _options.ElectionTimeoutMs)); // etcd's ReqTimeout
                 _readyToServe.TrySetResult();
                 return;
             }

@@ -36,9 +36,9 @@ internal static class Program
         ILoggerFactory loggerFactory;
         try
         {
-            loggerFactory = EtcdLogging.CreateLoggerFactory(options.Logger, options.LogLevel, options.LogOutputs);
+            loggerFactory = EtcdLogging.CreateLoggerFactory(options);
         }
-        catch (Exception e) when (e is ArgumentException or IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is ArgumentException or IOException or UnauthorizedAccessException or FormatException)
         {
             Console.Error.WriteLine($"etcd: failed to set up logging: {e.Message}");
             return 1;
@@ -47,13 +47,12 @@ internal static class Program
         using (loggerFactory)
         {
             var log = loggerFactory.CreateLogger("etcdmain/etcd.go");
-            log.LogFields(
+            // capnslog only: under zap etcd 3.4 starts with the embed lines.
+            log.LogEtcd(
                 LogLevel.Information,
-                "starting etcd",
-                ("etcd-version", EtcdServer.Version),
-                ("go-os", "linux"),
-                ("dotnet-version", Environment.Version.ToString()),
-                ("data-dir", options.ResolvedDataDir));
+                "etcdmain/etcd.go:70",
+                "",
+                $"starting etcd (etcd-version={EtcdServer.Version}, go-os=linux, dotnet-version={Environment.Version}, data-dir={options.ResolvedDataDir})");
 
             using var stop = new CancellationTokenSource();
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
@@ -78,7 +77,12 @@ internal static class Program
             var stoppedByItself = host.Stopped.IsCompleted && !stop.IsCancellationRequested;
             if (!stoppedByItself)
             {
-                log.LogFields(LogLevel.Information, "received signal; shutting down", ("signal", "terminated"));
+                loggerFactory.CreateLogger("pkg/osutil/interrupt_unix.go").LogEtcd(
+                    LogLevel.Information,
+                    "osutil/interrupt_unix.go:64",
+                    "received signal; shutting down",
+                    "received terminated signal, shutting down...",
+                    ("signal", "terminated"));
             }
 
             await host.DisposeAsync();

@@ -155,11 +155,11 @@ public sealed class GrpcHttpServer : IAsyncDisposable
         {
             if (u.Scheme == Uri.UriSchemeHttps)
             {
-                _logger.LogInformation("serving gRPC and HTTP (ALPN h2, http/1.1) over TLS on {Url}", u);
+                _logger.LogDebug("serving gRPC and HTTP (ALPN h2, http/1.1) over TLS on {Url}", u);
             }
             else
             {
-                _logger.LogInformation("serving gRPC (h2c) and HTTP/1.1 on {Url}", u);
+                _logger.LogDebug("serving gRPC (h2c) and HTTP/1.1 on {Url}", u);
             }
         }
     }

@@ -12,20 +12,32 @@ namespace Etcd.Server.Http;
 public sealed class HttpEndpoints
 {
     private readonly EtcdServer _server;
-    private readonly JsonGateway _gateway;
+    private readonly JsonGateway? _gateway;
+    private readonly AccessController? _access;
     private readonly HealthHandler _health;
 
-    /// <summary>Creates the endpoints of <paramref name="server"/>; the gateway dispatches through <paramref name="registry"/>.</summary>
-    public HttpEndpoints(EtcdServer server, ServiceRegistry registry, Microsoft.Extensions.Logging.ILoggerFactory? loggerFactory = null)
+    /// <summary>
+    /// Creates the endpoints of <paramref name="server"/>; the gateway dispatches through <paramref name="registry"/>
+    /// unless the member's <see cref="EtcdOptions.EnableGrpcGateway"/> is off (then <c>/v3</c> paths are 404, as
+    /// etcd's). <paramref name="access"/> (host whitelist, CORS) runs before every request when given;
+    /// <paramref name="loggerFactory"/> receives the health check's warnings.
+    /// </summary>
+    public HttpEndpoints(EtcdServer server, ServiceRegistry registry, AccessController? access = null, Microsoft.Extensions.Logging.ILoggerFactory? loggerFactory = null)
     {
         _server = server;
-        _gateway = new JsonGateway(registry);
+        _gateway = server.Options.EnableGrpcGateway ? new JsonGateway(registry) : null;
+        _access = access;
         _health = new HealthHandler(server, loggerFactory);
     }
 
     /// <summary>Serves one HTTP request (any method, any path).</summary>
     public async Task HandleAsync(HttpContext http)
     {
+        if (_access is not null && await _access.AnswerAsync(http).ConfigureAwait(false))
+        {
+            return;
+        }
+
         var path = http.Request.Path.Value ?? "/";
         switch (path)
         {
@@ -48,14 +60,12 @@ public sealed class HttpEndpoints
                 return;
         }
 
-        if (JsonGateway.IsGatewayPath(http.Request.Path, out var route))
+        if (_gateway is not null && JsonGateway.IsGatewayPath(http.Request.Path, out var route))
         {
             await _gateway.HandleAsync(http, route).ConfigureAwait(false);
             return;
         }
 
-        http.Response.StatusCode = 404;
-        http.Response.ContentType = "text/plain; charset=utf-8";
-        await http.Response.WriteAsync("404 page not found\n", http.RequestAborted).ConfigureAwait(false);
+        await AccessController.WriteErrorAsync(http, 404, "404 page not found").ConfigureAwait(false);
     }
 }

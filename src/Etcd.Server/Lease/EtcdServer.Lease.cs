@@ -226,6 +226,7 @@ public sealed partial class EtcdServer
             {
                 MinLeaseTtlSeconds = LessorConfig.MinTtlFor(options.ElectionTimeoutMs, options.HeartbeatIntervalMs),
                 CheckpointingEnabled = options.ExperimentalEnableLeaseCheckpoint,
+                PersistCheckpoints = options.ExperimentalEnableLeaseCheckpointPersist,
                 CheckpointInterval = options.LeaseCheckpointInterval > TimeSpan.Zero ? options.LeaseCheckpointInterval : TimeSpan.FromMinutes(5),
             },
             loggerFactory.CreateLogger("lessor"));

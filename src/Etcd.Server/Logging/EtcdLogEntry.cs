@@ -23,11 +23,16 @@ public sealed class EtcdLogEntry : IReadOnlyList<KeyValuePair<string, object?>>
         Caller = caller;
     }
 
-    /// <summary>zap's <c>msg</c>.</summary>
+    /// <summary>zap's <c>msg</c>; empty for an event etcd logs under capnslog only (zap then prints nothing).</summary>
     public string Message { get; }
 
     /// <summary>Caller override, or null to derive it from the category and event id.</summary>
     public string? Caller { get; }
+
+    /// <summary>etcd's capnslog text for the same event, when it differs from zap's message and fields (etcd 3.4
+    /// logs many events with a <c>plog.Xf</c> format of their own); null prints <see cref="ToString"/>, and the
+    /// empty string marks an event etcd logs under zap only (capnslog then prints nothing).</summary>
+    public string? CapnslogText { get; init; }
 
     /// <summary>The fields, in order.</summary>
     public IReadOnlyList<KeyValuePair<string, object?>> Fields => _fields;
@@ -46,6 +51,10 @@ public sealed class EtcdLogEntry : IReadOnlyList<KeyValuePair<string, object?>>
     /// <summary>The message followed by <c>key=value</c> pairs (the text other providers and capnslog print).</summary>
     public override string ToString()
     {
+        if (CapnslogText is not null)
+        {
+            return CapnslogText;
+        }
         if (_fields.Length == 0)
         {
             return Message;
@@ -71,6 +80,21 @@ public static class EtcdLoggerExtensions
             return;
         }
         var entry = new EtcdLogEntry(message, fields.Select(f => new KeyValuePair<string, object?>(f.Key, f.Value)));
+        logger.Log(level, default, entry, null, EtcdLogEntry.Formatter);
+    }
+
+    /// <summary>
+    /// Logs one etcd event in both of etcd 3.4's shapes: under zap <paramref name="message"/> with
+    /// <paramref name="fields"/> and <paramref name="caller"/> (<c>"embed/serve.go:344"</c>), under capnslog
+    /// <paramref name="capnslogText"/>.
+    /// </summary>
+    public static void LogEtcd(this Microsoft.Extensions.Logging.ILogger logger, Microsoft.Extensions.Logging.LogLevel level, string caller, string message, string capnslogText, params (string Key, object? Value)[] fields)
+    {
+        if (!logger.IsEnabled(level))
+        {
+            return;
+        }
+        var entry = new EtcdLogEntry(message, fields.Select(f => new KeyValuePair<string, object?>(f.Key, f.Value)), caller) { CapnslogText = capnslogText };
         logger.Log(level, default, entry, null, EtcdLogEntry.Formatter);
     }
 }

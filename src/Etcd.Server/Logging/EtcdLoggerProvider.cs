@@ -57,6 +57,14 @@ public sealed class EtcdLoggerProvider : ILoggerProvider
     /// <summary>The lowest level written.</summary>
     public LogLevel MinimumLevel { get; }
 
+    /// <summary>
+    /// capnslog's per-package levels (<c>--log-package-levels</c>): the lowest level written for loggers of a
+    /// package (the category's directory, e.g. <c>etcdserver</c> or <c>raft</c>), overriding
+    /// <see cref="MinimumLevel"/>; key <c>*</c> applies to every package not named. Set before the first logger is
+    /// created; empty by default.
+    /// </summary>
+    public IReadOnlyDictionary<string, LogLevel> PackageLevels { get; set; } = new Dictionary<string, LogLevel>();
+
     /// <inheritdoc/>
     public ILogger CreateLogger(string categoryName) => _loggers.GetOrAdd(categoryName, static (name, p) => new EtcdLogger(p, name), this);
 
@@ -145,6 +153,7 @@ public sealed class EtcdLoggerProvider : ILoggerProvider
         private readonly EtcdLoggerProvider _provider;
         private readonly string _callerFile;
         private readonly string _package;
+        private readonly LogLevel _minimum;
 
         public EtcdLogger(EtcdLoggerProvider provider, string category)
         {
@@ -161,11 +170,13 @@ public sealed class EtcdLoggerProvider : ILoggerProvider
                 _callerFile = prev >= 0 && last > 0 ? category[(prev + 1)..] : category;
                 _package = category[..last];
             }
+            var levels = provider.PackageLevels;
+            _minimum = levels.TryGetValue(_package, out var own) ? own : levels.TryGetValue("*", out var all) ? all : provider.MinimumLevel;
         }
 
         public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
 
-        public bool IsEnabled(LogLevel logLevel) => logLevel != LogLevel.None && logLevel >= _provider.MinimumLevel;
+        public bool IsEnabled(LogLevel logLevel) => logLevel != LogLevel.None && logLevel >= _minimum;
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
@@ -177,6 +188,11 @@ public sealed class EtcdLoggerProvider : ILoggerProvider
             var now = _provider.Now;
             if (_provider.Format == EtcdLogFormat.Capnslog)
             {
+                if (state is EtcdLogEntry { CapnslogText: "" })
+                {
+                    return;
+                }
+
                 string text = formatter(state, exception);
                 if (exception != null && !(state is EtcdLogEntry e && e.Fields.Any(f => f.Key == "error")))
                 {
@@ -196,6 +212,12 @@ public sealed class EtcdLoggerProvider : ILoggerProvider
                 string message;
                 IEnumerable<KeyValuePair<string, object?>> fields;
                 string? callerOverride = null;
+                if (state is EtcdLogEntry { Message: "" })
+                {
+                    // An event etcd logs under capnslog only.
+                    return;
+                }
+
                 if (state is EtcdLogEntry entry)
                 {
                     message = entry.Message;
@@ -217,7 +239,10 @@ public sealed class EtcdLoggerProvider : ILoggerProvider
                 {
                     fields = fields.Append(new KeyValuePair<string, object?>("error", exception.Message));
                 }
-                string caller = callerOverride ?? (eventId.Id != 0 ? _callerFile + ":" + eventId.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) : _callerFile);
+                string caller = callerOverride
+                    ?? (eventId.Id != 0 ? _callerFile + ":" + eventId.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) : null)
+                    ?? EtcdCallers.For(message)
+                    ?? _callerFile;
                 EtcdLogLine.AppendZap(sb, now, logLevel, caller, message, fields);
             }
             _provider.Write(sb.ToString());

@@ -30,10 +30,22 @@ public static class EtcdLogging
     /// <param name="time">Clock for timestamps (tests); the system clock when null.</param>
     /// <exception cref="ArgumentException">Unknown logger (<c>unknown logger option "x"</c>) or level (<c>unknown level "x"</c>).</exception>
     /// <exception cref="IOException">A file output cannot be opened.</exception>
-    public static ILoggerFactory CreateLoggerFactory(string logger, string level, IReadOnlyList<string> outputs, TimeProvider? time = null)
+    public static ILoggerFactory CreateLoggerFactory(string logger, string level, IReadOnlyList<string> outputs, TimeProvider? time = null) =>
+        CreateLoggerFactory(logger, level, outputs, "", time);
+
+    /// <summary>
+    /// As <see cref="CreateLoggerFactory(string, string, IReadOnlyList{string}, TimeProvider?)"/>, with capnslog's
+    /// per-package levels (<paramref name="packageLevels"/>, see <see cref="ParsePackageLevels"/>; empty for none).
+    /// </summary>
+    /// <exception cref="FormatException">A malformed <paramref name="packageLevels"/>.</exception>
+    public static ILoggerFactory CreateLoggerFactory(string logger, string level, IReadOnlyList<string> outputs, string packageLevels, TimeProvider? time = null)
     {
         var provider = CreateProvider(logger, level, outputs, time);
-        var minimum = provider.MinimumLevel;
+        if (packageLevels.Length > 0)
+        {
+            provider.PackageLevels = ParsePackageLevels(packageLevels);
+        }
+        var minimum = provider.PackageLevels.Values.Append(provider.MinimumLevel).Min();
         return LoggerFactory.Create(b =>
         {
             b.ClearProviders();
@@ -45,8 +57,41 @@ public static class EtcdLogging
     /// <summary>Creates the logger factory for a member's <see cref="EtcdOptions.Logger"/>, <see cref="EtcdOptions.LogLevel"/> and <see cref="EtcdOptions.LogOutputs"/>.</summary>
     /// <exception cref="ArgumentException">Unknown logger or level.</exception>
     /// <exception cref="IOException">A file output cannot be opened.</exception>
+    /// <exception cref="FormatException">A malformed <see cref="EtcdOptions.LogPackageLevels"/>.</exception>
     public static ILoggerFactory CreateLoggerFactory(EtcdOptions options, TimeProvider? time = null) =>
-        CreateLoggerFactory(options.Logger, options.LogLevel, options.LogOutputs, time);
+        CreateLoggerFactory(options.Logger, options.LogLevel, options.LogOutputs, options.LogPackageLevels, time);
+
+    /// <summary>
+    /// Parses <c>--log-package-levels</c> as capnslog's <c>ParseLogLevelConfig</c>: comma-separated
+    /// <c>package=LEVEL</c> with CRITICAL/C, ERROR/E/0, WARNING/W/1, NOTICE/N/2, INFO/I/3, DEBUG/D/4, TRACE/T/5;
+    /// package <c>*</c> stands for every package. NOTICE (a capnslog level between INFO and WARNING) maps to
+    /// <see cref="LogLevel.Information"/>.
+    /// </summary>
+    /// <exception cref="FormatException">capnslog's messages: <c>oddly structured `pkg=level` option: X</c>,
+    /// <c>couldn't parse log level X</c>.</exception>
+    public static IReadOnlyDictionary<string, LogLevel> ParsePackageLevels(string text)
+    {
+        var levels = new Dictionary<string, LogLevel>(StringComparer.Ordinal);
+        foreach (string setting in text.Split(','))
+        {
+            string[] parts = setting.Split('=');
+            if (parts.Length != 2)
+            {
+                throw new FormatException("oddly structured `pkg=level` option: " + setting);
+            }
+            levels[parts[0]] = parts[1] switch
+            {
+                "CRITICAL" or "C" => LogLevel.Critical,
+                "ERROR" or "0" or "E" => LogLevel.Error,
+                "WARNING" or "1" or "W" => LogLevel.Warning,
+                "NOTICE" or "2" or "N" or "INFO" or "3" or "I" => LogLevel.Information,
+                "DEBUG" or "4" or "D" => LogLevel.Debug,
+                "TRACE" or "5" or "T" => LogLevel.Trace,
+                _ => throw new FormatException("couldn't parse log level " + parts[1]),
+            };
+        }
+        return levels;
+    }
 
     /// <summary>Creates the provider alone (see <see cref="CreateLoggerFactory(string, string, IReadOnlyList{string}, TimeProvider?)"/> for the arguments).</summary>
     public static EtcdLoggerProvider CreateProvider(string logger, string level, IReadOnlyList<string> outputs, TimeProvider? time = null)

@@ -56,6 +56,10 @@ public sealed class EtcdTlsInfo
     /// <summary>The hostname or IP a client certificate must be valid for (<c>--peer-cert-allowed-hostname</c>); empty = any.</summary>
     public string AllowedHostname { get; }
 
+    /// <summary>Whether a peer listener skips <see cref="CheckClientSanAsync"/> on client certificates
+    /// (<c>--experimental-peer-skip-client-san-verification</c>); set once by <see cref="TlsConfig.ForPeers"/>.</summary>
+    public bool SkipClientSanVerify { get; internal set; }
+
     /// <summary>
     /// Whether a listener demands and verifies client certificates: etcd 3.4 does so when
     /// <c>--client-cert-auth</c> is set or a trusted CA file is given.

@@ -61,6 +61,7 @@ public static class TlsConfig
         var info = Resolve(options, options.PeerTls, "peer", options.ListenPeerUrls, options.PeerCertAllowedCn, options.PeerCertAllowedHostname, log);
         if (info is not null)
         {
+            info.SkipClientSanVerify = options.ExperimentalPeerSkipClientSanVerification;
             log?.LogFields(LogLevel.Information, "starting with peer TLS", ("tls-info", info.ToString()), ("cipher-suites", options.CipherSuites.ToArray()));
             foreach (var u in options.ListenPeerUrls)
             {

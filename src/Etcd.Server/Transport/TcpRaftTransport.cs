@@ -130,6 +130,20 @@ public sealed class TcpRaftTransport : IRaftTransport
                     LogRejected(remote, e is OperationCanceledException ? "tls: handshake timed out" : Innermost(e).Message);
                     return;
                 }
+
+                // etcd's peer listener checks the client certificate's SANs against the dialing address (checkSAN)
+                // unless --experimental-peer-skip-client-san-verification, and drops the connection on a mismatch.
+                if (rejection is null && !_peerTls.SkipClientSanVerify && ssl.RemoteCertificate is { } rc
+                    && socket.RemoteEndPoint is IPEndPoint rep)
+                {
+                    using var cert = new System.Security.Cryptography.X509Certificates.X509Certificate2(rc);
+                    var sanError = await EtcdTlsInfo.CheckClientSanAsync(cert, rep.Address.IsIPv4MappedToIPv6 ? rep.Address.MapToIPv4() : rep.Address, hs.Token).ConfigureAwait(false);
+                    if (sanError is not null)
+                    {
+                        LogRejected(remote, sanError);
+                        return;
+                    }
+                }
             }
 
             if (rejection is not null)

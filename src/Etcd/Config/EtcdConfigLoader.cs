@@ -58,12 +58,12 @@ public static class EtcdConfigLoader
         var run = new LoaderRun(environment, time ?? TimeProvider.System);
         try
         {
-            var (options, extra) = run.Execute(args);
-            return new EtcdConfigResult(options, extra, 0, run.Out.ToString(), run.Err.ToString());
+            var options = run.Execute(args);
+            return new EtcdConfigResult(options, 0, run.Out.ToString(), run.Err.ToString());
         }
         catch (ExitException e)
         {
-            return new EtcdConfigResult(null, null, e.Code, run.Out.ToString(), run.Err.ToString());
+            return new EtcdConfigResult(null, e.Code, run.Out.ToString(), run.Err.ToString());
         }
     }
 
@@ -204,7 +204,7 @@ internal sealed partial class LoaderRun
         return new ExitException(1);
     }
 
-    public (EtcdOptions, EtcdExtraOptions) Execute(IReadOnlyList<string> args)
+    public EtcdOptions Execute(IReadOnlyList<string> args)
     {
         if (args.Count > 0 && args[0] is "gateway" or "grpc-proxy")
         {
@@ -322,7 +322,7 @@ internal sealed partial class LoaderRun
     }
 
     // etcdmain's configFromCmdLine: ETCD_* variables, then validation.
-    private (EtcdOptions, EtcdExtraOptions) FromCommandLine(FlagValues values)
+    private EtcdOptions FromCommandLine(FlagValues values)
     {
         var alreadySet = new HashSet<string>(values.IsSet.Select(n => EtcdFlags.ByName[n].EnvName), StringComparer.Ordinal);
         var used = new HashSet<string>(StringComparer.Ordinal);
@@ -367,18 +367,19 @@ internal sealed partial class LoaderRun
         {
             throw VerifyError(envError);
         }
-        string? refused = RefusedError(values, null);
-        if (refused != null)
-        {
-            throw VerifyError(refused);
-        }
         bool advertiseUnset = values.IsSet.Contains("listen-client-urls") && !values.IsSet.Contains("advertise-client-urls");
         string? error = Validate(values, advertiseUnset, out bool unset);
         if (error != null)
         {
             throw VerifyError(error, unset);
         }
-        return Build(values, "");
+        // After etcd's own checks, so that a configuration etcd rejects fails with etcd's message.
+        string? refused = RefusedError(values, null);
+        if (refused != null)
+        {
+            throw VerifyError(refused);
+        }
+        return Build(values);
     }
 
     // Flags we recognise but do not implement: only their default value passes.
@@ -395,11 +396,17 @@ internal sealed partial class LoaderRun
                 FlagKind.Strings => string.Join(",", values.Strings(def.Name)),
                 FlagKind.Bool => values.Bool(def.Name) ? "true" : "false",
                 FlagKind.Uint => values.Uint(def.Name).ToString(CultureInfo.InvariantCulture),
+                FlagKind.Duration => GoDuration.FormatNanoseconds(values.DurationNs(def.Name)),
                 _ => values.Raw(def.Name).ToString() ?? "",
             };
+            if (def.Accepts?.Invoke(given) == true)
+            {
+                continue;
+            }
             string what = yamlKeyOf != null ? $"config key {GoSyntax.Quote(yamlKeyOf(def.Name))}" : $"--{def.Name}";
             string defText = def.Default.Length == 0 ? "''" : "'" + def.Default + "'";
-            return $"{what}={GoSyntax.Quote(given)} is not supported by {EtcdConfigLoader.ProductName} {EtcdConfigLoader.ProductVersion} ({def.Why}); only its default value {defText} is accepted";
+            string accepted = def.Accepts is null ? $"only its default value {defText} is accepted" : $"only values like its default {defText} are accepted";
+            return $"{what}={GoSyntax.Quote(given)} is not supported by {EtcdConfigLoader.ProductName} {EtcdConfigLoader.ProductVersion} ({def.Why}); {accepted}";
         }
         return null;
     }
@@ -543,6 +550,7 @@ internal sealed partial class LoaderRun
                 Raw("Please use '--log-outputs' flag");
             }
         }
+        // etcd's warnings for --debug; the flag itself is refused after validation (it also serves pprof).
         bool debug = v.Bool("debug");
         string level = v.Str("log-level");
         string logger = v.Str("logger");
@@ -612,7 +620,7 @@ internal sealed partial class LoaderRun
         }
     }
 
-    private (EtcdOptions, EtcdExtraOptions) Build(FlagValues v, string configFile)
+    private EtcdOptions Build(FlagValues v)
     {
         string? tlsVersionError = TlsVersionError(v);
         if (tlsVersionError != null)
@@ -634,9 +642,22 @@ internal sealed partial class LoaderRun
         }
         string logger = v.Str("logger");
         string level = v.Str("log-level");
-        if (v.Bool("debug") && logger == "capnslog")
+        string tokenType = v.Str("auth-token").Split(',')[0];
+        if (tokenType is not ("simple" or ""))
         {
-            level = "debug";
+            // etcd's auth.NewTokenProvider, reported as etcdserver.NewServer and etcdmain report it.
+            const string invalid = "auth: invalid auth options";
+            if (_zapReady)
+            {
+                Zap(LogLevel.Warning, "auth/store.go:1394", "unknown token type", ("type", tokenType), ("error", invalid));
+                Zap(LogLevel.Warning, "etcdserver/server.go:573", "failed to create token provider", ("error", invalid));
+            }
+            else
+            {
+                Capnslog(LogLevel.Error, "auth", $"unknown token type: {tokenType}");
+                Capnslog(LogLevel.Warning, "etcdserver", $"failed to create token provider,err is {invalid}");
+            }
+            throw StartError(invalid);
         }
         var options = new EtcdOptions
         {
@@ -659,7 +680,6 @@ internal sealed partial class LoaderRun
             MaxTxnOps = ToInt("max-txn-ops", v.Uint("max-txn-ops")),
             ExperimentalEnableLeaseCheckpoint = v.Bool("experimental-enable-lease-checkpoint"),
             ExperimentalWatchProgressNotifyInterval = v.DurationNs("experimental-watch-progress-notify-interval") is > 0 and var wpn ? FromNs(wpn) : TimeSpan.FromMinutes(10),
-            GrpcKeepaliveMinTimeMs = ToMs(v.DurationNs("grpc-keepalive-min-time")),
             GrpcKeepaliveIntervalMs = ToMs(v.DurationNs("grpc-keepalive-interval")),
             GrpcKeepaliveTimeoutMs = ToMs(v.DurationNs("grpc-keepalive-timeout")),
             MaxConcurrentStreams = v.Uint32("max-concurrent-streams") == uint.MaxValue ? 0 : v.Uint32("max-concurrent-streams"),
@@ -694,7 +714,6 @@ internal sealed partial class LoaderRun
             PreVote = v.Bool("pre-vote"),
             StrictReconfigCheck = v.Bool("strict-reconfig-check"),
             ForceNewCluster = v.Bool("force-new-cluster"),
-            EnableV2 = v.Bool("enable-v2"),
             BackendBatchInterval = FromNs(v.DurationNs("backend-batch-interval")),
             BackendBatchLimit = (int)Math.Clamp(v.Int("backend-batch-limit"), 0, int.MaxValue),
             MaxSnapshots = v.Uint("max-snapshots"),
@@ -709,38 +728,30 @@ internal sealed partial class LoaderRun
             HostWhitelist = v.Strings("host-whitelist"),
             InitialElectionTickAdvance = v.Bool("initial-election-tick-advance"),
             ExperimentalWarningApplyDuration = FromNs(v.DurationNs("experimental-warning-apply-duration")),
-        };
-        var cors = v.Urls("cors");
-        var extra = new EtcdExtraOptions
-        {
-            ConfigFile = configFile,
-            MaxSnapshots = v.Uint("max-snapshots"),
-            MaxWals = v.Uint("max-wals"),
-            InitialElectionTickAdvance = v.Bool("initial-election-tick-advance"),
-            BackendBatchInterval = FromNs(v.DurationNs("backend-batch-interval")),
-            BackendBatchLimit = v.Int("backend-batch-limit"),
-            Metrics = v.Str("metrics"),
-            EnablePprof = v.Bool("enable-pprof"),
-            UnsafeNoFsync = v.Bool("unsafe-no-fsync"),
-            Debug = v.Bool("debug"),
-            LogPackageLevels = v.Str("log-package-levels"),
-            EnableGrpcGateway = v.Bool("enable-grpc-gateway"),
-            Cors = cors.Values.OrderBy(s => s, StringComparer.Ordinal).ToArray(),
-            HostWhitelist = v.Strings("host-whitelist"),
-            AuthToken = v.Str("auth-token"),
-            BcryptCost = v.Uint("bcrypt-cost"),
-            AuthTokenTtlSeconds = v.Uint("auth-token-ttl"),
-            ExperimentalInitialCorruptCheck = v.Bool("experimental-initial-corrupt-check"),
-            ExperimentalCorruptCheckTime = FromNs(v.DurationNs("experimental-corrupt-check-time")),
-            ExperimentalEnableV2V3 = v.Str("experimental-enable-v2v3"),
-            ExperimentalBackendFreelistType = v.Str("experimental-backend-bbolt-freelist-type"),
-            ExperimentalEnableLeaseCheckpoint = v.Bool("experimental-enable-lease-checkpoint"),
             ExperimentalEnableLeaseCheckpointPersist = v.Bool("experimental-enable-lease-checkpoint-persist"),
-            ExperimentalCompactionBatchLimit = v.Int("experimental-compaction-batch-limit"),
-            ExperimentalWatchProgressNotifyInterval = FromNs(v.DurationNs("experimental-watch-progress-notify-interval")),
-            ExperimentalWarningApplyDuration = FromNs(v.DurationNs("experimental-warning-apply-duration")),
+            ExperimentalPeerSkipClientSanVerification = v.Bool("experimental-peer-skip-client-san-verification"),
+            LogPackageLevels = logger == "capnslog" ? PackageLevels(v.Str("log-package-levels")) : "",
         };
-        return (options, extra);
+        return options;
+    }
+
+    // capnslog's ParseLogLevelConfig as etcd's setupLogging applies it: a bad value is warned about and dropped.
+    private string PackageLevels(string text)
+    {
+        if (text.Length == 0)
+        {
+            return "";
+        }
+        try
+        {
+            EtcdLogging.ParsePackageLevels(text);
+            return text;
+        }
+        catch (FormatException e)
+        {
+            Capnslog(LogLevel.Warning, "embed", $"couldn't parse log level string: {e.Message}, continuing with default levels");
+            return "";
+        }
     }
 
     // etcd 3.5's embed.Config.Validate checks of --tls-min-version (reported as flag errors).

@@ -18,21 +18,43 @@ internal enum FlagKind
     Ignored,
 }
 
-/// <summary>Whether we act on a flag.</summary>
+/// <summary>Whether and how we act on a flag. Every flag etcd accepts is in exactly one of these: none is parsed and
+/// then ignored.</summary>
 internal enum FlagSupport
 {
-    /// <summary>Parsed and passed on (EtcdOptions or <see cref="EtcdExtraOptions"/>).</summary>
+    /// <summary>Parsed into the <see cref="Etcd.Server.EtcdOptions"/> property named by <see cref="FlagDef.Option"/>,
+    /// which the member acts on as etcd does.</summary>
     Honoured,
 
-    /// <summary>Recognised, but only its default value is accepted (TLS, discovery, proxy, auth-token, ...).</summary>
+    /// <summary>Acted on by the loader itself (<c>--config-file</c>, <c>--version</c>, the <c>--log-output</c> alias of
+    /// <c>--log-outputs</c>).</summary>
+    Loader,
+
+    /// <summary>Recognised, but only values we implement are accepted (by default only etcd's default value; see
+    /// <see cref="FlagDef.Accepts"/>); any other value is refused at start with <see cref="FlagDef.Why"/>.</summary>
     Refused,
+
+    /// <summary>Accepted with etcd's validation, and without effect because etcd's effect is internal to a Go
+    /// library and not observable (<see cref="FlagDef.Why"/> says why).</summary>
+    NoEffect,
 
     /// <summary>One of etcd's ignored legacy flags: accepted with etcd's "no longer supported" warning.</summary>
     Ignored,
 }
 
 /// <summary>One flag etcd 3.4 knows: name, Go type, default (as etcd's flag text) and our support.</summary>
-internal sealed record FlagDef(string Name, FlagKind Kind, string Default, FlagSupport Support, string[]? Valids = null, string[]? UrlExceptions = null, string? Why = null)
+/// <param name="Name">The flag's name without dashes.</param>
+/// <param name="Kind">Its Go value type.</param>
+/// <param name="Default">etcd's default, as flag text.</param>
+/// <param name="Support">How we act on it.</param>
+/// <param name="Valids">For selective flags: the allowed values.</param>
+/// <param name="UrlExceptions">For URL lists: texts accepted besides URLs (<c>""</c>, <c>*</c>).</param>
+/// <param name="Why">For refused and no-effect flags: the reason, as printed.</param>
+/// <param name="Option">For <see cref="FlagSupport.Honoured"/> flags: the <see cref="Etcd.Server.EtcdOptions"/> property
+/// (dotted path into nested records, e.g. <c>ClientTls.CertFile</c>) the loader fills from the flag.</param>
+/// <param name="Accepts">For <see cref="FlagSupport.Refused"/> flags: which values are accepted (given the flag's
+/// value as etcd's flag text); null means only the default.</param>
+internal sealed record FlagDef(string Name, FlagKind Kind, string Default, FlagSupport Support, string[]? Valids = null, string[]? UrlExceptions = null, string? Why = null, string? Option = null, Func<string, bool>? Accepts = null)
 {
     /// <summary>The environment variable etcd reads for this flag (<c>ETCD_</c> + upper-case, '-' → '_').</summary>
     public string EnvName { get; } = "ETCD_" + Name.Replace('-', '_').ToUpperInvariant();
@@ -48,11 +70,22 @@ internal static class EtcdFlags
     private const string Discovery = "discovery is not supported yet";
     private const string Proxy = "the v2 proxy is not supported";
 
-    private static FlagDef H(string name, FlagKind kind, string def, string[]? valids = null, string[]? exceptions = null)
-        => new(name, kind, def, FlagSupport.Honoured, valids, exceptions);
+    private const string V2 = "the v2 API is not supported";
+    private const string Auth = "auth is not supported yet";
+    private const string Pprof = "Go's pprof endpoints under /debug/pprof do not exist in this implementation";
 
-    private static FlagDef R(string name, FlagKind kind, string def, string why, string[]? valids = null)
-        => new(name, kind, def, FlagSupport.Refused, valids, null, why);
+    private static FlagDef H(string name, FlagKind kind, string def, string option, string[]? valids = null, string[]? exceptions = null)
+        => new(name, kind, def, FlagSupport.Honoured, valids, exceptions, Option: option);
+
+    private static FlagDef L(string name, FlagKind kind, string def)
+        => new(name, kind, def, FlagSupport.Loader);
+
+    private static FlagDef R(string name, FlagKind kind, string def, string why, string[]? valids = null, Func<string, bool>? accepts = null)
+        => new(name, kind, def, FlagSupport.Refused, valids, null, why, Accepts: accepts);
+
+    // etcd's auth.NewTokenProvider reads the token type before the first ','; "jwt" is not implemented here (unknown
+    // types fail at start with etcd's own error, see LoaderRun.Build).
+    private static bool SimpleToken(string value) => value.Split(',')[0] != "jwt";
 
     /// <summary>etcd 3.5 flags in <see cref="All"/> that etcd 3.4 does not define.</summary>
     public static readonly IReadOnlySet<string> FromEtcd35 = new HashSet<string>(StringComparer.Ordinal) { "tls-min-version", "self-signed-cert-validity" };
@@ -60,95 +93,95 @@ internal static class EtcdFlags
     /// <summary>All flags, in etcd's declaration order (plus <see cref="FromEtcd35"/>).</summary>
     public static readonly FlagDef[] All =
     [
-        H("config-file", FlagKind.String, ""),
-        H("data-dir", FlagKind.String, ""),
-        H("wal-dir", FlagKind.String, ""),
-        H("listen-peer-urls", FlagKind.Urls, "http://localhost:2380", exceptions: [""]),
-        H("listen-client-urls", FlagKind.Urls, "http://localhost:2379", exceptions: [""]),
-        H("listen-metrics-urls", FlagKind.Urls, "", exceptions: [""]),
-        H("max-snapshots", FlagKind.Uint, "5"),
-        H("max-wals", FlagKind.Uint, "5"),
-        H("name", FlagKind.String, "default"),
-        H("snapshot-count", FlagKind.Uint64, "100000"),
-        H("heartbeat-interval", FlagKind.Uint, "100"),
-        H("election-timeout", FlagKind.Uint, "1000"),
-        H("initial-election-tick-advance", FlagKind.Bool, "true"),
-        H("quota-backend-bytes", FlagKind.Int64, "0"),
-        H("backend-batch-interval", FlagKind.Duration, "0s"),
-        H("backend-batch-limit", FlagKind.Int, "0"),
-        H("max-txn-ops", FlagKind.Uint, "128"),
-        H("max-request-bytes", FlagKind.Uint, "1572864"),
-        H("grpc-keepalive-min-time", FlagKind.Duration, "5s"),
-        H("grpc-keepalive-interval", FlagKind.Duration, "2h0m0s"),
-        H("grpc-keepalive-timeout", FlagKind.Duration, "20s"),
-        H("max-concurrent-streams", FlagKind.Uint32, "4294967295"),
-        H("initial-advertise-peer-urls", FlagKind.Urls, "http://localhost:2380", exceptions: [""]),
-        H("advertise-client-urls", FlagKind.Urls, "http://localhost:2379", exceptions: [""]),
+        L("config-file", FlagKind.String, ""),
+        H("data-dir", FlagKind.String, "", "DataDir"),
+        H("wal-dir", FlagKind.String, "", "WalDir"),
+        H("listen-peer-urls", FlagKind.Urls, "http://localhost:2380", "ListenPeerUrls", exceptions: [""]),
+        H("listen-client-urls", FlagKind.Urls, "http://localhost:2379", "ListenClientUrls", exceptions: [""]),
+        H("listen-metrics-urls", FlagKind.Urls, "", "ListenMetricsUrls", exceptions: [""]),
+        H("max-snapshots", FlagKind.Uint, "5", "MaxSnapshots"),
+        H("max-wals", FlagKind.Uint, "5", "MaxWals"),
+        H("name", FlagKind.String, "default", "Name"),
+        H("snapshot-count", FlagKind.Uint64, "100000", "SnapshotCount"),
+        H("heartbeat-interval", FlagKind.Uint, "100", "HeartbeatIntervalMs"),
+        H("election-timeout", FlagKind.Uint, "1000", "ElectionTimeoutMs"),
+        H("initial-election-tick-advance", FlagKind.Bool, "true", "InitialElectionTickAdvance"),
+        H("quota-backend-bytes", FlagKind.Int64, "0", "QuotaBackendBytes"),
+        H("backend-batch-interval", FlagKind.Duration, "0s", "BackendBatchInterval"),
+        H("backend-batch-limit", FlagKind.Int, "0", "BackendBatchLimit"),
+        H("max-txn-ops", FlagKind.Uint, "128", "MaxTxnOps"),
+        H("max-request-bytes", FlagKind.Uint, "1572864", "MaxRequestBytes"),
+        R("grpc-keepalive-min-time", FlagKind.Duration, "5s", "the HTTP/2 server does not enforce a client ping policy (grpc-go's too_many_pings), so no other minimum can be honoured"),
+        H("grpc-keepalive-interval", FlagKind.Duration, "2h0m0s", "GrpcKeepaliveIntervalMs"),
+        H("grpc-keepalive-timeout", FlagKind.Duration, "20s", "GrpcKeepaliveTimeoutMs"),
+        H("max-concurrent-streams", FlagKind.Uint32, "4294967295", "MaxConcurrentStreams"),
+        H("initial-advertise-peer-urls", FlagKind.Urls, "http://localhost:2380", "InitialAdvertisePeerUrls", exceptions: [""]),
+        H("advertise-client-urls", FlagKind.Urls, "http://localhost:2379", "AdvertiseClientUrls", exceptions: [""]),
         R("discovery", FlagKind.String, "", Discovery),
         R("discovery-fallback", FlagKind.Selective, "proxy", Discovery, ["proxy", "exit"]),
         R("discovery-proxy", FlagKind.String, "", Discovery),
         R("discovery-srv", FlagKind.String, "", Discovery),
         R("discovery-srv-name", FlagKind.String, "", Discovery),
-        H("initial-cluster", FlagKind.String, "default=http://localhost:2380"),
-        H("initial-cluster-token", FlagKind.String, "etcd-cluster"),
-        H("initial-cluster-state", FlagKind.Selective, "new", ["new", "existing"]),
-        H("strict-reconfig-check", FlagKind.Bool, "true"),
-        H("enable-v2", FlagKind.Bool, "false"),
-        H("pre-vote", FlagKind.Bool, "false"),
+        H("initial-cluster", FlagKind.String, "default=http://localhost:2380", "InitialCluster"),
+        H("initial-cluster-token", FlagKind.String, "etcd-cluster", "InitialClusterToken"),
+        H("initial-cluster-state", FlagKind.Selective, "new", "InitialClusterState", ["new", "existing"]),
+        H("strict-reconfig-check", FlagKind.Bool, "true", "StrictReconfigCheck"),
+        R("enable-v2", FlagKind.Bool, "false", V2),
+        H("pre-vote", FlagKind.Bool, "false", "PreVote"),
         R("proxy", FlagKind.Selective, "off", Proxy, ["off", "readonly", "on"]),
         R("proxy-failure-wait", FlagKind.Uint, "5000", Proxy),
         R("proxy-refresh-interval", FlagKind.Uint, "30000", Proxy),
         R("proxy-dial-timeout", FlagKind.Uint, "1000", Proxy),
         R("proxy-write-timeout", FlagKind.Uint, "5000", Proxy),
         R("proxy-read-timeout", FlagKind.Uint, "0", Proxy),
-        H("cert-file", FlagKind.String, ""),
-        H("key-file", FlagKind.String, ""),
-        H("client-cert-auth", FlagKind.Bool, "false"),
-        H("client-crl-file", FlagKind.String, ""),
+        H("cert-file", FlagKind.String, "", "ClientTls.CertFile"),
+        H("key-file", FlagKind.String, "", "ClientTls.KeyFile"),
+        H("client-cert-auth", FlagKind.Bool, "false", "ClientTls.ClientCertAuth"),
+        H("client-crl-file", FlagKind.String, "", "ClientTls.CrlFile"),
         R("client-cert-allowed-hostname", FlagKind.String, "", Tls),
-        H("trusted-ca-file", FlagKind.String, ""),
-        H("auto-tls", FlagKind.Bool, "false"),
-        H("peer-cert-file", FlagKind.String, ""),
-        H("peer-key-file", FlagKind.String, ""),
-        H("peer-client-cert-auth", FlagKind.Bool, "false"),
-        H("peer-trusted-ca-file", FlagKind.String, ""),
-        H("peer-auto-tls", FlagKind.Bool, "false"),
-        H("peer-crl-file", FlagKind.String, ""),
-        H("peer-cert-allowed-cn", FlagKind.String, ""),
-        H("peer-cert-allowed-hostname", FlagKind.String, ""),
-        H("cipher-suites", FlagKind.Strings, ""),
+        H("trusted-ca-file", FlagKind.String, "", "ClientTls.TrustedCaFile"),
+        H("auto-tls", FlagKind.Bool, "false", "ClientTls.AutoTls"),
+        H("peer-cert-file", FlagKind.String, "", "PeerTls.CertFile"),
+        H("peer-key-file", FlagKind.String, "", "PeerTls.KeyFile"),
+        H("peer-client-cert-auth", FlagKind.Bool, "false", "PeerTls.ClientCertAuth"),
+        H("peer-trusted-ca-file", FlagKind.String, "", "PeerTls.TrustedCaFile"),
+        H("peer-auto-tls", FlagKind.Bool, "false", "PeerTls.AutoTls"),
+        H("peer-crl-file", FlagKind.String, "", "PeerTls.CrlFile"),
+        H("peer-cert-allowed-cn", FlagKind.String, "", "PeerCertAllowedCn"),
+        H("peer-cert-allowed-hostname", FlagKind.String, "", "PeerCertAllowedHostname"),
+        H("cipher-suites", FlagKind.Strings, "", "CipherSuites"),
         // etcd 3.5 flags we accept too (the 3.4 table has neither).
-        H("tls-min-version", FlagKind.String, "TLS1.2"),
-        H("self-signed-cert-validity", FlagKind.Uint, "1"),
-        H("experimental-peer-skip-client-san-verification", FlagKind.Bool, "false"),
-        H("cors", FlagKind.Urls, "*", exceptions: ["*"]),
-        H("host-whitelist", FlagKind.UniqueStrings, "*"),
-        H("logger", FlagKind.String, "capnslog"),
-        H("log-output", FlagKind.UniqueStrings, "default"),
-        H("log-outputs", FlagKind.UniqueStrings, "default"),
-        H("debug", FlagKind.Bool, "false"),
-        H("log-level", FlagKind.String, "info"),
-        H("log-package-levels", FlagKind.String, ""),
-        H("version", FlagKind.Bool, "false"),
-        H("auto-compaction-retention", FlagKind.String, "0"),
-        H("auto-compaction-mode", FlagKind.String, "periodic"),
-        H("enable-pprof", FlagKind.Bool, "false"),
-        H("metrics", FlagKind.String, "basic"),
-        R("auth-token", FlagKind.String, "simple", "only the 'simple' auth token is supported yet"),
-        H("bcrypt-cost", FlagKind.Uint, "10"),
-        H("auth-token-ttl", FlagKind.Uint, "300"),
-        H("enable-grpc-gateway", FlagKind.Bool, "true"),
-        H("experimental-initial-corrupt-check", FlagKind.Bool, "false"),
-        H("experimental-corrupt-check-time", FlagKind.Duration, "0s"),
-        H("experimental-enable-v2v3", FlagKind.String, ""),
-        H("experimental-backend-bbolt-freelist-type", FlagKind.String, ""),
-        H("experimental-enable-lease-checkpoint", FlagKind.Bool, "false"),
-        H("experimental-enable-lease-checkpoint-persist", FlagKind.Bool, "false"),
-        H("experimental-compaction-batch-limit", FlagKind.Int, "0"),
-        H("experimental-watch-progress-notify-interval", FlagKind.Duration, "0s"),
-        H("experimental-warning-apply-duration", FlagKind.Duration, "100ms"),
-        H("unsafe-no-fsync", FlagKind.Bool, "false"),
-        H("force-new-cluster", FlagKind.Bool, "false"),
+        H("tls-min-version", FlagKind.String, "TLS1.2", "TlsMinVersion"),
+        H("self-signed-cert-validity", FlagKind.Uint, "1", "SelfSignedCertValidityYears"),
+        H("experimental-peer-skip-client-san-verification", FlagKind.Bool, "false", "ExperimentalPeerSkipClientSanVerification"),
+        H("cors", FlagKind.Urls, "*", "Cors", exceptions: ["*"]),
+        H("host-whitelist", FlagKind.UniqueStrings, "*", "HostWhitelist"),
+        H("logger", FlagKind.String, "capnslog", "Logger"),
+        L("log-output", FlagKind.UniqueStrings, "default"),
+        H("log-outputs", FlagKind.UniqueStrings, "default", "LogOutputs"),
+        R("debug", FlagKind.Bool, "false", "besides debug logs it serves Go's pprof and trace endpoints under /debug, which do not exist in this implementation; use --log-level=debug"),
+        H("log-level", FlagKind.String, "info", "LogLevel"),
+        H("log-package-levels", FlagKind.String, "", "LogPackageLevels"),
+        L("version", FlagKind.Bool, "false"),
+        H("auto-compaction-retention", FlagKind.String, "0", "AutoCompactionRetention"),
+        H("auto-compaction-mode", FlagKind.String, "periodic", "AutoCompactionMode"),
+        R("enable-pprof", FlagKind.Bool, "false", Pprof),
+        H("metrics", FlagKind.String, "basic", "Metrics"),
+        R("auth-token", FlagKind.String, "simple", "JWT auth tokens are not implemented", accepts: SimpleToken),
+        R("bcrypt-cost", FlagKind.Uint, "10", Auth),
+        R("auth-token-ttl", FlagKind.Uint, "300", Auth),
+        H("enable-grpc-gateway", FlagKind.Bool, "true", "EnableGrpcGateway"),
+        H("experimental-initial-corrupt-check", FlagKind.Bool, "false", "ExperimentalInitialCorruptCheck"),
+        H("experimental-corrupt-check-time", FlagKind.Duration, "0s", "ExperimentalCorruptCheckTime"),
+        R("experimental-enable-v2v3", FlagKind.String, "", V2),
+        new("experimental-backend-bbolt-freelist-type", FlagKind.String, "", FlagSupport.NoEffect, Why: "bbolt's array and map freelists are two in-memory indexes of the same on-disk freelist page; our backend keeps its own index and writes the same page"),
+        H("experimental-enable-lease-checkpoint", FlagKind.Bool, "false", "ExperimentalEnableLeaseCheckpoint"),
+        H("experimental-enable-lease-checkpoint-persist", FlagKind.Bool, "false", "ExperimentalEnableLeaseCheckpointPersist"),
+        H("experimental-compaction-batch-limit", FlagKind.Int, "0", "ExperimentalCompactionBatchLimit"),
+        H("experimental-watch-progress-notify-interval", FlagKind.Duration, "0s", "ExperimentalWatchProgressNotifyInterval"),
+        H("experimental-warning-apply-duration", FlagKind.Duration, "100ms", "ExperimentalWarningApplyDuration"),
+        H("unsafe-no-fsync", FlagKind.Bool, "false", "UnsafeNoFsync"),
+        H("force-new-cluster", FlagKind.Bool, "false", "ForceNewCluster"),
         .. new[]
         {
             "cluster-active-size", "cluster-remove-delay", "cluster-sync-interval", "config", "force",

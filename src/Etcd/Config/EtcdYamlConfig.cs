@@ -83,14 +83,15 @@ internal sealed partial class LoaderRun
         _ => "embed.securityConfig",
     };
 
-    private (EtcdOptions, EtcdExtraOptions) FromFile(string path)
+    private EtcdOptions FromFile(string path)
     {
         var values = new FlagValues();
         values.IsSet.Clear();
         string? error = LoadFile(path, values);
         if (error == null)
         {
-            error = Validate(values, false, out _);
+            // etcd's own validation first, so an invalid file fails with etcd's message; then what we refuse.
+            error = Validate(values, false, out _) ?? RefusedError(values, YamlKeyOf);
         }
         if (error == null)
         {
@@ -121,7 +122,7 @@ internal sealed partial class LoaderRun
             _zapReady = false;
             throw VerifyError(error);
         }
-        return Build(values, path);
+        return Build(values);
     }
 
     // embed.ConfigFromFile up to (not including) Validate; null on success.
@@ -243,7 +244,7 @@ internal sealed partial class LoaderRun
         {
             values.Put("initial-cluster-state", "new");
         }
-        return RefusedError(values, YamlKeyOf);
+        return null;
     }
 
     private static string YamlKeyOf(string flag) => flag switch

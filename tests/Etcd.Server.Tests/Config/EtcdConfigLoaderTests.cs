@@ -31,7 +31,6 @@ public sealed class EtcdConfigLoaderTests : ConfigTestBase
         Assert.Equal(d.QuotaBackendBytes, o.QuotaBackendBytes);
         Assert.Equal(d.MaxRequestBytes, o.MaxRequestBytes);
         Assert.Equal(d.MaxTxnOps, o.MaxTxnOps);
-        Assert.Equal(d.GrpcKeepaliveMinTimeMs, o.GrpcKeepaliveMinTimeMs);
         Assert.Equal(d.GrpcKeepaliveIntervalMs, o.GrpcKeepaliveIntervalMs);
         Assert.Equal(d.GrpcKeepaliveTimeoutMs, o.GrpcKeepaliveTimeoutMs);
         Assert.Equal(d.MaxConcurrentStreams, o.MaxConcurrentStreams);
@@ -41,13 +40,13 @@ public sealed class EtcdConfigLoaderTests : ConfigTestBase
         Assert.Equal(d.AutoCompactionMode, o.AutoCompactionMode);
         Assert.Equal(d.AutoCompactionRetention, o.AutoCompactionRetention);
         Assert.Equal(d.StrictReconfigCheck, o.StrictReconfigCheck);
-        Assert.False(o.PreVote || o.ForceNewCluster || o.EnableV2 || o.PeerAutoTls);
+        Assert.False(o.PreVote || o.ForceNewCluster || o.PeerAutoTls);
         Assert.Equal("[WARNING] Deprecated '--logger=capnslog' flag is set; use '--logger=zap' flag instead\n", r.StandardError);
         Assert.Equal("", r.StandardOutput);
-        var defaults = new EtcdExtraOptions();
-        Assert.Equal(defaults, r.Extra! with { Cors = defaults.Cors, HostWhitelist = defaults.HostWhitelist });
-        Assert.Equal(["*"], r.Extra!.Cors);
-        Assert.Equal(["*"], r.Extra.HostWhitelist);
+        Assert.Equal(["*"], o.Cors);
+        Assert.Equal(["*"], o.HostWhitelist);
+        Assert.True(o.EnableGrpcGateway && o.InitialElectionTickAdvance);
+        Assert.Equal("", o.LogPackageLevels);
     }
 
     [Fact]
@@ -63,10 +62,10 @@ public sealed class EtcdConfigLoaderTests : ConfigTestBase
             "--initial-cluster-token", "tok", "--initial-cluster-state", "existing",
             "--snapshot-count", "0x10", "--heartbeat-interval", "50", "--election-timeout", "500",
             "--quota-backend-bytes", "1_000_000", "--max-request-bytes", "10", "--max-txn-ops", "5",
-            "--grpc-keepalive-min-time", "1.5s", "--grpc-keepalive-interval", "0", "--grpc-keepalive-timeout", "1m",
+            "--grpc-keepalive-min-time", "5s", "--grpc-keepalive-interval", "0", "--grpc-keepalive-timeout", "1m",
             "--max-concurrent-streams", "7", "--logger", "zap", "--log-level", "debug", "--log-outputs", "stdout,stderr",
             "--peer-auto-tls", "--auto-compaction-mode", "revision", "--auto-compaction-retention", "1000",
-            "--pre-vote", "--strict-reconfig-check=false", "--force-new-cluster=true", "--enable-v2",
+            "--pre-vote", "--strict-reconfig-check=false", "--force-new-cluster=true", "--enable-v2=false",
             "--listen-metrics-urls", "http://127.0.0.1:23791",
         ]));
         Assert.Equal("e1", o.Name);
@@ -84,14 +83,13 @@ public sealed class EtcdConfigLoaderTests : ConfigTestBase
         Assert.Equal(1_000_000, o.QuotaBackendBytes);
         Assert.Equal(10, o.MaxRequestBytes);
         Assert.Equal(5, o.MaxTxnOps);
-        Assert.Equal(1500, o.GrpcKeepaliveMinTimeMs);
         Assert.Equal(0, o.GrpcKeepaliveIntervalMs);
         Assert.Equal(60_000, o.GrpcKeepaliveTimeoutMs);
         Assert.Equal(7u, o.MaxConcurrentStreams);
         Assert.Equal("zap", o.Logger);
         Assert.Equal("debug", o.LogLevel);
         Assert.Equal(["stderr", "stdout"], o.LogOutputs);
-        Assert.True(o.PeerAutoTls && o.PreVote && o.ForceNewCluster && o.EnableV2);
+        Assert.True(o.PeerAutoTls && o.PreVote && o.ForceNewCluster);
         Assert.False(o.StrictReconfigCheck);
         Assert.Equal("revision", o.AutoCompactionMode);
         Assert.Equal("1000", o.AutoCompactionRetention);
@@ -108,38 +106,60 @@ public sealed class EtcdConfigLoaderTests : ConfigTestBase
     }
 
     [Fact]
-    public void Extras_CarryAcceptedFlagsWithoutEtcdOptionsProperty()
+    public void OperationsFlags_AreCarriedOnEtcdOptions()
     {
-        var r = Load([
+        var o = Ok(Load([
             "--max-snapshots", "1", "--max-wals", "2", "--initial-election-tick-advance=false", "--backend-batch-interval", "10ms",
-            "--backend-batch-limit", "-3", "--metrics", "extensive", "--enable-pprof", "--unsafe-no-fsync", "--enable-grpc-gateway=0",
-            "--cors", "http://a.example:1", "--host-whitelist", "b,a,b", "--bcrypt-cost", "4", "--auth-token-ttl", "9",
+            "--backend-batch-limit", "3", "--metrics", "extensive", "--unsafe-no-fsync", "--enable-grpc-gateway=0",
+            "--cors", "http://a.example:1", "--host-whitelist", "b,a,b",
             "--experimental-initial-corrupt-check", "--experimental-corrupt-check-time", "3m",
             "--experimental-enable-lease-checkpoint", "--experimental-enable-lease-checkpoint-persist",
             "--experimental-compaction-batch-limit", "77", "--experimental-watch-progress-notify-interval", "1h",
             "--experimental-warning-apply-duration", "5ms", "--experimental-backend-bbolt-freelist-type", "map",
-            "--auth-token", "simple",
-        ]);
-        Ok(r);
-        var x = r.Extra!;
-        Assert.Equal(1UL, x.MaxSnapshots);
-        Assert.Equal(2UL, x.MaxWals);
-        Assert.False(x.InitialElectionTickAdvance);
-        Assert.Equal(TimeSpan.FromMilliseconds(10), x.BackendBatchInterval);
-        Assert.Equal(-3, x.BackendBatchLimit);
-        Assert.Equal("extensive", x.Metrics);
-        Assert.True(x.EnablePprof && x.UnsafeNoFsync);
-        Assert.False(x.EnableGrpcGateway);
-        Assert.Equal(["http://a.example:1"], x.Cors);
-        Assert.Equal(["a", "b"], x.HostWhitelist);
-        Assert.Equal(4UL, x.BcryptCost);
-        Assert.Equal(9UL, x.AuthTokenTtlSeconds);
-        Assert.True(x.ExperimentalInitialCorruptCheck && x.ExperimentalEnableLeaseCheckpoint && x.ExperimentalEnableLeaseCheckpointPersist);
-        Assert.Equal(TimeSpan.FromMinutes(3), x.ExperimentalCorruptCheckTime);
-        Assert.Equal(77, x.ExperimentalCompactionBatchLimit);
-        Assert.Equal(TimeSpan.FromHours(1), x.ExperimentalWatchProgressNotifyInterval);
-        Assert.Equal(TimeSpan.FromMilliseconds(5), x.ExperimentalWarningApplyDuration);
-        Assert.Equal("map", x.ExperimentalBackendFreelistType);
+            "--experimental-peer-skip-client-san-verification", "--log-package-levels", "etcdserver=DEBUG,*=W",
+            "--auth-token", "simple", "--bcrypt-cost", "10", "--auth-token-ttl", "300",
+        ]));
+        Assert.Equal(1UL, o.MaxSnapshots);
+        Assert.Equal(2UL, o.MaxWals);
+        Assert.False(o.InitialElectionTickAdvance);
+        Assert.Equal(TimeSpan.FromMilliseconds(10), o.BackendBatchInterval);
+        Assert.Equal(3, o.BackendBatchLimit);
+        Assert.Equal("extensive", o.Metrics);
+        Assert.True(o.UnsafeNoFsync);
+        Assert.False(o.EnableGrpcGateway);
+        Assert.Equal(["http://a.example:1"], o.Cors);
+        Assert.Equal(["a", "b"], o.HostWhitelist);
+        Assert.True(o.ExperimentalInitialCorruptCheck && o.ExperimentalEnableLeaseCheckpoint && o.ExperimentalEnableLeaseCheckpointPersist);
+        Assert.True(o.ExperimentalPeerSkipClientSanVerification);
+        Assert.Equal(TimeSpan.FromMinutes(3), o.ExperimentalCorruptCheckTime);
+        Assert.Equal(77, o.ExperimentalCompactionBatchLimit);
+        Assert.Equal(TimeSpan.FromHours(1), o.ExperimentalWatchProgressNotifyInterval);
+        Assert.Equal(TimeSpan.FromMilliseconds(5), o.ExperimentalWarningApplyDuration);
+        Assert.Equal("etcdserver=DEBUG,*=W", o.LogPackageLevels);
+    }
+
+    [Fact]
+    public void LogPackageLevels_BadValueIsWarnedAndDropped_AndZapIgnoresThem()
+    {
+        var r = Load(["--log-package-levels", "etcdserver=LOUD"]);
+        Assert.Equal("", Ok(r).LogPackageLevels);
+        Assert.Contains(" W | embed: couldn't parse log level string: couldn't parse log level LOUD, continuing with default levels\n", r.StandardError);
+        var z = Load(["--logger=zap", "--log-package-levels", "etcdserver=DEBUG"]);
+        Assert.Equal("", Ok(z).LogPackageLevels);
+        Assert.Contains("[WARNING] Deprecated '--log-package-levels=etcdserver=DEBUG' flag is set; use '--logger=zap' flag instead\n", z.StandardError);
+    }
+
+    [Theory]
+    [InlineData("--auth-token=foo", "foo")]
+    [InlineData("--auth-token=oauth,x=y", "oauth")]
+    public void UnknownAuthTokenType_FailsAsEtcd(string arg, string type)
+    {
+        var r = Load([arg]);
+        Assert.True(r.ShouldExit);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains($" E | auth: unknown token type: {type}\n", r.StandardError);
+        Assert.Contains(" W | etcdserver: failed to create token provider,err is auth: invalid auth options\n", r.StandardError);
+        Assert.EndsWith(" C | etcdmain: auth: invalid auth options\n", r.StandardError);
     }
 
     public static TheoryData<string[], string> RefusedFlags => new()
@@ -151,6 +171,14 @@ public sealed class EtcdConfigLoaderTests : ConfigTestBase
         { ["--discovery-fallback", "exit"], "--discovery-fallback" },
         { ["--proxy", "on"], "--proxy=\"on\"" },
         { ["--proxy-dial-timeout", "5"], "--proxy-dial-timeout=\"5\"" },
+        { ["--enable-v2"], "--enable-v2=\"true\" is not supported by etcd-cs" },
+        { ["--experimental-enable-v2v3", "v2/"], "--experimental-enable-v2v3=\"v2/\" is not supported by etcd-cs" },
+        { ["--enable-pprof"], "--enable-pprof=\"true\" is not supported by etcd-cs" },
+        { ["--grpc-keepalive-min-time", "1.5s"], "--grpc-keepalive-min-time=\"1.5s\" is not supported by etcd-cs" },
+        { ["--debug"], "--debug=\"true\" is not supported by etcd-cs" },
+        { ["--bcrypt-cost", "12"], "--bcrypt-cost=\"12\" is not supported by etcd-cs" },
+        { ["--auth-token-ttl", "60"], "--auth-token-ttl=\"60\" is not supported by etcd-cs" },
+        { ["--auth-token", "jwt,sign-method=RS256"], "--auth-token=\"jwt,sign-method=RS256\" is not supported by etcd-cs" },
     };
 
     [Theory]
@@ -170,6 +198,11 @@ public sealed class EtcdConfigLoaderTests : ConfigTestBase
     [InlineData("--auto-tls=false")]
     [InlineData("--peer-client-cert-auth=false")]
     [InlineData("--auth-token=simple")]
+    [InlineData("--auth-token=simple,ttl=5m")]
+    [InlineData("--enable-v2=false")]
+    [InlineData("--debug=false")]
+    [InlineData("--enable-pprof=false")]
+    [InlineData("--experimental-backend-bbolt-freelist-type=anything")]
     [InlineData("--proxy=off")]
     [InlineData("--discovery-fallback=proxy")]
     [InlineData("--proxy-dial-timeout=1000")]
@@ -363,15 +396,12 @@ public sealed class EtcdConfigLoaderTests : ConfigTestBase
     }
 
     [Fact]
-    public void DeprecatedLogOutputAndDebug_WarnLikeEtcd()
+    public void DeprecatedLogOutput_WarnsLikeEtcd()
     {
-        var r = Load(["--log-output", "stdout", "--debug"]);
+        var r = Load(["--log-output", "stdout", "--log-level", "debug"]);
         var o = Ok(r);
         Assert.Contains("[WARNING] Deprecated '--log-output' flag is set to [\"stdout\"]\nPlease use '--log-outputs' flag\n", r.StandardError);
-        Assert.Contains("[WARNING] Deprecated '--debug' flag is set to true (use '--log-level=debug' instead\n", r.StandardError);
-        Assert.Contains("[WARNING] Deprecated '--debug' flag is set to true with inconsistent '--log-level=info' flag\n", r.StandardError);
         Assert.Equal("debug", o.LogLevel);
-        Assert.True(r.Extra!.Debug);
     }
 
     [Fact]
@@ -392,9 +422,11 @@ public sealed class EtcdConfigLoaderTests : ConfigTestBase
             .Replace("data-dir:\n", "data-dir: /var/lib/etcd-yaml\n")
             .Replace("localhost", "127.0.0.1")
             .Replace("listen-client-urls: http://127.0.0.1:2379", "listen-client-urls: http://127.0.0.1:2379,http://127.0.0.1:22379")
-            .Replace("  auto-tls: false\ndebug", "  auto-tls: true\ndebug") + """
+            .Replace("  auto-tls: false\ndebug", "  auto-tls: true\ndebug")
+            .Replace("enable-v2: true", "enable-v2: false")
+            .Replace("enable-pprof: true", "enable-pprof: false") + """
             Max-Txn-Ops: 0x20
-            grpc-keepalive-min-time: 3000000000
+            grpc-keepalive-interval: 3000000000
             unknown-key: whatever
             """);
         var r = Load(["--config-file", path, "--name", "ignored"], ("ETCD_NAME", "ignored-too"));
@@ -405,15 +437,22 @@ public sealed class EtcdConfigLoaderTests : ConfigTestBase
         Assert.Equal(["http://127.0.0.1:22379", "http://127.0.0.1:2379"], o.ListenClientUrls.Select(u => u.OriginalString));
         Assert.Equal("yaml-member=http://127.0.0.1:2380", o.InitialCluster);
         Assert.False(o.StrictReconfigCheck);
-        Assert.True(o.EnableV2);
         Assert.True(o.PeerAutoTls);
         Assert.Equal(32, o.MaxTxnOps);
-        Assert.Equal(3000, o.GrpcKeepaliveMinTimeMs);
+        Assert.Equal(3000, o.GrpcKeepaliveIntervalMs);
         Assert.Equal(["default"], o.LogOutputs);
-        Assert.True(r.Extra!.EnablePprof);
-        Assert.Equal(path, r.Extra.ConfigFile);
         Assert.Contains("I | etcdmain: Loading server configuration from \"" + path + "\". Other configuration command line flags and environment variables will be ignored if provided.\n", r.StandardError);
         Assert.DoesNotContain("ETCD_NAME", r.StandardError);
+    }
+
+    [Fact]
+    public void ConfigFile_EtcdsSample_IsRefusedForItsV2Api()
+    {
+        string path = WriteYaml(SampleConfig.Replace("localhost", "127.0.0.1"));
+        var r = Load(["--config-file", path]);
+        Assert.True(r.ShouldExit);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains(" E | etcdmain: error verifying flags, config key \"enable-v2\"=\"true\" is not supported by etcd-cs", r.StandardError);
     }
 
     [Fact]

@@ -71,7 +71,7 @@ public sealed partial class EtcdLoggingTests
             ("text", "quote\" back\\ nl\n tab\t ctl\u0001 <html> é"));
         string line = Text(ms);
         Assert.Equal(
-            """{"level":"warn","ts":"2026-11-21T10:00:00.123Z","caller":"etcdserver/quota.go","msg":"enabled backend quota with default value","quota-name":"v3-applier","quota-size-bytes":2147483648,"ratio":0.5,"ok":true,"none":null,"urls":["http://127.0.0.1:2379"],"ids":[1,2],"took":"2.3779ms","text":"quote\" back\\ nl\n tab\t ctl\u0001 <html> é"}""" + "\n",
+            """{"level":"warn","ts":"2026-11-21T10:00:00.123Z","caller":"etcdserver/quota.go:98","msg":"enabled backend quota with default value","quota-name":"v3-applier","quota-size-bytes":2147483648,"ratio":0.5,"ok":true,"none":null,"urls":["http://127.0.0.1:2379"],"ids":[1,2],"took":"2.3779ms","text":"quote\" back\\ nl\n tab\t ctl\u0001 <html> é"}""" + "\n",
             line);
         using var doc = JsonDocument.Parse(line);
         Assert.Equal("quote\" back\\ nl\n tab\t ctl\u0001 <html> é", doc.RootElement.GetProperty("text").GetString());
@@ -164,7 +164,7 @@ public sealed partial class EtcdLoggingTests
                 logger.LogDebug("hidden");
                 logger.LogInformation("starting etcd server {LocalServerVersion}", "3.4.23");
             }
-            string expected = """{"level":"info","ts":"2026-11-21T10:00:00.123Z","caller":"etcdserver/server.go","msg":"starting etcd server","local-server-version":"3.4.23"}""" + "\n";
+            string expected = """{"level":"info","ts":"2026-11-21T10:00:00.123Z","caller":"etcdserver/server.go:816","msg":"starting etcd server","local-server-version":"3.4.23"}""" + "\n";
             Assert.Equal("previous\n" + expected, File.ReadAllText(a));
             Assert.Equal(expected, File.ReadAllText(b));
 

@@ -51,6 +51,17 @@ public sealed class HttpEndpointTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task DefaultCors_AllowsEveryOrigin_AsEtcd()
+    {
+        // etcd's default --cors=* puts its CORS headers on every client HTTP response, Origin or not.
+        using var resp = await _http.GetAsync("/health");
+        Assert.Equal("*", resp.Headers.GetValues("Access-Control-Allow-Origin").Single());
+        Assert.Equal("POST, GET, OPTIONS, PUT, DELETE", resp.Headers.GetValues("Access-Control-Allow-Methods").Single());
+        using var preflight = await _http.SendAsync(new HttpRequestMessage(HttpMethod.Options, "/v3/kv/put"));
+        Assert.Equal(HttpStatusCode.OK, preflight.StatusCode);
+    }
+
+    [Fact]
     public async Task IdleKeepAliveConnection_StaysOpen()
     {
         // Go's HTTP server keeps an idle keep-alive connection open; Kestrel must not drop it at its next heartbeat.
