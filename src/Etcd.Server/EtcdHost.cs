@@ -104,6 +104,7 @@ public sealed class EtcdHost : IAsyncDisposable
 
         var registry = ClusterServices.Register(EtcdServices.Register(new ServiceRegistry(), server), server);
         registry.Interceptor = new RequireLeaderInterceptor(server);
+        server.Metrics.Grpc.Register(registry.Methods.Select(m => m.Method));
         var http = new HttpEndpoints(server, registry);
         var client = new GrpcHttpServer(
             new GrpcHttpServerOptions
@@ -115,6 +116,7 @@ public sealed class EtcdHost : IAsyncDisposable
                 KeepAlivePingTimeout = TimeSpan.FromMilliseconds(options.GrpcKeepaliveTimeoutMs),
                 LoggerFactory = loggerFactory,
                 Tls = clientTls,
+                Metrics = server.Metrics.Grpc,
             },
             registry,
             http.HandleAsync);

@@ -49,8 +49,6 @@ public sealed partial class EtcdServer
             {
                 Interlocked.Exchange(ref _committedIndex, (long)e.Index);
             }
-
-            Metrics.ProposalsApplied.Increment();
         }
 
         _appliedWaiters.Trigger(AppliedIndex);

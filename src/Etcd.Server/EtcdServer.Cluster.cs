@@ -543,7 +543,7 @@ public sealed partial class EtcdServer
             throw new InvalidDataException("raft snapshot carries no database");
         }
 
-        var snapshotter = new Storage.Snap.Snapshotter(_options.SnapDir);
+        var snapshotter = new Storage.Snap.Snapshotter(_options.SnapDir, Metrics.Storage);
         using (var dbStream = new MemoryStream(db.ToArray(), writable: false))
         {
             snapshotter.SaveDBFromAsync(dbStream, index).GetAwaiter().GetResult();
@@ -640,7 +640,7 @@ public sealed partial class EtcdServer
         }
 
         _snapshotIndex = applied;
-        var snapshotter = new Storage.Snap.Snapshotter(_options.SnapDir);
+        var snapshotter = new Storage.Snap.Snapshotter(_options.SnapDir, Metrics.Storage);
         Failpoints.Hit(Failpoint.RaftBeforeSaveSnap);
         snapshotter.SaveSnap(snap);
         _wal.SaveSnapshot(new Walpb.Snapshot { Index = snap.Metadata.Index, Term = snap.Metadata.Term });
