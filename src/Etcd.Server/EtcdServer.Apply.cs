@@ -207,6 +207,7 @@ public sealed partial class EtcdServer
         {
             Cluster.UpdateAttributes(attr.MemberID, attr.MemberAttributes?.Name, attr.MemberAttributes?.ClientUrls);
             PersistMember(attr.MemberID);
+            Metrics.Server.StoreWrite("set");
             return null;
         }
 
@@ -272,6 +273,7 @@ public sealed partial class EtcdServer
                     : [];
                 Cluster.UpdateAttributes(id, name, urls);
                 PersistMember(id);
+                Metrics.Server.StoreWrite("set");
             }
         }
     }
@@ -281,6 +283,7 @@ public sealed partial class EtcdServer
         var first = Cluster.Version is null;
         Cluster.SetVersion(version);
         PersistClusterVersion(version);
+        Metrics.Server.StoreWrite("set");
         var majorMinor = string.Join('.', version.Split('.').Take(2));
         if (first)
         {
@@ -332,6 +335,7 @@ public sealed partial class EtcdServer
             case ConfChangeType.ConfChangeAddNode when isPromote:
                 Cluster.Promote(cc.NodeId);
                 PersistMember(cc.NodeId);
+                Metrics.Server.StoreWrite("update");
                 _log.LogInformation("promote member {cluster-id} {local-member-id} {promoted-member-id}", Hex(Cluster.ClusterId), Hex(MemberId), Hex(cc.NodeId));
                 break;
             case ConfChangeType.ConfChangeAddNode:
@@ -341,6 +345,7 @@ public sealed partial class EtcdServer
                     m.IsLearner = cc.Type == ConfChangeType.ConfChangeAddLearnerNode;
                     Cluster.AddMember(m);
                     PersistMember(m.Id);
+                    Metrics.Server.StoreWrite("create");
                     _log.LogInformation("added member {cluster-id} {local-member-id} {added-peer-id} {added-peer-peer-urls}", Hex(Cluster.ClusterId), Hex(MemberId), Hex(m.Id), string.Join(",", m.PeerUrls));
                     if (m.Id != MemberId && _transportPeers.Add(m.Id))
                     {
@@ -352,6 +357,7 @@ public sealed partial class EtcdServer
             case ConfChangeType.ConfChangeRemoveNode:
                 Cluster.RemoveMember(cc.NodeId);
                 PersistMemberRemoved(cc.NodeId);
+                Metrics.Server.StoreWrite("delete");
                 _log.LogInformation("removed member {cluster-id} {local-member-id} {removed-remote-peer-id}", Hex(Cluster.ClusterId), Hex(MemberId), Hex(cc.NodeId));
                 if (cc.NodeId == MemberId)
                 {
@@ -372,6 +378,7 @@ public sealed partial class EtcdServer
                 {
                     Cluster.UpdatePeerUrls(cc.NodeId, m.PeerUrls);
                     PersistMember(cc.NodeId);
+                    Metrics.Server.StoreWrite("update");
                     _log.LogInformation("updated member {cluster-id} {local-member-id} {updated-remote-peer-id} {updated-remote-peer-urls}", Hex(Cluster.ClusterId), Hex(MemberId), Hex(cc.NodeId), string.Join(",", m.PeerUrls));
                     if (cc.NodeId != MemberId)
                     {

@@ -137,7 +137,16 @@ internal sealed partial class GrpcDispatcher
             (status, message) = (reason.Status, reason.Detail);
         }
 
-        call.Stats?.Handled(status, started);
+        if (call.Stats is { } callStats)
+        {
+            // A client that cancelled (etcdctl watch interrupted, a reset stream) never sees the status; grpc-go's
+            // handlers return the context's error then, and that is what etcd's metrics count.
+            var counted = status == StatusCode.OK && call.CallCancelled && call.AbortReason is null
+                ? (call.DeadlineExceeded ? StatusCode.DeadlineExceeded : StatusCode.Cancelled)
+                : status;
+            callStats.Handled(counted, started);
+        }
+
         await call.CompleteAsync(status, message).ConfigureAwait(false);
     }
 

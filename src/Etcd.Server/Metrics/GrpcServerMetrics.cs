@@ -35,9 +35,10 @@ public sealed class GrpcServerMetrics
 
     internal GrpcServerMetrics(IMetricFactory f, bool extensive)
     {
-        string[] labels = ["grpc_type", "grpc_service", "grpc_method"];
+        // Label names in the order Go's client writes them (sorted), so the exposition reads as etcd's byte for byte.
+        string[] labels = ["grpc_method", "grpc_service", "grpc_type"];
         _started = f.CreateCounter("grpc_server_started_total", "Total number of RPCs started on the server.", labels);
-        _handled = f.CreateCounter("grpc_server_handled_total", "Total number of RPCs completed on the server, regardless of success or failure.", [.. labels, "grpc_code"]);
+        _handled = f.CreateCounter("grpc_server_handled_total", "Total number of RPCs completed on the server, regardless of success or failure.", ["grpc_code", .. labels]);
         _received = f.CreateCounter("grpc_server_msg_received_total", "Total number of RPC stream messages received on the server.", labels);
         _sent = f.CreateCounter("grpc_server_msg_sent_total", "Total number of gRPC stream messages sent by the server.", labels);
         if (extensive)
@@ -50,8 +51,8 @@ public sealed class GrpcServerMetrics
 
         ClientSentBytes = f.CreateCounter("etcd_network_client_grpc_sent_bytes_total", "The total number of bytes sent to grpc clients.");
         ClientReceivedBytes = f.CreateCounter("etcd_network_client_grpc_received_bytes_total", "The total number of bytes received from grpc clients.");
-        _streamFailures = f.CreateCounter("etcd_network_server_stream_failures_total", "The total number of stream failures from the local server.", ["Type", "API"]);
-        _clientRequests = f.CreateCounter("etcd_server_client_requests_total", "The total number of client requests per client version.", ["type", "client_api_version"]);
+        _streamFailures = f.CreateCounter("etcd_network_server_stream_failures_total", "The total number of stream failures from the local server.", ["API", "Type"]);
+        _clientRequests = f.CreateCounter("etcd_server_client_requests_total", "The total number of client requests per client version.", ["client_api_version", "type"]);
     }
 
     /// <summary><c>etcd_network_client_grpc_sent_bytes_total</c>: message bytes sent to clients.</summary>
@@ -75,10 +76,10 @@ public sealed class GrpcServerMetrics
 
     /// <summary>Counts one request in <c>etcd_server_client_requests_total</c> (<paramref name="type"/> "unary" or "stream"; version "unknown" when the client sent none).</summary>
     public void ClientRequest(string type, string? clientApiVersion)
-        => _requests.GetOrAdd((type, clientApiVersion ?? "unknown"), static (k, c) => c.WithLabels(k.Type, k.Version), _clientRequests).Inc();
+        => _requests.GetOrAdd((type, clientApiVersion ?? "unknown"), static (k, c) => c.WithLabels(k.Version, k.Type), _clientRequests).Inc();
 
     /// <summary>A watch or lease keep-alive stream failed to <paramref name="type"/> ("send", "receive"); <paramref name="api"/> "watch" or "lease-keepalive".</summary>
-    public void StreamFailed(string type, string api) => _streamFailures.WithLabels(type, api).Inc();
+    public void StreamFailed(string type, string api) => _streamFailures.WithLabels(api, type).Inc();
 
     private static string TypeName(MethodType t) => t switch
     {
@@ -100,16 +101,16 @@ public sealed class GrpcServerMetrics
         {
             var type = TypeName(method.Type);
             IsUnary = method.Type == MethodType.Unary;
-            Started = owner._started.WithLabels(type, method.ServiceName, method.Name);
-            Received = owner._received.WithLabels(type, method.ServiceName, method.Name);
-            Sent = owner._sent.WithLabels(type, method.ServiceName, method.Name);
+            Started = owner._started.WithLabels(method.Name, method.ServiceName, type);
+            Received = owner._received.WithLabels(method.Name, method.ServiceName, type);
+            Sent = owner._sent.WithLabels(method.Name, method.ServiceName, type);
             _handled = new Counter.Child[s_codeNames.Length];
             for (var i = 0; i < s_codeNames.Length; i++)
             {
-                _handled[i] = owner._handled.WithLabels(type, method.ServiceName, method.Name, s_codeNames[i]);
+                _handled[i] = owner._handled.WithLabels(s_codeNames[i], method.Name, method.ServiceName, type);
             }
 
-            _handling = owner._handling?.WithLabels(type, method.ServiceName, method.Name);
+            _handling = owner._handling?.WithLabels(method.Name, method.ServiceName, type);
             _sentBytes = owner.ClientSentBytes;
             _receivedBytes = owner.ClientReceivedBytes;
         }
