@@ -31,6 +31,9 @@ public sealed class EtcdMetrics
     {
         Registry = Prometheus.Metrics.NewCustomRegistry();
         var factory = Prometheus.Metrics.WithCustomRegistry(Registry);
+
+        // etcd exposes no exemplars; without this every observation would look for a trace context to attach.
+        factory.ExemplarBehavior = new ExemplarBehavior { DefaultExemplarProvider = static (_, _) => Exemplar.None };
         Server = new ServerMetrics(factory);
         Storage = new StorageMetrics(factory);
         Peers = new PeerMetrics(factory);
