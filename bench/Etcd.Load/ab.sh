@@ -15,6 +15,9 @@ dotnet publish "$root/bench/Etcd.Load" -c Release -o "$load_dir" --nologo -v q >
 load="$load_dir/etcd-load"
 ep=127.0.0.1:23790
 
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+ticks() { awk -v a="$1" -v b="$2" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / hz }'; }
+
 run_one() { # label binary
   local label=$1 bin=$2 data pid
   data=$(mktemp -d /tmp/etcd-ab.XXXXXX)
@@ -24,8 +27,12 @@ run_one() { # label binary
     --initial-cluster ab=http://127.0.0.1:23800 >"$data.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 100); do curl -sf "http://$ep/health" >/dev/null && break; sleep 0.2; done
-  echo "== $label put";   "$load" put   --endpoints "$ep" $PUT_ARGS
-  echo "== $label range"; "$load" range --endpoints "$ep" $RANGE_ARGS
+  # Server CPU per mode (user+system, from /proc) is steadier than throughput on a shared machine.
+  local c0 c1 c2
+  c0=$(cpu "$pid"); echo "== $label put";   "$load" put   --endpoints "$ep" $PUT_ARGS
+  c1=$(cpu "$pid"); echo "== $label range"; "$load" range --endpoints "$ep" $RANGE_ARGS
+  c2=$(cpu "$pid")
+  echo "== $label server cpu: put $(ticks "$c0" "$c1") s, range $(ticks "$c1" "$c2") s"
   kill "$pid"; wait "$pid" 2>/dev/null || true
   rm -rf "$data" "$data.log"
 }

@@ -32,7 +32,9 @@ public sealed partial class EtcdServer
                     ReplayNormal(e);
                     break;
                 case EntryType.EntryNormal:
+                    var applyStart = System.Diagnostics.Stopwatch.GetTimestamp();
                     ApplyNormal(e);
+                    ObserveApply(applyStart);
                     break;
                 case EntryType.EntryConfChange:
                     Failpoints.Hit(Failpoint.BeforeApplyOneConfChange);

@@ -195,6 +195,7 @@ public sealed partial class EtcdServer
             if (!status.Progress.TryGetValue(MemberId, out var leader) || !status.Progress.TryGetValue(learnerId, out var learner)
                 || learner.Match < leader.Match * LearnerReadyPercent)
             {
+                Metrics.Server.LearnerPromoteFailed(EtcdErrors.LearnerNotReady.Message);
                 throw EtcdErrors.LearnerNotReady.ToException();
             }
 
@@ -212,6 +213,7 @@ public sealed partial class EtcdServer
             await ProposeConfChangeAsync(
                 new ConfChange { Type = ConfChangeType.ConfChangeAddNode, NodeId = learnerId, Context = ByteString.CopyFrom(ctxJson) },
                 cancellationToken).ConfigureAwait(false);
+            Metrics.Server.LearnerPromoteSuccesses.Inc();
             return null;
         }
         catch (EtcdException e)
@@ -496,6 +498,7 @@ public sealed partial class EtcdServer
                 continue;
             }
 
+            ObserveHeartbeat(m);
             var send = m;
             if (m.Type == MessageType.MsgSnap)
             {
@@ -537,6 +540,21 @@ public sealed partial class EtcdServer
         }
 
         _log.LogInformation("applying snapshot {local-member-id} {incoming-leader-snapshot-index} {incoming-leader-snapshot-term}", Hex(MemberId), index, snap.Metadata.Term);
+        Metrics.Server.SnapshotApplyInProgress.Set(1);
+        try
+        {
+            ApplySnapshotCore(snap, index);
+        }
+        finally
+        {
+            Metrics.Server.SnapshotApplyInProgress.Set(0);
+        }
+
+        _log.LogInformation("applied snapshot {local-member-id} {applied-index}", Hex(MemberId), index);
+    }
+
+    private void ApplySnapshotCore(Snapshot snap, ulong index)
+    {
         var (membership, db) = SplitSnapshotData(snap.Data.Memory);
         if (db.IsEmpty)
         {
@@ -555,7 +573,6 @@ public sealed partial class EtcdServer
         Failpoints.Hit(Failpoint.RaftAfterSaveSnap);
         _raftStorage.ApplySnapshot(onDisk);
         RestoreStateMachine(onDisk, snapshotter.DBFilePath(index));
-        _log.LogInformation("applied snapshot {local-member-id} {applied-index}", Hex(MemberId), index);
     }
 
     /// <summary>

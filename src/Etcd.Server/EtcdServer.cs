@@ -482,6 +482,13 @@ public sealed partial class EtcdServer : IAsyncDisposable
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
+            if (!_stopping.IsCancellationRequested)
+            {
+                // etcd counts a read index that did not come back in time both as slow and as failed.
+                Metrics.Server.SlowReadIndexes.Inc();
+                Metrics.Server.ReadIndexesFailed.Inc();
+            }
+
             throw (_stopping.IsCancellationRequested ? EtcdErrors.Stopped : EtcdErrors.Timeout).ToException();
         }
 
