@@ -81,6 +81,16 @@ public sealed class GrpcServerMetrics
     /// <summary>A watch or lease keep-alive stream failed to <paramref name="type"/> ("send", "receive"); <paramref name="api"/> "watch" or "lease-keepalive".</summary>
     public void StreamFailed(string type, string api) => _streamFailures.WithLabels(api, type).Inc();
 
+    /// <summary>
+    /// Whether <paramref name="e"/> ending a stream's receive or send is a stream failure in etcd's sense: anything but
+    /// the client going away or its deadline passing (etcd's <c>isClientCtxErr</c>).
+    /// </summary>
+    public static bool IsStreamFailure(RpcException e)
+    {
+        ArgumentNullException.ThrowIfNull(e);
+        return e.Status is not (StatusCode.Cancelled or StatusCode.DeadlineExceeded);
+    }
+
     private static string TypeName(MethodType t) => t switch
     {
         MethodType.Unary => "unary",
