@@ -111,6 +111,7 @@ public sealed class EtcdHost : IAsyncDisposable
 
         var registry = ClusterServices.Register(EtcdServices.Register(new ServiceRegistry(), server), server);
         registry.Interceptor = new RequireLeaderInterceptor(server);
+        server.Metrics.Grpc.Register(registry.Methods.Select(m => m.Method));
         var http = new HttpEndpoints(server, registry, new AccessController(options, loggerFactory), loggerFactory);
         var client = new GrpcHttpServer(
             new GrpcHttpServerOptions
@@ -122,6 +123,7 @@ public sealed class EtcdHost : IAsyncDisposable
                 KeepAlivePingTimeout = KeepAliveDefaults(options) ? TimeSpan.FromSeconds(20) : TimeSpan.FromMilliseconds(options.GrpcKeepaliveTimeoutMs),
                 LoggerFactory = loggerFactory,
                 Tls = clientTls,
+                Metrics = server.Metrics.Grpc,
             },
             registry,
             http.HandleAsync);

@@ -32,7 +32,9 @@ public sealed partial class EtcdServer
                     ReplayNormal(e);
                     break;
                 case EntryType.EntryNormal:
+                    var applyStart = System.Diagnostics.Stopwatch.GetTimestamp();
                     ApplyNormal(e);
+                    ObserveApply(applyStart);
                     break;
                 case EntryType.EntryConfChange:
                     Failpoints.Hit(Failpoint.BeforeApplyOneConfChange);
@@ -49,8 +51,6 @@ public sealed partial class EtcdServer
             {
                 Interlocked.Exchange(ref _committedIndex, (long)e.Index);
             }
-
-            Metrics.ProposalsApplied.Increment();
         }
 
         _appliedWaiters.Trigger(AppliedIndex);
@@ -212,6 +212,7 @@ public sealed partial class EtcdServer
         {
             Cluster.UpdateAttributes(attr.MemberID, attr.MemberAttributes?.Name, attr.MemberAttributes?.ClientUrls);
             PersistMember(attr.MemberID);
+            Metrics.Server.StoreWrite("set");
             return null;
         }
 
@@ -277,6 +278,7 @@ public sealed partial class EtcdServer
                     : [];
                 Cluster.UpdateAttributes(id, name, urls);
                 PersistMember(id);
+                Metrics.Server.StoreWrite("set");
             }
         }
     }
@@ -286,6 +288,7 @@ public sealed partial class EtcdServer
         var first = Cluster.Version is null;
         Cluster.SetVersion(version);
         PersistClusterVersion(version);
+        Metrics.Server.StoreWrite("set");
         var majorMinor = string.Join('.', version.Split('.').Take(2));
         if (first)
         {
@@ -337,6 +340,7 @@ public sealed partial class EtcdServer
             case ConfChangeType.ConfChangeAddNode when isPromote:
                 Cluster.Promote(cc.NodeId);
                 PersistMember(cc.NodeId);
+                Metrics.Server.StoreWrite("update");
                 _log.LogInformation("promote member {cluster-id} {local-member-id} {promoted-member-id}", Hex(Cluster.ClusterId), Hex(MemberId), Hex(cc.NodeId));
                 break;
             case ConfChangeType.ConfChangeAddNode:
@@ -346,6 +350,7 @@ public sealed partial class EtcdServer
                     m.IsLearner = cc.Type == ConfChangeType.ConfChangeAddLearnerNode;
                     Cluster.AddMember(m);
                     PersistMember(m.Id);
+                    Metrics.Server.StoreWrite("create");
                     _log.LogInformation("added member {cluster-id} {local-member-id} {added-peer-id} {added-peer-peer-urls}", Hex(Cluster.ClusterId), Hex(MemberId), Hex(m.Id), m.PeerUrls.ToArray());
                     if (m.Id != MemberId && _transportPeers.Add(m.Id))
                     {
@@ -357,6 +362,7 @@ public sealed partial class EtcdServer
             case ConfChangeType.ConfChangeRemoveNode:
                 Cluster.RemoveMember(cc.NodeId);
                 PersistMemberRemoved(cc.NodeId);
+                Metrics.Server.StoreWrite("delete");
                 _log.LogInformation("removed member {cluster-id} {local-member-id} {removed-remote-peer-id}", Hex(Cluster.ClusterId), Hex(MemberId), Hex(cc.NodeId));
                 if (cc.NodeId == MemberId)
                 {
@@ -377,6 +383,7 @@ public sealed partial class EtcdServer
                 {
                     Cluster.UpdatePeerUrls(cc.NodeId, m.PeerUrls);
                     PersistMember(cc.NodeId);
+                    Metrics.Server.StoreWrite("update");
                     _log.LogInformation("updated member {cluster-id} {local-member-id} {updated-remote-peer-id} {updated-remote-peer-urls}", Hex(Cluster.ClusterId), Hex(MemberId), Hex(cc.NodeId), string.Join(",", m.PeerUrls));
                     if (cc.NodeId != MemberId)
                     {

@@ -195,6 +195,7 @@ public sealed partial class EtcdServer
             if (!status.Progress.TryGetValue(MemberId, out var leader) || !status.Progress.TryGetValue(learnerId, out var learner)
                 || learner.Match < leader.Match * LearnerReadyPercent)
             {
+                Metrics.Server.LearnerPromoteFailed(EtcdErrors.LearnerNotReady.Message);
                 throw EtcdErrors.LearnerNotReady.ToException();
             }
 
@@ -212,6 +213,7 @@ public sealed partial class EtcdServer
             await ProposeConfChangeAsync(
                 new ConfChange { Type = ConfChangeType.ConfChangeAddNode, NodeId = learnerId, Context = ByteString.CopyFrom(ctxJson) },
                 cancellationToken).ConfigureAwait(false);
+            Metrics.Server.LearnerPromoteSuccesses.Inc();
             return null;
         }
         catch (EtcdException e)
@@ -497,6 +499,7 @@ public sealed partial class EtcdServer
                 continue;
             }
 
+            ObserveHeartbeat(m);
             var send = m;
             if (m.Type == MessageType.MsgSnap)
             {
@@ -538,13 +541,28 @@ public sealed partial class EtcdServer
         }
 
         _log.LogInformation("applying snapshot {local-member-id} {incoming-leader-snapshot-index} {incoming-leader-snapshot-term}", Hex(MemberId), index, snap.Metadata.Term);
+        Metrics.Server.SnapshotApplyInProgress.Set(1);
+        try
+        {
+            ApplySnapshotCore(snap, index);
+        }
+        finally
+        {
+            Metrics.Server.SnapshotApplyInProgress.Set(0);
+        }
+
+        _log.LogInformation("applied snapshot {local-member-id} {applied-index}", Hex(MemberId), index);
+    }
+
+    private void ApplySnapshotCore(Snapshot snap, ulong index)
+    {
         var (membership, db) = SplitSnapshotData(snap.Data.Memory);
         if (db.IsEmpty)
         {
             throw new InvalidDataException("raft snapshot carries no database");
         }
 
-        var snapshotter = new Storage.Snap.Snapshotter(_options.SnapDir);
+        var snapshotter = new Storage.Snap.Snapshotter(_options.SnapDir, Metrics.Storage);
         using (var dbStream = new MemoryStream(db.ToArray(), writable: false))
         {
             snapshotter.SaveDBFromAsync(dbStream, index).GetAwaiter().GetResult();
@@ -556,7 +574,6 @@ public sealed partial class EtcdServer
         Failpoints.Hit(Failpoint.RaftAfterSaveSnap);
         _raftStorage.ApplySnapshot(onDisk);
         RestoreStateMachine(onDisk, snapshotter.DBFilePath(index));
-        _log.LogInformation("applied snapshot {local-member-id} {applied-index}", Hex(MemberId), index);
     }
 
     /// <summary>
@@ -641,7 +658,7 @@ public sealed partial class EtcdServer
         }
 
         _snapshotIndex = applied;
-        var snapshotter = new Storage.Snap.Snapshotter(_options.SnapDir);
+        var snapshotter = new Storage.Snap.Snapshotter(_options.SnapDir, Metrics.Storage);
         Failpoints.Hit(Failpoint.RaftBeforeSaveSnap);
         snapshotter.SaveSnap(snap);
         _wal.SaveSnapshot(new Walpb.Snapshot { Index = snap.Metadata.Index, Term = snap.Metadata.Term });

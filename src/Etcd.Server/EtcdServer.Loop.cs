@@ -185,7 +185,7 @@ public sealed partial class EtcdServer
             var previous = Leader;
             if (Leader != ss.Lead && ss.Lead != 0)
             {
-                Metrics.LeaderChanges.Increment();
+                Metrics.Server.LeaderChanges.Inc();
             }
 
             if (previous != ss.Lead)
@@ -233,13 +233,8 @@ public sealed partial class EtcdServer
         if (rd.HasHardState || rd.Entries.Count > 0)
         {
             Failpoints.Hit(Failpoint.RaftBeforeSave);
-            var start = System.Diagnostics.Stopwatch.GetTimestamp();
             _wal.Save(rd.HardState, rd.Entries);
             Failpoints.Hit(Failpoint.RaftAfterSave);
-            if (rd.MustSync)
-            {
-                Metrics.WalFsyncSeconds.Observe(System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds);
-            }
         }
 
         if (rd.HasHardState)

@@ -121,7 +121,9 @@ public sealed partial class EtcdServer
     public HashResponse Hash()
     {
         var rev = Kv.CurrentRevision;
+        var start = System.Diagnostics.Stopwatch.GetTimestamp();
         var h = Bolt.Hash(BoltBackend.EtcdDefaultHashIgnore);
+        Metrics.Storage.HashDuration.Observe(System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds);
         var resp = new HashResponse { Header = new ResponseHeader { Revision = rev }, Hash = h };
         FillHeader(resp.Header);
         return resp;

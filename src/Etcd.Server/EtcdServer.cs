@@ -75,7 +75,8 @@ public sealed partial class EtcdServer : IAsyncDisposable
         RawNode node,
         IBackend backend,
         KvStore kv,
-        IRaftTransport transport)
+        IRaftTransport transport,
+        Metrics.EtcdMetrics metrics)
     {
         _options = options;
         _loggerFactory = loggerFactory;
@@ -91,7 +92,8 @@ public sealed partial class EtcdServer : IAsyncDisposable
         kv.SetObserver(Watchable);
         _reqIds = new IdGenerator(memberId, DateTimeOffset.UtcNow);
         _requestTimeout = TimeSpan.FromMilliseconds(5000 + 2 * options.ElectionTimeoutMs);
-        Metrics = new Metrics.EtcdMetrics();
+        Metrics = metrics;
+        metrics.Bind(this);
         Transport = transport;
         _transportHandler = new TransportHandler(this);
     }
@@ -123,7 +125,7 @@ public sealed partial class EtcdServer : IAsyncDisposable
     /// <summary>The member's options.</summary>
     public EtcdOptions Options => _options;
 
-    /// <summary>Counters and gauges for /metrics.</summary>
+    /// <summary>This member's metrics registry, served on <c>/metrics</c>.</summary>
     public Metrics.EtcdMetrics Metrics { get; }
 
     /// <summary>Current raft term.</summary>
@@ -166,6 +168,12 @@ public sealed partial class EtcdServer : IAsyncDisposable
     {
         transport ??= new TcpRaftTransport(loggerFactory.CreateLogger("rafthttp"), Tls.TlsConfig.ForPeers(options));
         var log = loggerFactory.CreateLogger("etcdserver");
+        var metrics = new Metrics.EtcdMetrics(extensive: string.Equals(options.Metrics, "extensive", StringComparison.Ordinal));
+        if (transport is TcpRaftTransport tcp)
+        {
+            tcp.Metrics = metrics.Peers;
+        }
+
         var dataDir = options.ResolvedDataDir;
         var walDir = options.ResolvedWalDir;
         try
@@ -293,10 +301,12 @@ public sealed partial class EtcdServer : IAsyncDisposable
         }
 
         wal.UnsafeNoFsync = options.UnsafeNoFsync;
+        wal.Metrics = metrics.Storage;
         BoltBackend backend;
         try
         {
             backend = OpenBackend(options);
+            backend.Metrics = metrics.Storage;
         }
         catch
         {
@@ -316,9 +326,10 @@ public sealed partial class EtcdServer : IAsyncDisposable
             var ci = new ConsistentIndexState { Floor = ReadConsistentIndex(backend) };
             ci.Applying = ci.Floor;
             var lessor = CreateLessor(options, backend, loggerFactory);
-            var kv = new KvStore(backend, lessor, new KvStoreOptions { ConsistentIndexGetter = () => ci.Current });
+            lessor.Metrics = metrics.Server;
+            var kv = new KvStore(backend, lessor, new KvStoreOptions { ConsistentIndexGetter = () => ci.Current, Metrics = metrics.Storage });
             lessor.SetStore(kv);
-            server = new EtcdServer(options, loggerFactory, memberId, cluster, wal, raftStorage, node, backend, kv, transport)
+            server = new EtcdServer(options, loggerFactory, memberId, cluster, wal, raftStorage, node, backend, kv, transport, metrics)
             {
                 _lessor = lessor,
                 _ci = ci,
@@ -419,7 +430,7 @@ public sealed partial class EtcdServer : IAsyncDisposable
         var tcs = new TaskCompletionSource<object?>(TaskCreationOptions.RunContinuationsAsynchronously);
         _waiters[id] = tcs;
         var started = Interlocked.Read(ref _leaderChanges);
-        Metrics.ProposalsPending.Increment();
+        Metrics.Server.ProposalsPending.Inc();
         try
         {
             if (!_inputs.Writer.TryWrite(RaftInput.Propose(id, data)))
@@ -435,14 +446,14 @@ public sealed partial class EtcdServer : IAsyncDisposable
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
-                Metrics.ProposalsFailed.Increment();
+                Metrics.Server.ProposalsFailed.Inc();
                 throw ProposeTimeoutError(started).ToException();
             }
         }
         finally
         {
             _waiters.TryRemove(id, out _);
-            Metrics.ProposalsPending.Decrement();
+            Metrics.Server.ProposalsPending.Dec();
         }
     }
 
@@ -464,6 +475,13 @@ public sealed partial class EtcdServer : IAsyncDisposable
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
+            if (!_stopping.IsCancellationRequested)
+            {
+                // etcd counts a read index that did not come back in time both as slow and as failed.
+                Metrics.Server.SlowReadIndexes.Inc();
+                Metrics.Server.ReadIndexesFailed.Inc();
+            }
+
             throw (_stopping.IsCancellationRequested ? EtcdErrors.Stopped : EtcdErrors.Timeout).ToException();
         }
 

@@ -38,6 +38,9 @@ public sealed class GrpcMessageReader
         _encoding = encoding;
     }
 
+    /// <summary>Payload bytes (as framed, before decompression) of the message last returned by <see cref="ReadMessageAsync"/>.</summary>
+    public long LastMessageBytes { get; private set; }
+
     /// <summary>
     /// Reads the next message, or returns null when the stream ended cleanly between messages.
     /// Throws <see cref="RpcException"/> for bad frames (see the type remarks); I/O errors and cancellation of
@@ -62,6 +65,7 @@ public sealed class GrpcMessageReader
                 if (buffer.Length - GrpcFraming.HeaderSize >= length)
                 {
                     var payload = buffer.Slice(GrpcFraming.HeaderSize, length);
+                    LastMessageBytes = length;
                     T message;
                     try
                     {

@@ -20,6 +20,9 @@ internal sealed partial class GrpcDispatcher
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<ServiceMethod, ServerMethodInvoker> _invokers = new();
 
+    /// <summary>The metadata key clientv3 sends its API version in (etcd's rpctypes.MetadataClientAPIVersionKey).</summary>
+    private const string ClientApiVersionHeader = "client-api-version";
+
     public GrpcDispatcher(ServiceRegistry registry, GrpcHttpServerOptions options, ILogger logger)
     {
         _registry = registry;
@@ -67,6 +70,18 @@ internal sealed partial class GrpcDispatcher
         var invoker = _invokers.GetOrAdd(method, ServerMethodInvoker.Create);
 
         using var call = new HttpServerCall(http, path, _options);
+        long started = 0;
+        if (_options.Metrics is { } metrics)
+        {
+            // go-grpc-prometheus and etcd's own interceptors count every call of a known method.
+            var stats = metrics.For(method.Method);
+            call.Stats = stats;
+            stats.Started.Inc();
+            started = System.Diagnostics.Stopwatch.GetTimestamp();
+            var version = http.Request.Headers[ClientApiVersionHeader];
+            metrics.ClientRequest(stats.IsUnary ? "unary" : "stream", version.Count > 0 ? version[0] : null);
+        }
+
         StatusCode status;
         string message;
         StreamGuard? guard = null;
@@ -120,6 +135,16 @@ internal sealed partial class GrpcDispatcher
         {
             // The server ended the stream (e.g. lost leader): that, not what the handler made of it, is the status.
             (status, message) = (reason.Status, reason.Detail);
+        }
+
+        if (call.Stats is { } callStats)
+        {
+            // A client that cancelled (etcdctl watch interrupted, a reset stream) never sees the status; grpc-go's
+            // handlers return the context's error then, and that is what etcd's metrics count.
+            var counted = status == StatusCode.OK && call.CallCancelled && call.AbortReason is null
+                ? (call.DeadlineExceeded ? StatusCode.DeadlineExceeded : StatusCode.Cancelled)
+                : status;
+            callStats.Handled(counted, started);
         }
 
         await call.CompleteAsync(status, message).ConfigureAwait(false);

@@ -50,4 +50,7 @@ public sealed record GrpcHttpServerOptions
 
     /// <summary>Logging; none by default.</summary>
     public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
+
+    /// <summary>The member's gRPC metrics (grpc_server_*, client bytes and requests); null = calls are not counted.</summary>
+    public Etcd.Server.Metrics.GrpcServerMetrics? Metrics { get; init; }
 }

@@ -53,6 +53,9 @@ internal sealed class HttpServerCall : IDisposable
 
     public ServerCallContext Context { get; }
 
+    /// <summary>Where this call's messages are counted (grpc_server_msg_*, client bytes); null = not counted.</summary>
+    public Metrics.GrpcServerMetrics.MethodStats? Stats { get; set; }
+
     /// <summary>True once the call's token fired (deadline, client reset, connection loss).</summary>
     public bool CallCancelled => _callCts.IsCancellationRequested;
 
@@ -104,7 +107,13 @@ internal sealed class HttpServerCall : IDisposable
 
         try
         {
-            return await _reader.ReadMessageAsync(parser, token).ConfigureAwait(false);
+            var message = await _reader.ReadMessageAsync(parser, token).ConfigureAwait(false);
+            if (message is not null)
+            {
+                Stats?.MessageReceived(_reader.LastMessageBytes);
+            }
+
+            return message;
         }
         catch (Exception e) when (IsTransportFailure(e))
         {
@@ -141,8 +150,9 @@ internal sealed class HttpServerCall : IDisposable
             }
 
             var body = _http.Response.BodyWriter;
-            GrpcFraming.WriteMessage(body, message, _maxSendBytes);
+            var bytes = GrpcFraming.WriteMessage(body, message, _maxSendBytes);
             _sentMessage = true;
+            Stats?.MessageSent(bytes);
             if (!flush)
             {
                 return;

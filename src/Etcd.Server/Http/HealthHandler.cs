@@ -56,10 +56,12 @@ public sealed class HealthHandler
         var excluded = http.Request.Query["exclude"].Where(v => v is not null).ToHashSet(StringComparer.Ordinal);
         if (await CheckAsync(excluded!, http.RequestAborted).ConfigureAwait(false))
         {
+            _server.Metrics.Server.HealthSuccesses.Inc();
             await WriteAsync(http, StatusCodes.Status200OK, "{\"health\":\"true\"}").ConfigureAwait(false);
         }
         else
         {
+            _server.Metrics.Server.HealthFailures.Inc();
             await WriteErrorAsync(http, StatusCodes.Status503ServiceUnavailable, "{\"health\":\"false\"}").ConfigureAwait(false);
         }
     }

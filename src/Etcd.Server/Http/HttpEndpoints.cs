@@ -55,8 +55,8 @@ public sealed class HttpEndpoints
                     http.RequestAborted).ConfigureAwait(false);
                 return;
             case "/metrics":
-                http.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
-                await http.Response.WriteAsync(_server.Metrics.Render(_server), http.RequestAborted).ConfigureAwait(false);
+                http.Response.ContentType = Metrics.EtcdMetrics.ContentType;
+                await _server.Metrics.WriteAsync(http.Response.Body, http.RequestAborted).ConfigureAwait(false);
                 return;
         }
 

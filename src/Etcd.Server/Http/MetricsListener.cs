@@ -111,8 +111,8 @@ public sealed class MetricsListener : IAsyncDisposable
         switch (http.Request.Path.Value)
         {
             case "/metrics":
-                http.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
-                await http.Response.WriteAsync(_server.Metrics.Render(_server), http.RequestAborted).ConfigureAwait(false);
+                http.Response.ContentType = Metrics.EtcdMetrics.ContentType;
+                await _server.Metrics.WriteAsync(http.Response.Body, http.RequestAborted).ConfigureAwait(false);
                 return;
             case "/health":
                 await _health.HandleAsync(http).ConfigureAwait(false);

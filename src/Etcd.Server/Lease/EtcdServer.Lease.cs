@@ -236,7 +236,11 @@ public sealed partial class EtcdServer
     {
         LeaseForwarder ??= new TransportLeaseForwarder(Transport);
         Lessor.Start(
-            id => ProposeAsync(new InternalRaftRequest { LeaseRevoke = new LeaseRevokeRequest { ID = id } }, _stopping.Token),
+            async id =>
+            {
+                await ProposeAsync(new InternalRaftRequest { LeaseRevoke = new LeaseRevokeRequest { ID = id } }, _stopping.Token).ConfigureAwait(false);
+                Metrics.Server.LeasesExpired.Inc();
+            },
             cp => ProposeAsync(new InternalRaftRequest { LeaseCheckpoint = cp }, _stopping.Token));
     }
 

@@ -52,8 +52,21 @@ public static class LeaseServices
         ArgumentNullException.ThrowIfNull(server);
         ArgumentNullException.ThrowIfNull(requests);
         ArgumentNullException.ThrowIfNull(responses);
-        while (await requests.MoveNext(cancellationToken).ConfigureAwait(false))
+        while (true)
         {
+            try
+            {
+                if (!await requests.MoveNext(cancellationToken).ConfigureAwait(false))
+                {
+                    break;
+                }
+            }
+            catch (RpcException e) when (Metrics.GrpcServerMetrics.IsStreamFailure(e))
+            {
+                server.Metrics.Grpc.StreamFailed("receive", "lease-keepalive");
+                throw;
+            }
+
             var req = requests.Current;
 
             // The header is taken before renewing, so its revision is never after the renewal (as etcd).
@@ -68,7 +81,15 @@ public static class LeaseServices
                 resp.TTL = 0;
             }
 
-            await responses.WriteAsync(resp, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await responses.WriteAsync(resp, cancellationToken).ConfigureAwait(false);
+            }
+            catch (RpcException e) when (Metrics.GrpcServerMetrics.IsStreamFailure(e))
+            {
+                server.Metrics.Grpc.StreamFailed("send", "lease-keepalive");
+                throw;
+            }
         }
     }
 }

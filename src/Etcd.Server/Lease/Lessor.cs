@@ -184,6 +184,21 @@ public sealed class Lessor : ILeaseLookup, IDisposable
     /// <see cref="EtcdErrors.LeaseTtlTooLarge"/> over <see cref="MaxLeaseTtl"/>, <see cref="EtcdErrors.LeaseExist"/>.</exception>
     public long Grant(long id, long ttl)
     {
+        var granted = GrantCore(id, ttl);
+        if (Metrics is { } m)
+        {
+            m.LeasesGranted.Inc();
+            m.LeaseTtl.Observe(granted);
+        }
+
+        return granted;
+    }
+
+    /// <summary>Where grants, revocations and renewals are counted (etcd's <c>lease/metrics.go</c>); null = not counted.</summary>
+    public Etcd.Server.Metrics.ServerMetrics? Metrics { get; set; }
+
+    private long GrantCore(long id, long ttl)
+    {
         if (id == 0)
         {
             throw EtcdErrors.LeaseNotFound.ToException();
@@ -266,6 +281,7 @@ public sealed class Lessor : ILeaseLookup, IDisposable
         }
 
         revoked?.TrySetResult();
+        Metrics?.LeasesRevoked.Inc();
     }
 
     /// <summary>
@@ -372,6 +388,7 @@ public sealed class Lessor : ILeaseLookup, IDisposable
             Refresh(l, 0);
             _expiryHeap.Enqueue(id, l.Expiry);
             CompactHeapIfBloated();
+            Metrics?.LeasesRenewed.Inc();
             return l.Ttl;
         }
     }

@@ -58,13 +58,14 @@ internal static class PeerWire
             or PeerStreamKind.Lease or PeerStreamKind.CertificateRejected;
     }
 
-    public static void WriteFrame(Stream s, IMessage m)
+    public static int WriteFrame(Stream s, IMessage m)
     {
         var size = m.CalculateSize();
         Span<byte> len = stackalloc byte[4];
         BinaryPrimitives.WriteUInt32BigEndian(len, (uint)size);
         s.Write(len);
         m.WriteTo(s);
+        return size + 4;
     }
 
     public static async Task WriteFrameAsync(Stream s, byte[] payload, CancellationToken ct)

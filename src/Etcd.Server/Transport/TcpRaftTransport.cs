@@ -58,6 +58,12 @@ public sealed class TcpRaftTransport : IRaftTransport
     /// <inheritdoc/>
     public void Start(IRaftTransportHandler handler) => _handler = handler;
 
+    /// <summary>Where peer traffic is counted (etcd's rafthttp metrics); set by the member before it starts. Null = not counted.</summary>
+    public Etcd.Server.Metrics.PeerMetrics? Metrics { get; set; }
+
+    private Etcd.Server.Metrics.PeerMetrics.Peer? PeerStats(ulong remote)
+        => Metrics is { } m && _handler is { } h ? m.For(h.MemberId, remote) : null;
+
     /// <summary>
     /// Accepts peer connections on <paramref name="listener"/> (already started) until disposal, wrapping each in
     /// TLS (the peer <see cref="EtcdTlsInfo"/>) when <paramref name="tls"/>. Connections accepted before
@@ -311,30 +317,52 @@ public sealed class TcpRaftTransport : IRaftTransport
 
         if (kind == PeerStreamKind.Snapshot)
         {
-            var frame = await PeerWire.ReadFrameAsync(stream, PeerWire.MaxSnapshotFrameBytes, ct).ConfigureAwait(false)
-                ?? throw new EndOfStreamException("snapshot stream ended before the snapshot");
-            var m = PeerWire.ParseMessage(frame);
-            _log.LogInformation("received database snapshot {remote-snapshot-sender-id} {incoming-snapshot-index} {incoming-snapshot-message-size-bytes}",
-                Hex(from), m.Snapshot?.Metadata?.Index ?? 0, frame.Length);
-            var ok = h.Process(m);
+            var snapStats = PeerStats(from);
+            var received = snapStats?.SnapshotReceiveStarted() ?? 0;
+            var ok = false;
+            try
+            {
+                var frame = await PeerWire.ReadFrameAsync(stream, PeerWire.MaxSnapshotFrameBytes, ct).ConfigureAwait(false)
+                    ?? throw new EndOfStreamException("snapshot stream ended before the snapshot");
+                snapStats?.ReceivedBytes.Inc(frame.Length + 4);
+                var m = PeerWire.ParseMessage(frame);
+                _log.LogInformation("received database snapshot {remote-snapshot-sender-id} {incoming-snapshot-index} {incoming-snapshot-message-size-bytes}",
+                    Hex(from), m.Snapshot?.Metadata?.Index ?? 0, frame.Length);
+                ok = h.Process(m);
+            }
+            finally
+            {
+                snapStats?.SnapshotReceiveEnded(received, ok);
+            }
+
             stream.WriteByte(ok ? (byte)0 : (byte)1);
             await stream.FlushAsync(ct).ConfigureAwait(false);
             return;
         }
 
         _log.LogInformation("established TCP streaming connection with remote peer {stream-reader-type} {local-member-id} {remote-peer-id}", "stream Message", Hex(h.MemberId), Hex(from));
-        while (!ct.IsCancellationRequested)
+        var stats = PeerStats(from);
+        try
         {
-            var frame = await PeerWire.ReadFrameAsync(stream, PeerWire.MaxMessageFrameBytes, ct).ConfigureAwait(false);
-            if (frame is null)
+            while (!ct.IsCancellationRequested)
             {
-                return;
-            }
+                var frame = await PeerWire.ReadFrameAsync(stream, PeerWire.MaxMessageFrameBytes, ct).ConfigureAwait(false);
+                if (frame is null)
+                {
+                    return;
+                }
 
-            if (!h.Process(PeerWire.ParseMessage(frame)))
-            {
-                return;
+                stats?.ReceivedBytes.Inc(frame.Length + 4);
+                if (!h.Process(PeerWire.ParseMessage(frame)))
+                {
+                    return;
+                }
             }
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or Google.Protobuf.InvalidProtocolBufferException && !ct.IsCancellationRequested)
+        {
+            stats?.ReceivedFailures.Inc();
+            throw;
         }
     }
 
@@ -356,6 +384,7 @@ public sealed class TcpRaftTransport : IRaftTransport
 
             if (!p.Queue.Writer.TryWrite(m))
             {
+                (p.Stats ??= PeerStats(p.Id))?.SentFailures.Inc();
                 _handler?.ReportUnreachable(m.To);
             }
         }
@@ -365,14 +394,18 @@ public sealed class TcpRaftTransport : IRaftTransport
     {
         var h = _handler!;
         var ok = false;
+        var stats = p.Stats ??= PeerStats(p.Id);
+        var started = stats?.SnapshotSendStarted() ?? 0;
         try
         {
             _log.LogInformation("sending database snapshot {snapshot-receiver-id} {snapshot-index}", Hex(m.To), m.Snapshot.Metadata.Index);
             var (stream, _) = await DialAsync(p, PeerStreamKind.Snapshot, _stop.Token).ConfigureAwait(false);
             await using (stream.ConfigureAwait(false))
             {
-                await PeerWire.WriteFrameAsync(stream, Google.Protobuf.MessageExtensions.ToByteArray(m), _stop.Token).ConfigureAwait(false);
+                var payload = Google.Protobuf.MessageExtensions.ToByteArray(m);
+                await PeerWire.WriteFrameAsync(stream, payload, _stop.Token).ConfigureAwait(false);
                 await stream.FlushAsync(_stop.Token).ConfigureAwait(false);
+                stats?.SentBytes.Inc(payload.Length + 4);
                 var ack = new byte[1];
                 await stream.ReadExactlyAsync(ack, _stop.Token).ConfigureAwait(false);
                 ok = ack[0] == 0;
@@ -386,6 +419,7 @@ public sealed class TcpRaftTransport : IRaftTransport
             _log.LogWarning("failed to send database snapshot {snapshot-receiver-id} {error}", Hex(m.To), e.Message);
         }
 
+        stats?.SnapshotSendEnded(started, ok);
         h.ReportSnapshot(m.To, ok ? SnapshotStatus.Finish : SnapshotStatus.Failure);
         if (!ok)
         {
@@ -535,6 +569,8 @@ public sealed class TcpRaftTransport : IRaftTransport
                 // including between followers, which never message each other.
                 (stream, _) = await DialAsync(p, PeerStreamKind.Messages, linked.Token).ConfigureAwait(false);
                 p.ActiveSince = DateTimeOffset.UtcNow;
+                var stats = p.Stats ??= PeerStats(p.Id);
+                stats?.Activated();
                 backoff = TimeSpan.FromMilliseconds(50);
                 _log.LogInformation("established TCP streaming connection with remote peer {stream-writer-type} {local-member-id} {remote-peer-id}", "stream Message", Hex(_handler!.MemberId), Hex(p.Id));
                 using var connection = CancellationTokenSource.CreateLinkedTokenSource(linked.Token);
@@ -548,12 +584,14 @@ public sealed class TcpRaftTransport : IRaftTransport
                         batch.Add(m);
                     }
 
+                    var bytes = 0L;
                     foreach (var m in batch)
                     {
-                        PeerWire.WriteFrame(buffered, m);
+                        bytes += PeerWire.WriteFrame(buffered, m);
                     }
 
                     await buffered.FlushAsync(connection.Token).ConfigureAwait(false);
+                    stats?.SentBytes.Inc(bytes);
                 }
 
                 return;
@@ -570,6 +608,11 @@ public sealed class TcpRaftTransport : IRaftTransport
                     _log.LogWarning("failed to dial remote peer {stream-writer-type} {local-member-id} {remote-peer-id} {error}", "stream Message", Hex(_handler?.MemberId ?? 0), Hex(p.Id), e.Message);
                 }
 
+                if (p.ActiveSince is not null)
+                {
+                    p.Stats?.Deactivated();
+                }
+
                 p.ActiveSince = null;
                 if (e is PeerRejectedException { Status: PeerHelloStatus.SenderRemoved })
                 {
@@ -577,20 +620,19 @@ public sealed class TcpRaftTransport : IRaftTransport
                 }
 
                 // Whatever was queued for a peer we cannot reach is stale by the time we can: drop and tell raft.
-                var dropped = false;
-                foreach (var m in batch)
-                {
-                    dropped = true;
-                    _ = m;
-                }
-
+                var dropped = batch.Count;
                 batch.Clear();
                 while (reader.TryRead(out _))
                 {
-                    dropped = true;
+                    dropped++;
                 }
 
-                if (dropped)
+                if (dropped > 0)
+                {
+                    (p.Stats ??= PeerStats(p.Id))?.SentFailures.Inc(dropped);
+                }
+
+                if (dropped > 0)
                 {
                     _handler?.ReportUnreachable(p.Id);
                 }
@@ -722,10 +764,14 @@ public sealed class TcpRaftTransport : IRaftTransport
                     }
                 }
 
+                var helloSent = System.Diagnostics.Stopwatch.GetTimestamp();
                 await stream.WriteAsync(PeerWire.Hello(kind, h?.ClusterId ?? 0, h?.MemberId ?? 0, p.Id), ct).ConfigureAwait(false);
                 await stream.FlushAsync(ct).ConfigureAwait(false);
                 var status = new byte[1];
                 await stream.ReadExactlyAsync(status, ct).ConfigureAwait(false);
+
+                // The hello and its one-byte answer are a round trip to the peer (etcd measures it with its prober).
+                (p.Stats ??= PeerStats(p.Id))?.RoundTrip.Observe(System.Diagnostics.Stopwatch.GetElapsedTime(helloSent).TotalSeconds);
                 if (status[0] != (byte)PeerHelloStatus.Ok)
                 {
                     throw new PeerRejectedException((PeerHelloStatus)status[0]);
@@ -813,6 +859,8 @@ public sealed class TcpRaftTransport : IRaftTransport
         });
 
         public readonly CancellationTokenSource Stop = new();
+
+        public Etcd.Server.Metrics.PeerMetrics.Peer? Stats;
 
         public Task? Run;
 

@@ -107,9 +107,35 @@ internal sealed class WatchSession : IDisposable
         }
     }
 
+    private async Task<bool> ReceiveAsync(CancellationToken ct)
+    {
+        try
+        {
+            return await _requests.MoveNext(ct).ConfigureAwait(false);
+        }
+        catch (RpcException e) when (Metrics.GrpcServerMetrics.IsStreamFailure(e))
+        {
+            _server.Metrics.Grpc.StreamFailed("receive", "watch");
+            throw;
+        }
+    }
+
+    private async Task SendAsync(WatchResponse response, CancellationToken ct)
+    {
+        try
+        {
+            await _responses.WriteAsync(response, ct).ConfigureAwait(false);
+        }
+        catch (RpcException e) when (Metrics.GrpcServerMetrics.IsStreamFailure(e))
+        {
+            _server.Metrics.Grpc.StreamFailed("send", "watch");
+            throw;
+        }
+    }
+
     private async Task RecvLoopAsync(CancellationToken ct)
     {
-        while (await _requests.MoveNext(ct).ConfigureAwait(false))
+        while (await ReceiveAsync(ct).ConfigureAwait(false))
         {
             var req = _requests.Current;
             switch (req.RequestUnionCase)
@@ -288,7 +314,7 @@ internal sealed class WatchSession : IDisposable
             }
             else
             {
-                await _responses.WriteAsync(wr, ct).ConfigureAwait(false);
+                await SendAsync(wr, ct).ConfigureAwait(false);
             }
 
             if (m.Kind is WatchMessageKind.Created or WatchMessageKind.Canceled or WatchMessageKind.ProgressAll or WatchMessageKind.Control)
@@ -343,7 +369,7 @@ internal sealed class WatchSession : IDisposable
     {
         if (wr.CalculateSize() < _maxResponseBytes || wr.Events.Count < 2)
         {
-            await _responses.WriteAsync(wr, ct).ConfigureAwait(false);
+            await SendAsync(wr, ct).ConfigureAwait(false);
             return;
         }
 
@@ -373,7 +399,7 @@ internal sealed class WatchSession : IDisposable
             }
 
             part.Fragment = idx < wr.Events.Count;
-            await _responses.WriteAsync(part, ct).ConfigureAwait(false);
+            await SendAsync(part, ct).ConfigureAwait(false);
         }
     }
 }

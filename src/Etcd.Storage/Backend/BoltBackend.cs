@@ -74,6 +74,8 @@ public sealed class BoltBackend : IBackend
     private long _commits;
     private bool _disposed;
     private int _disposedFlag;
+    private int _openReadTxs;
+    private IBackendMetrics _metrics = NoBackendMetrics.Instance;
 
     /// <summary>Opens (creating when absent) the backend file and starts the batch committer thread.</summary>
     /// <exception cref="BoltException">The file is not a bbolt database, or is locked by another process (<c>timeout</c>).</exception>
@@ -97,6 +99,19 @@ public sealed class BoltBackend : IBackend
 
     /// <inheritdoc />
     public IBatchTx BatchTx => _batchTx;
+
+    /// <summary>
+    /// Where commit, defrag and snapshot latencies are reported (etcd's <c>mvcc/backend/metrics.go</c>); set by the
+    /// member once after opening. Defaults to <see cref="NoBackendMetrics"/>.
+    /// </summary>
+    public IBackendMetrics Metrics
+    {
+        get => _metrics;
+        set => _metrics = value ?? NoBackendMetrics.Instance;
+    }
+
+    /// <summary>Read transactions handed out by <see cref="ConcurrentReadTx"/> and not yet disposed (bbolt's OpenTxN as etcd reports it).</summary>
+    public int OpenReadTransactions => Volatile.Read(ref _openReadTxs);
 
     /// <summary>The file path.</summary>
     public string Path => _options.Path;
@@ -126,7 +141,8 @@ public sealed class BoltBackend : IBackend
             var v = _published;
             if (v.Holder.TryAcquire())
             {
-                return new ReadTxImpl(v);
+                Interlocked.Increment(ref _openReadTxs);
+                return new ReadTxImpl(v, this);
             }
 
             // The view was retired by a commit or defrag (a newer one is published) or by disposal.
@@ -153,9 +169,8 @@ public sealed class BoltBackend : IBackend
     /// </summary>
     public long Snapshot(Stream destination)
     {
-        ForceCommit();
-        using var r = (ReadTxImpl)ConcurrentReadTx();
-        return r.View.Holder.Tx.WriteTo(destination);
+        using var snapshot = CreateSnapshot();
+        return snapshot.WriteTo(destination);
     }
 
     /// <summary>
@@ -166,7 +181,7 @@ public sealed class BoltBackend : IBackend
     public BoltSnapshot CreateSnapshot()
     {
         ForceCommit();
-        return new BoltSnapshot((ReadTxImpl)ConcurrentReadTx());
+        return new BoltSnapshot((ReadTxImpl)ConcurrentReadTx(), _metrics);
     }
 
     /// <summary>
@@ -220,83 +235,99 @@ public sealed class BoltBackend : IBackend
     {
         lock (_defragGate)
         {
-            BoltDb src;
-            lock (_gate)
-            {
-                EnsureNotDisposed();
-                CommitLocked(force: false);
-                _defragLog = [];
-                src = _db;
-            }
-
-            var dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(Path))!;
-            var tmp = System.IO.Path.Combine(dir, "db.tmp." + Guid.NewGuid().ToString("N")[..8]);
+            var defragStart = System.Diagnostics.Stopwatch.GetTimestamp();
+            _metrics.DefragRunning(true);
             try
             {
-                // Reads the newest commit at its start; writes logged since before it are replayed idempotently.
-                BoltCompact.Compact(src, tmp);
-
-                // Catch up outside the lock while writes keep coming (a few rounds), so that the final replay
-                // under the lock is short.
-                for (var round = 0; round < DefragCatchUpRounds; round++)
-                {
-                    List<DefragOp> pending;
-                    lock (_gate)
-                    {
-                        if (_defragLog!.Count <= DefragFinalReplayOps)
-                        {
-                            break;
-                        }
-
-                        pending = _defragLog;
-                        _defragLog = [];
-                    }
-
-                    ReplayDefragLog(tmp, src.PageSize, pending, sync: false);
-                }
-
-                lock (_gate)
-                {
-                    var stallStart = System.Diagnostics.Stopwatch.GetTimestamp();
-                    EnsureNotDisposed();
-                    CommitLocked(force: false);
-                    ReplayDefragLog(tmp, src.PageSize, _defragLog!, sync: true);
-                    _defragLog = null;
-                    _wtx!.Rollback();
-                    _wtx = null;
-                    _wbuckets.Clear();
-                    try
-                    {
-                        File.Move(tmp, Path, overwrite: true);
-                        NativeFile.FsyncDir(dir);
-                    }
-                    catch
-                    {
-                        _wtx = _db.Begin(true);
-                        throw;
-                    }
-
-                    var old = _db;
-                    var oldView = _published;
-                    _db = OpenDb(Path);
-                    _published = new View(new ReadTxHolder(_db.Begin(false)), _overlay);
-                    oldView.Holder.Release();
-                    old.Dispose();
-                    _wtx = _db.Begin(true);
-                    UpdateSizes();
-                    swapStall = System.Diagnostics.Stopwatch.GetElapsedTime(stallStart);
-                }
+                DefragLocked(out swapStall);
             }
-            catch
+            finally
             {
+                _metrics.DefragRunning(false);
+            }
+
+            _metrics.DefragObserved(System.Diagnostics.Stopwatch.GetElapsedTime(defragStart));
+        }
+    }
+
+    private void DefragLocked(out TimeSpan swapStall)
+    {
+        BoltDb src;
+        lock (_gate)
+        {
+            EnsureNotDisposed();
+            CommitLocked(force: false);
+            _defragLog = [];
+            src = _db;
+        }
+
+        var dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(Path))!;
+        var tmp = System.IO.Path.Combine(dir, "db.tmp." + Guid.NewGuid().ToString("N")[..8]);
+        try
+        {
+            // Reads the newest commit at its start; writes logged since before it are replayed idempotently.
+            BoltCompact.Compact(src, tmp);
+
+            // Catch up outside the lock while writes keep coming (a few rounds), so that the final replay
+            // under the lock is short.
+            for (var round = 0; round < DefragCatchUpRounds; round++)
+            {
+                List<DefragOp> pending;
                 lock (_gate)
                 {
-                    _defragLog = null;
+                    if (_defragLog!.Count <= DefragFinalReplayOps)
+                    {
+                        break;
+                    }
+
+                    pending = _defragLog;
+                    _defragLog = [];
                 }
 
-                File.Delete(tmp);
-                throw;
+                ReplayDefragLog(tmp, src.PageSize, pending, sync: false);
             }
+
+            lock (_gate)
+            {
+                var stallStart = System.Diagnostics.Stopwatch.GetTimestamp();
+                EnsureNotDisposed();
+                CommitLocked(force: false);
+                ReplayDefragLog(tmp, src.PageSize, _defragLog!, sync: true);
+                _defragLog = null;
+                _wtx!.Rollback();
+                _wtx = null;
+                _wbuckets.Clear();
+                try
+                {
+                    File.Move(tmp, Path, overwrite: true);
+                    NativeFile.FsyncDir(dir);
+                }
+                catch
+                {
+                    _wtx = _db.Begin(true);
+                    throw;
+                }
+
+                var old = _db;
+                var oldView = _published;
+                _db = OpenDb(Path);
+                _published = new View(new ReadTxHolder(_db.Begin(false)), _overlay);
+                oldView.Holder.Release();
+                old.Dispose();
+                _wtx = _db.Begin(true);
+                UpdateSizes();
+                swapStall = System.Diagnostics.Stopwatch.GetElapsedTime(stallStart);
+            }
+        }
+        catch
+        {
+            lock (_gate)
+            {
+                _defragLog = null;
+            }
+
+            File.Delete(tmp);
+            throw;
         }
     }
 
@@ -442,7 +473,10 @@ public sealed class BoltBackend : IBackend
         }
 
         BackendFailpoints.BeforeTxCommit(_wtx);
+        var commitStart = System.Diagnostics.Stopwatch.GetTimestamp();
         _wtx.Commit();
+        var stats = _wtx.Stats;
+        _metrics.CommitObserved(System.Diagnostics.Stopwatch.GetElapsedTime(commitStart), stats.RebalanceTime, stats.SpillTime, stats.WriteTime);
         BackendFailpoints.Hit(BackendFailpoints.AfterCommit);
         _wtx.Dispose();
         _wbuckets.Clear();
@@ -594,11 +628,15 @@ public sealed class BoltBackend : IBackend
     {
         private readonly IReadTx _rtx;
         private readonly Tx _tx;
+        private readonly IBackendMetrics _metrics;
+        private readonly long _started = System.Diagnostics.Stopwatch.GetTimestamp();
+        private int _disposed;
 
-        internal BoltSnapshot(IReadTx rtx)
+        internal BoltSnapshot(IReadTx rtx, IBackendMetrics metrics)
         {
             _rtx = rtx;
             _tx = ((ReadTxImpl)rtx).View.Holder.Tx;
+            _metrics = metrics;
         }
 
         /// <summary>Bytes <see cref="WriteTo"/> writes: bbolt's <c>tx.Size()</c> (high-water page id × page size).</summary>
@@ -607,11 +645,18 @@ public sealed class BoltBackend : IBackend
         /// <summary>Writes the whole image (bbolt's <c>tx.WriteTo</c>); returns the bytes written.</summary>
         public long WriteTo(Stream destination) => _tx.WriteTo(destination);
 
-        /// <summary>Releases the pinned image.</summary>
-        public void Dispose() => _rtx.Dispose();
+        /// <summary>Releases the pinned image; the time since it was taken is reported as the snapshot's duration.</summary>
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            {
+                _metrics.SnapshotObserved(System.Diagnostics.Stopwatch.GetElapsedTime(_started));
+                _rtx.Dispose();
+            }
+        }
     }
 
-    private sealed class ReadTxImpl(View view) : IReadTx
+    private sealed class ReadTxImpl(View view, BoltBackend owner) : IReadTx
     {
         private int _disposed;
 
@@ -660,6 +705,7 @@ public sealed class BoltBackend : IBackend
         {
             if (Interlocked.Exchange(ref _disposed, 1) == 0)
             {
+                Interlocked.Decrement(ref owner._openReadTxs);
                 view.Holder.Release();
             }
         }

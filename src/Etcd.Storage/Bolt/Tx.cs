@@ -29,6 +29,15 @@ public sealed class TxStats
 
     /// <summary>Page writes (one per dirty page run).</summary>
     public int Write { get; internal set; }
+
+    /// <summary>Time the commit spent rebalancing nodes (bbolt's RebalanceTime).</summary>
+    public TimeSpan RebalanceTime { get; internal set; }
+
+    /// <summary>Time the commit spent spilling nodes to pages (bbolt's SpillTime).</summary>
+    public TimeSpan SpillTime { get; internal set; }
+
+    /// <summary>Time the commit spent writing and syncing pages and the meta page (bbolt's WriteTime).</summary>
+    public TimeSpan WriteTime { get; internal set; }
 }
 
 /// <summary>
@@ -191,8 +200,13 @@ public sealed class Tx : IDisposable
         EnsureWritable();
         try
         {
+            var t0 = System.Diagnostics.Stopwatch.GetTimestamp();
             _root.Rebalance();
+            var t1 = System.Diagnostics.Stopwatch.GetTimestamp();
+            Stats.RebalanceTime = System.Diagnostics.Stopwatch.GetElapsedTime(t0, t1);
             _root.Spill();
+            var t2 = System.Diagnostics.Stopwatch.GetTimestamp();
+            Stats.SpillTime = System.Diagnostics.Stopwatch.GetElapsedTime(t1, t2);
             _meta.Root = _root.RootPgid;
             _meta.RootSequence = _root.Sequence;
 
@@ -218,9 +232,11 @@ public sealed class Tx : IDisposable
                 _db.Grow((long)(_meta.Pgid + 1) * PageSize);
             }
 
+            var t3 = System.Diagnostics.Stopwatch.GetTimestamp();
             _db.WritePages(_pages!, Stats);
             (BeforeMetaWrite ?? _db.BeforeMetaWrite)?.Invoke();
             _db.WriteMeta(ref _meta);
+            Stats.WriteTime = System.Diagnostics.Stopwatch.GetElapsedTime(t3);
         }
         catch
         {

@@ -51,6 +51,9 @@ public sealed record KvStoreOptions
     /// <c>ConsistentIndexGetter</c>); null = not saved.
     /// </summary>
     public Func<ulong>? ConsistentIndexGetter { get; init; }
+
+    /// <summary>Where transaction counts and compaction/hash latencies are reported; null = not measured.</summary>
+    public IMvccMetrics? Metrics { get; init; }
 }
 
 /// <summary>The result of <see cref="KvStore.HashByRevision"/> (etcd's <c>HashKV</c>).</summary>

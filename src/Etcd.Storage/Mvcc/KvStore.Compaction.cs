@@ -52,7 +52,9 @@ public sealed partial class KvStore
                 }
 
                 _backend.ForceCommit();
+                var indexStart = System.Diagnostics.Stopwatch.GetTimestamp();
                 keep = _index.Compact(rev);
+                _options.Metrics?.IndexCompactionObserved(System.Diagnostics.Stopwatch.GetElapsedTime(indexStart));
             }
             finally
             {
@@ -72,9 +74,12 @@ public sealed partial class KvStore
         var last = new byte[Revision.BytesLength];
         var limit = _options.CompactionBatchLimit;
         var tx = _backend.BatchTx;
+        var totalStart = System.Diagnostics.Stopwatch.GetTimestamp();
+        long removed = 0;
         while (true)
         {
             var batch = new List<byte[]>(Math.Min(limit, 1024));
+            var batchStart = System.Diagnostics.Stopwatch.GetTimestamp();
             tx.Lock();
             try
             {
@@ -88,6 +93,7 @@ public sealed partial class KvStore
                     if (!keep.Contains(Revision.FromBytes(k)))
                     {
                         tx.Delete(MvccSchema.KeyBucket, k);
+                        removed++;
                     }
                 }
 
@@ -107,8 +113,10 @@ public sealed partial class KvStore
             }
 
             _backend.ForceCommit();
+            _options.Metrics?.DbCompactionBatchObserved(System.Diagnostics.Stopwatch.GetElapsedTime(batchStart));
             if (batch.Count < limit)
             {
+                _options.Metrics?.DbCompactionObserved(System.Diagnostics.Stopwatch.GetElapsedTime(totalStart), removed);
                 return;
             }
         }
@@ -123,6 +131,19 @@ public sealed partial class KvStore
     /// <exception cref="EtcdException"><see cref="EtcdErrors.Compacted"/> when 0 &lt; revision ≤ the compacted
     /// revision; <see cref="EtcdErrors.FutureRev"/> when revision is after the current revision.</exception>
     public KvHash HashByRevision(long revision)
+    {
+        var hashStart = System.Diagnostics.Stopwatch.GetTimestamp();
+        try
+        {
+            return HashByRevisionCore(revision);
+        }
+        finally
+        {
+            _options.Metrics?.HashByRevisionObserved(System.Diagnostics.Stopwatch.GetElapsedTime(hashStart));
+        }
+    }
+
+    private KvHash HashByRevisionCore(long revision)
     {
         long compactRev, currentRev;
         HashSet<Revision> keep;

@@ -41,6 +41,7 @@ public sealed partial class KvStore : IDisposable
     private TreeIndex _index = new();
     private long _currentRev = 1;
     private long _compactRev = -1;
+    private long _liveKeys;
     private IKvObserver? _observer;
     private bool _disposed;
 
@@ -210,9 +211,17 @@ public sealed partial class KvStore : IDisposable
         }
     }
 
+    /// <summary>Keys with a live (not deleted) version at the current revision (etcd's <c>etcd_debugging_mvcc_keys_total</c>).</summary>
+    public long LiveKeys => Interlocked.Read(ref _liveKeys);
+
     /// <summary>The read or write context one request runs in (etcd's storeTxnRead / storeTxnWrite).</summary>
     private sealed class TxnContext(IBucketReader reader, long beginRev, IBatchTx? writeTx)
     {
+        public int Ranges;
+        public int Puts;
+        public int Deletes;
+        public long PutBytes;
+
         public IBucketReader Reader { get; } = reader;
 
         public long BeginRev { get; } = beginRev;
@@ -233,7 +242,15 @@ public sealed partial class KvStore : IDisposable
         try
         {
             using var rtx = _backend.ConcurrentReadTx();
-            return body(new TxnContext(rtx, _currentRev, null));
+            var ctx = new TxnContext(rtx, _currentRev, null);
+            try
+            {
+                return body(ctx);
+            }
+            finally
+            {
+                _options.Metrics?.TxnEnded(ctx.Ranges, ctx.Puts, ctx.Deletes, ctx.PutBytes);
+            }
         }
         finally
         {
@@ -284,6 +301,11 @@ public sealed partial class KvStore : IDisposable
             }
             finally
             {
+                if (ctx is not null)
+                {
+                    _options.Metrics?.TxnEnded(ctx.Ranges, ctx.Puts, ctx.Deletes, ctx.PutBytes);
+                }
+
                 if (ctx is { Changes.Count: > 0 } && _observer is { } observer)
                 {
                     observer.OnCommitted(ctx.BeginRev + 1, ToEvents(ctx.Changes, ctx.BeginRev + 1));
@@ -318,6 +340,7 @@ public sealed partial class KvStore : IDisposable
 
     private RangeResult RangeKeys(TxnContext ctx, byte[] key, byte[]? end, long optRev, long limit, bool countOnly)
     {
+        ctx.Ranges++;
         var curRev = ctx.ReadRev;
         var rev = optRev;
         if (rev > curRev)
@@ -369,6 +392,13 @@ public sealed partial class KvStore : IDisposable
             ver = v;
             oldLease = existing.Lease;
         }
+        else
+        {
+            Interlocked.Increment(ref _liveKeys);
+        }
+
+        ctx.Puts++;
+        ctx.PutBytes += key.Length + value.Length;
 
         var idxRev = new Revision(rev, ctx.Changes.Count);
         var kv = new KeyValue
@@ -401,6 +431,7 @@ public sealed partial class KvStore : IDisposable
 
     private long DeleteKeysInRange(TxnContext ctx, byte[] key, byte[]? end)
     {
+        ctx.Deletes++;
         var keys = _index.RangeLive(key, end, ctx.ReadRev);
         foreach (var ki in keys)
         {
@@ -421,6 +452,7 @@ public sealed partial class KvStore : IDisposable
         }
 
         ctx.Changes.Add(kv);
+        Interlocked.Decrement(ref _liveKeys);
         var lease = ki.Lease;
         ki.Lease = 0;
         if (lease != 0)
@@ -502,6 +534,7 @@ public sealed partial class KvStore : IDisposable
             _leases?.Attach(lease, ki.Key);
         }
 
+        Interlocked.Exchange(ref _liveKeys, _index.RangeLive([0], [], _currentRev).Count);
         if (scheduledCompact != 0)
         {
             // etcd resumes the compaction that was scheduled before the restart.

@@ -15,17 +15,19 @@ public sealed class Snapshotter
 {
     private const string SnapSuffix = ".snap";
 
+    private readonly ISnapMetrics? _metrics;
+
     /// <summary>Creates a snapshotter over <paramref name="dir"/> (etcd: member/snap); the directory must exist for saves.</summary>
-    public Snapshotter(string dir)
+    /// <param name="dir">The snap directory.</param>
+    /// <param name="metrics">Where save and fsync latencies are reported; null = not measured.</param>
+    public Snapshotter(string dir, ISnapMetrics? metrics = null)
     {
         Dir = dir;
+        _metrics = metrics;
     }
 
     /// <summary>The snap directory.</summary>
     public string Dir { get; }
-
-    /// <summary>Called with the seconds each fsync of a snap file took (etcd_snap_fsync_duration_seconds).</summary>
-    public static Action<double>? FsyncObserved { get; set; }
 
     /// <summary>The file name of the snapshot at (<paramref name="term"/>, <paramref name="index"/>): <c>%016x-%016x.snap</c>.</summary>
     public static string SnapName(ulong term, ulong index) => $"{term:x16}-{index:x16}{SnapSuffix}";
@@ -42,12 +44,16 @@ public sealed class Snapshotter
         {
             return;
         }
+        long start = Stopwatch.GetTimestamp();
         byte[] data = snapshot.ToByteArray();
         var envelope = new Snappb.snapshot { Crc = Crc32C.Compute(data), Data = ByteString.CopyFrom(data) };
+        var bytes = envelope.ToByteArray();
+        var marshalling = Stopwatch.GetElapsedTime(start);
         string path = Path.Combine(Dir, SnapName(snapshot.Metadata.Term, snapshot.Metadata.Index));
         try
         {
-            WriteAndSyncFile(path, envelope.ToByteArray());
+            var fsync = WriteAndSyncFile(path, bytes);
+            _metrics?.SnapSaved(Stopwatch.GetElapsedTime(start), marshalling, fsync);
         }
         catch
         {
@@ -143,8 +149,10 @@ public sealed class Snapshotter
     public async Task<long> SaveDBFromAsync(Stream source, ulong id, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(source);
+        long start = Stopwatch.GetTimestamp();
         string tmp = Path.Combine(Dir, "tmp" + Guid.NewGuid().ToString("N")[..10]);
         long n;
+        TimeSpan fsync;
         try
         {
             await using (var f = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 64 * 1024, FileOptions.Asynchronous))
@@ -154,15 +162,19 @@ public sealed class Snapshotter
                 n = f.Length;
                 long t0 = Stopwatch.GetTimestamp();
                 NativeFile.Fsync(f.SafeFileHandle);
-                FsyncObserved?.Invoke(Stopwatch.GetElapsedTime(t0).TotalSeconds);
+                fsync = Stopwatch.GetElapsedTime(t0);
             }
             string fn = DbPath(id);
             if (File.Exists(fn))
             {
                 File.Delete(tmp);
-                return n;
             }
-            File.Move(tmp, fn);
+            else
+            {
+                File.Move(tmp, fn);
+            }
+
+            _metrics?.DbSaved(Stopwatch.GetElapsedTime(start), fsync);
             return n;
         }
         catch
@@ -266,13 +278,13 @@ public sealed class Snapshotter
         return snaps;
     }
 
-    private static void WriteAndSyncFile(string path, byte[] data)
+    private static TimeSpan WriteAndSyncFile(string path, byte[] data)
     {
         using SafeFileHandleScope h = new(File.OpenHandle(path, FileMode.Create, FileAccess.Write, FileShare.ReadWrite));
         RandomAccess.Write(h.Handle, data, 0);
         long t0 = Stopwatch.GetTimestamp();
         NativeFile.Fsync(h.Handle);
-        FsyncObserved?.Invoke(Stopwatch.GetElapsedTime(t0).TotalSeconds);
+        return Stopwatch.GetElapsedTime(t0);
     }
 
     private readonly struct SafeFileHandleScope(Microsoft.Win32.SafeHandles.SafeFileHandle handle) : IDisposable

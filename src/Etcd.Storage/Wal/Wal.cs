@@ -23,6 +23,8 @@ namespace Etcd.Storage.Wal;
 /// </remarks>
 public sealed class Wal : IDisposable
 {
+    private IWalMetrics _metrics = NoWalMetrics.Instance;
+
     /// <summary>
     /// Preallocated size of each segment, in bytes: 64 MB as etcd 3.4 defines it (64 * 1000 * 1000). A segment is
     /// cut once a Save leaves it at or above this size, so a segment can end up somewhat larger.
@@ -55,6 +57,23 @@ public sealed class Wal : IDisposable
 
     /// <summary>When true, syncs are skipped (etcd's --unsafe-no-fsync); records are still written to the files.</summary>
     public bool UnsafeNoFsync { get; set; }
+
+    /// <summary>
+    /// Where fsync latencies and written bytes are reported (etcd's <c>wal/metrics.go</c>); set by the member before
+    /// it writes. Defaults to <see cref="NoWalMetrics"/>.
+    /// </summary>
+    public IWalMetrics Metrics
+    {
+        get => _metrics;
+        set
+        {
+            _metrics = value ?? NoWalMetrics.Instance;
+            if (_encoder is { } enc)
+            {
+                enc.Metrics = _metrics;
+            }
+        }
+    }
 
     /// <summary>The WAL directory.</summary>
     public string Dir => _dir;
@@ -126,9 +145,7 @@ public sealed class Wal : IDisposable
             string? parent = Path.GetDirectoryName(clean);
             if (parent != null)
             {
-                long t0 = Stopwatch.GetTimestamp();
                 NativeFile.FsyncDir(parent);
-                WalMetrics.ObserveFsync(t0);
             }
             return w;
         }
@@ -572,7 +589,7 @@ public sealed class Wal : IDisposable
         }
         long t0 = Stopwatch.GetTimestamp();
         NativeFile.Fdatasync(tail.Handle);
-        WalMetrics.ObserveFsync(t0);
+        _metrics.FsyncObserved(Stopwatch.GetElapsedTime(t0));
     }
 
     /// <summary>Closes the full segment and continues in a fresh one (etcd's cut).</summary>
@@ -592,7 +609,7 @@ public sealed class Wal : IDisposable
         _locks.Add(newTail);
         uint prevCrc = enc.Crc;
         enc.Dispose();
-        _encoder = new WalEncoder(newTail.Handle, 0, prevCrc);
+        _encoder = new WalEncoder(newTail.Handle, 0, prevCrc) { Metrics = _metrics };
         _encoder.EncodeCrc();
         _encoder.EncodeRaw(WalRecordType.Metadata, _metadata, hasData: true);
         if (_stTerm != 0 || _stVote != 0 || _stCommit != 0)
@@ -604,7 +621,7 @@ public sealed class Wal : IDisposable
         newTail.Rename(fpath);
         long t0 = Stopwatch.GetTimestamp();
         NativeFile.FsyncDir(_dir);
-        WalMetrics.ObserveFsync(t0);
+        _metrics.FsyncObserved(Stopwatch.GetElapsedTime(t0));
     }
 
     private static void RepairTail(LockedFile tail, long lastValidOffset)
@@ -612,9 +629,7 @@ public sealed class Wal : IDisposable
         // Keep the damaged segment for inspection, as etcd's Repair does, then cut at the last valid record.
         File.Copy(tail.Path, tail.Path + ".broken", overwrite: true);
         RandomAccess.SetLength(tail.Handle, lastValidOffset);
-        long t0 = Stopwatch.GetTimestamp();
         NativeFile.Fsync(tail.Handle);
-        WalMetrics.ObserveFsync(t0);
     }
 
     private static void ZeroToEnd(SafeFileHandle handle, long offset)

@@ -31,6 +31,9 @@ internal sealed class WalEncoder : IDisposable
         _buf = ArrayPool<byte>.Shared.Rent(64 * 1024);
     }
 
+    /// <summary>Told of every byte handed to the file.</summary>
+    public IWalMetrics Metrics { get; set; } = NoWalMetrics.Instance;
+
     /// <summary>The running CRC after the last encoded record.</summary>
     public uint Crc => _crc;
 
@@ -88,7 +91,7 @@ internal sealed class WalEncoder : IDisposable
             return;
         }
         RandomAccess.Write(_handle, new ReadOnlySpan<byte>(_buf, 0, _len), _fileOffset);
-        WalMetrics.AddWriteBytes(_len);
+        Metrics.BytesWritten(_len);
         _fileOffset += _len;
         _len = 0;
     }

@@ -159,6 +159,11 @@ public sealed class WatchStream : IDisposable
         }
 
         _out.Writer.TryWrite(m);
+        if (m.Events.Count > 0)
+        {
+            _store.CountDelivered(m.Events.Count);
+        }
+
         return true;
     }
 

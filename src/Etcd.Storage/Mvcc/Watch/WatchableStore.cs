@@ -27,6 +27,8 @@ public sealed class WatchableStore : IKvObserver, IDisposable
     private readonly HashSet<Watcher> _syncedRanges = [];
     private readonly HashSet<Watcher> _unsynced = [];
     private readonly HashSet<Watcher> _victims = [];
+    private long _openStreams;
+    private long _eventsDelivered;
     private readonly HashSet<WatchStream> _progressPending = [];
     private readonly SemaphoreSlim _wake = new(0, 1);
     private readonly CancellationTokenSource _stop = new();
@@ -80,7 +82,19 @@ public sealed class WatchableStore : IKvObserver, IDisposable
     }
 
     /// <summary>Opens a stream of watchers with a bounded buffer of <see cref="WatchableStoreOptions.StreamBufferLength"/> messages.</summary>
-    public WatchStream NewWatchStream() => new(this, _options.StreamBufferLength);
+    public WatchStream NewWatchStream()
+    {
+        Interlocked.Increment(ref _openStreams);
+        return new(this, _options.StreamBufferLength);
+    }
+
+    /// <summary>Streams opened and not yet closed (etcd's <c>etcd_debugging_mvcc_watch_stream_total</c>).</summary>
+    public long OpenStreams => Interlocked.Read(ref _openStreams);
+
+    /// <summary>Events handed to watch streams since the store started (etcd's <c>etcd_debugging_mvcc_pending_events_total</c>, which counts each delivered batch).</summary>
+    public long EventsDelivered => Interlocked.Read(ref _eventsDelivered);
+
+    internal void CountDelivered(int events) => Interlocked.Add(ref _eventsDelivered, events);
 
     /// <inheritdoc/>
     public void OnCommitted(long revision, IReadOnlyList<Event> events)
@@ -322,6 +336,7 @@ public sealed class WatchableStore : IKvObserver, IDisposable
 
             s.Watchers.Clear();
             s.Closed = true;
+            Interlocked.Decrement(ref _openStreams);
             _progressPending.Remove(s);
             s.Complete();
         }
