@@ -110,7 +110,7 @@ public sealed partial class EtcdServer
             id = req.ID;
         }
 
-        object? result = CappedError(req);
+        object? result = CorruptError(req) ?? CappedError(req);
         if (result is null)
         {
             var fits = QuotaAvailable(req);
@@ -145,7 +145,16 @@ public sealed partial class EtcdServer
 
         if (id != 0 && _waiters.TryGetValue(id, out var w))
         {
-            if (result is Exception ex)
+            if (result is PhysicalCompaction pc)
+            {
+                // etcd's Compact with physical=true answers once the removal from the backend is done.
+                _ = pc.Removed.ContinueWith(
+                    t => _ = t.IsFaulted ? w.TrySetException(t.Exception!.InnerException!) : w.TrySetResult(pc.Response),
+                    CancellationToken.None,
+                    TaskContinuationOptions.ExecuteSynchronously,
+                    TaskScheduler.Default);
+            }
+            else if (result is Exception ex)
             {
                 w.TrySetException(ex);
             }
@@ -181,7 +190,9 @@ public sealed partial class EtcdServer
 
         if (req.Compaction is { } compaction)
         {
-            return Kv.Compact(compaction);
+            // The removal from the backend goes on in the background (etcd's FIFO scheduler).
+            var compacted = Kv.ScheduleCompaction(compaction, out var removed);
+            return compaction.Physical ? new PhysicalCompaction(compacted, removed) : compacted;
         }
 
         if (req.Range is { } range)
@@ -239,6 +250,7 @@ public sealed partial class EtcdServer
                 if (Alarms.Deactivate(r.MemberID, r.Alarm) is { } removed)
                 {
                     resp.Alarms.Add(removed);
+                    _log.LogWarning("alarm disarmed {alarm} {from}", r.Alarm.ToString().ToUpperInvariant(), Hex(r.MemberID));
                 }
 
                 break;

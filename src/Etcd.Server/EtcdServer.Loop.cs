@@ -214,6 +214,7 @@ public sealed partial class EtcdServer
 
             Volatile.Write(ref _isLeader, ss.RaftState == StateType.Leader ? 1 : 0);
             DemoteLessorUnlessLeader();
+            UpdateCompactorLeadership();
             if (!wasLeader && IsLeader)
             {
                 _log.LogInformation("elected leader {local-member-id} at term {term}", Hex(MemberId), _node.GetBasicStatus().HardState.Term);

@@ -165,6 +165,7 @@ public sealed partial class EtcdServer : IAsyncDisposable
     /// <exception cref="EtcdStartException">The data directory or configuration is unusable; the message says why.</exception>
     public static EtcdServer Start(EtcdOptions options, ILoggerFactory loggerFactory, bool startLoop = true, IRaftTransport? transport = null)
     {
+        ValidateMaintenanceOptions(options);
         transport ??= new TcpRaftTransport(loggerFactory.CreateLogger("rafthttp"), Tls.TlsConfig.ForPeers(options));
         var log = loggerFactory.CreateLogger("etcdserver");
         var dataDir = options.ResolvedDataDir;
@@ -323,13 +324,18 @@ public sealed partial class EtcdServer : IAsyncDisposable
             var ci = new ConsistentIndexState { Floor = ReadConsistentIndex(backend) };
             ci.Applying = ci.Floor;
             var lessor = CreateLessor(options, backend, loggerFactory);
-            var kv = new KvStore(backend, lessor, new KvStoreOptions { ConsistentIndexGetter = () => ci.Current });
+            var kv = new KvStore(backend, lessor, new KvStoreOptions
+            {
+                ConsistentIndexGetter = () => ci.Current,
+                CompactionBatchLimit = options.ExperimentalCompactionBatchLimit > 0 ? options.ExperimentalCompactionBatchLimit : 1000,
+            });
             lessor.SetStore(kv);
             server = new EtcdServer(options, loggerFactory, memberId, cluster, wal, raftStorage, node, backend, kv, transport)
             {
                 _advanceTicks = advanceTicks,
                 _lessor = lessor,
                 _ci = ci,
+                _restarted = haveWal,
             };
             server.Alarms = new AlarmStore(backend, server.SaveConsistentIndex);
             if (ci.Floor > 0)
@@ -395,6 +401,7 @@ public sealed partial class EtcdServer : IAsyncDisposable
         _purger = new Timer(_ => PurgeFiles(), null, Storage.FileSystem.FilePurger.Interval, Storage.FileSystem.FilePurger.Interval);
         _ = PublishAsync();
         StartLessor();
+        StartMaintenance();
     }
 
     /// <summary>
@@ -492,6 +499,7 @@ public sealed partial class EtcdServer : IAsyncDisposable
         }
 
         _stopping.Cancel();
+        await StopMaintenanceAsync().ConfigureAwait(false);
         _ticker?.Dispose();
         _purger?.Dispose();
         _lessor?.Dispose();
