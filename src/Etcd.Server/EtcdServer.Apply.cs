@@ -145,16 +145,7 @@ public sealed partial class EtcdServer
 
         if (id != 0 && _waiters.TryGetValue(id, out var w))
         {
-            if (result is PhysicalCompaction pc)
-            {
-                // etcd's Compact with physical=true answers once the removal from the backend is done.
-                _ = pc.Removed.ContinueWith(
-                    t => _ = t.IsFaulted ? w.TrySetException(t.Exception!.InnerException!) : w.TrySetResult(pc.Response),
-                    CancellationToken.None,
-                    TaskContinuationOptions.ExecuteSynchronously,
-                    TaskScheduler.Default);
-            }
-            else if (result is Exception ex)
+            if (result is Exception ex)
             {
                 w.TrySetException(ex);
             }
