@@ -72,7 +72,8 @@ public sealed partial class AutoCompactionCompatTests(ITestOutputHelper output)
             s.Member.LineReceived += s.OnLine;
         }
 
-        var until = clock.Elapsed + WriteFor;
+        var from = clock.Elapsed;
+        var until = from + WriteFor;
         await Task.WhenAll(sides.Select(s => s.WriteAsync(until)));
         foreach (var s in sides)
         {
@@ -106,7 +107,9 @@ public sealed partial class AutoCompactionCompatTests(ITestOutputHelper output)
                 }
 
                 // ...and was still the newest revision about 2.2 s before (not an older one): the next one came later.
-                Assert.True(compactions[k - 1].Revision < rev, $"{name}: compactions out of order");
+                // Never backwards; the same revision again when nothing was written for a window (etcd then gets
+                // ErrCompacted, which it counts as done and logs as finished).
+                Assert.True(compactions[k - 1].Revision <= rev, $"{name}: compactions out of order");
                 var gap = at - compactions[k - 1].At;
                 Assert.True(gap > TimeSpan.FromSeconds(1.5) && gap < TimeSpan.FromSeconds(3.5), $"{name}: {gap.TotalSeconds:0.00}s between compactions");
                 if (s.Written.TryGetValue(rev + 1, out var next))
@@ -122,6 +125,8 @@ public sealed partial class AutoCompactionCompatTests(ITestOutputHelper output)
             Assert.Contains("required revision has been compacted", old.Stderr, StringComparison.Ordinal);
         }
 
-        Assert.InRange(Math.Abs(sides[0].Compactions.Count - sides[1].Compactions.Count), 0, 1);
+        // Over the same window (both compactors running), both sides compact about as often.
+        int During(Side s) => s.Compactions.Count(c => c.At >= from && c.At <= until);
+        Assert.InRange(Math.Abs(During(sides[0]) - During(sides[1])), 0, 1);
     }
 }
