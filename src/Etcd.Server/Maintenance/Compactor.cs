@@ -187,7 +187,7 @@ public abstract class Compactor : IAsyncDisposable
 
         if (!GoDuration.TryParse(retention, out var ns))
         {
-            throw new ArgumentException($"error parsing CompactionRetention: time: invalid duration {GoQuote(retention)}");
+            throw new ArgumentException($"error parsing CompactionRetention: {GoDurationError(retention)}");
         }
 
         if (ns < 0)
@@ -197,6 +197,51 @@ public abstract class Compactor : IAsyncDisposable
 
         // etcd's revision mode reads a duration as int64(nanoseconds) revisions.
         return mode == RevisionCompactor.Mode ? TimeSpan.FromTicks(ns) : TimeSpan.FromTicks(ns / 100);
+    }
+
+    /// <summary>Go's <c>time.ParseDuration</c> error text for a string it refuses.</summary>
+    private static string GoDurationError(string text)
+    {
+        var s = text.AsSpan();
+        if (s.Length > 0 && (s[0] == '-' || s[0] == '+'))
+        {
+            s = s[1..];
+        }
+
+        while (s.Length > 0)
+        {
+            var digits = 0;
+            while (digits < s.Length && (char.IsAsciiDigit(s[digits]) || s[digits] == '.'))
+            {
+                digits++;
+            }
+
+            if (digits == 0)
+            {
+                break;
+            }
+
+            var unit = digits;
+            while (unit < s.Length && !char.IsAsciiDigit(s[unit]) && s[unit] != '.')
+            {
+                unit++;
+            }
+
+            var u = s[digits..unit].ToString();
+            if (u.Length == 0)
+            {
+                return $"time: missing unit in duration {GoQuote(text)}";
+            }
+
+            if (u is not ("ns" or "us" or "µs" or "μs" or "ms" or "s" or "m" or "h"))
+            {
+                return $"time: unknown unit {GoQuote(u)} in duration {GoQuote(text)}";
+            }
+
+            s = s[unit..];
+        }
+
+        return $"time: invalid duration {GoQuote(text)}";
     }
 
     private static string GoQuote(string s) => "\"" + s.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"";

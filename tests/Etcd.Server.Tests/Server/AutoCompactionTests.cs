@@ -89,7 +89,10 @@ public sealed class AutoCompactionTests : IDisposable
     [Fact]
     public void BadModeOrRetentionIsRefused()
     {
-        Assert.Equal("error parsing CompactionRetention: time: invalid duration \"1x\"", Assert.Throws<ArgumentException>(() => Compactor.ParseRetention("periodic", "1x")).Message);
+        // Go's time.ParseDuration errors, as etcd 3.4.23 prints them.
+        Assert.Equal("error parsing CompactionRetention: time: unknown unit \"x\" in duration \"1x\"", Assert.Throws<ArgumentException>(() => Compactor.ParseRetention("periodic", "1x")).Message);
+        Assert.Equal("error parsing CompactionRetention: time: missing unit in duration \"-1\"", Assert.Throws<ArgumentException>(() => Compactor.ParseRetention("periodic", "-1")).Message);
+        Assert.Equal("error parsing CompactionRetention: time: invalid duration \"h\"", Assert.Throws<ArgumentException>(() => Compactor.ParseRetention("periodic", "h")).Message);
         Assert.Equal("unsupported compaction mode ", Assert.Throws<ArgumentException>(
             () => Compactor.Create("", "30m", _time, () => 1, Compact, NullLoggerFactory.Instance, false)).Message);
         Assert.Null(Compactor.Create("periodic", "0", _time, () => 1, Compact, NullLoggerFactory.Instance, false));
