@@ -109,6 +109,18 @@ public sealed class EtcdHost : IAsyncDisposable
             throw;
         }
 
+        // etcd checks a restarting member's data against its peers before it serves anything (embed.StartEtcd).
+        try
+        {
+            await server.CheckInitialHashKvAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await server.DisposeAsync().ConfigureAwait(false);
+            StopAll(peers);
+            throw;
+        }
+
         var registry = ClusterServices.Register(EtcdServices.Register(new ServiceRegistry(), server), server);
         registry.Interceptor = new RequireLeaderInterceptor(server);
         server.Metrics.Grpc.Register(registry.Methods.Select(m => m.Method));

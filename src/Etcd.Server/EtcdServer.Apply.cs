@@ -110,7 +110,7 @@ public sealed partial class EtcdServer
             id = req.ID;
         }
 
-        object? result = CappedError(req);
+        object? result = CorruptError(req) ?? CappedError(req);
         if (result is null)
         {
             var fits = QuotaAvailable(req);
@@ -184,7 +184,9 @@ public sealed partial class EtcdServer
 
         if (req.Compaction is { } compaction)
         {
-            return Kv.Compact(compaction);
+            // The removal from the backend goes on in the background (etcd's FIFO scheduler).
+            var compacted = Kv.ScheduleCompaction(compaction, out var removed);
+            return compaction.Physical ? new PhysicalCompaction(compacted, removed) : compacted;
         }
 
         if (req.Range is { } range)
@@ -243,6 +245,7 @@ public sealed partial class EtcdServer
                 if (Alarms.Deactivate(r.MemberID, r.Alarm) is { } removed)
                 {
                     resp.Alarms.Add(removed);
+                    _log.LogWarning("alarm disarmed {alarm} {from}", r.Alarm.ToString().ToUpperInvariant(), Hex(r.MemberID));
                 }
 
                 break;

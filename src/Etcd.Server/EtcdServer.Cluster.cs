@@ -810,5 +810,7 @@ public sealed partial class EtcdServer
         public Task<EtcdError?> PromoteAsLeaderAsync(ulong learnerId, CancellationToken cancellationToken) => server.PromoteAsLeaderAsync(learnerId, cancellationToken);
 
         public Task<byte[]> ServeLeaseAsync(byte[] request, CancellationToken cancellationToken) => server.ServeForwardedLeaseAsync(request, cancellationToken);
+
+        public Task<HashKVResponse> ServeHashKvAsync(long revision, CancellationToken cancellationToken) => Task.FromResult(server.PeerHashKv(revision));
     }
 }

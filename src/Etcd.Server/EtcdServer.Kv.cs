@@ -103,11 +103,26 @@ public sealed partial class EtcdServer
         return resp;
     }
 
-    /// <summary>Compact through raft. Errors: <see cref="EtcdErrors.Compacted"/>, <see cref="EtcdErrors.FutureRev"/>.</summary>
+    /// <summary>
+    /// Compact through raft; with <c>physical</c> it returns once the compacted revisions are removed from the backend.
+    /// Errors: <see cref="EtcdErrors.Compacted"/>, <see cref="EtcdErrors.FutureRev"/>, <see cref="EtcdErrors.Corrupt"/>.
+    /// </summary>
     public async Task<CompactionResponse> CompactAsync(CompactionRequest request, CancellationToken cancellationToken)
     {
         ThrowIfLearner();
-        var resp = (CompactionResponse)(await ProposeAsync(new InternalRaftRequest { Compaction = request }, cancellationToken).ConfigureAwait(false))!;
+        var result = await ProposeAsync(new InternalRaftRequest { Compaction = request }, cancellationToken).ConfigureAwait(false);
+        CompactionResponse resp;
+        if (result is PhysicalCompaction physical)
+        {
+            // etcd's Compact with physical=true answers once the removal from the backend is done, however long it takes.
+            await physical.Removed.WaitAsync(cancellationToken).ConfigureAwait(false);
+            resp = physical.Response;
+        }
+        else
+        {
+            resp = (CompactionResponse)result!;
+        }
+
         FillHeader(resp.Header ??= new ResponseHeader());
         return resp;
     }

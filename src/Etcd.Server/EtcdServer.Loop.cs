@@ -209,6 +209,7 @@ public sealed partial class EtcdServer
 
             Volatile.Write(ref _isLeader, ss.RaftState == StateType.Leader ? 1 : 0);
             DemoteLessorUnlessLeader();
+            UpdateCompactorLeadership();
             SignalLeaderChange();
         }
 

@@ -166,6 +166,7 @@ public sealed partial class EtcdServer : IAsyncDisposable
     /// <exception cref="EtcdStartException">The data directory or configuration is unusable; the message says why.</exception>
     public static EtcdServer Start(EtcdOptions options, ILoggerFactory loggerFactory, bool startLoop = true, IRaftTransport? transport = null)
     {
+        ValidateMaintenanceOptions(options);
         transport ??= new TcpRaftTransport(loggerFactory.CreateLogger("rafthttp"), Tls.TlsConfig.ForPeers(options));
         var log = loggerFactory.CreateLogger("etcdserver");
         var metrics = new Metrics.EtcdMetrics(extensive: string.Equals(options.Metrics, "extensive", StringComparison.Ordinal));
@@ -327,12 +328,18 @@ public sealed partial class EtcdServer : IAsyncDisposable
             ci.Applying = ci.Floor;
             var lessor = CreateLessor(options, backend, loggerFactory);
             lessor.Metrics = metrics.Server;
-            var kv = new KvStore(backend, lessor, new KvStoreOptions { ConsistentIndexGetter = () => ci.Current, Metrics = metrics.Storage });
+            var kv = new KvStore(backend, lessor, new KvStoreOptions
+            {
+                ConsistentIndexGetter = () => ci.Current,
+                Metrics = metrics.Storage,
+                CompactionBatchLimit = options.ExperimentalCompactionBatchLimit > 0 ? options.ExperimentalCompactionBatchLimit : 1000,
+            });
             lessor.SetStore(kv);
             server = new EtcdServer(options, loggerFactory, memberId, cluster, wal, raftStorage, node, backend, kv, transport, metrics)
             {
                 _lessor = lessor,
                 _ci = ci,
+                _restarted = haveWal,
             };
             server.Alarms = new AlarmStore(backend, server.SaveConsistentIndex);
             if (ci.Floor > 0)
@@ -399,6 +406,7 @@ public sealed partial class EtcdServer : IAsyncDisposable
         _ = PublishAsync();
         StartLessor();
         _ = AdjustTicksAsync();
+        StartMaintenance();
     }
 
     /// <summary>
@@ -503,6 +511,7 @@ public sealed partial class EtcdServer : IAsyncDisposable
         }
 
         _stopping.Cancel();
+        await StopMaintenanceAsync().ConfigureAwait(false);
         _ticker?.Dispose();
         _purger?.Dispose();
         _lessor?.Dispose();

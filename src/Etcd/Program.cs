@@ -65,7 +65,15 @@ internal static class Program
             }
             catch (EtcdStartException e)
             {
-                log.LogFields(LogLevel.Critical, "discovery failed", ("error", e.Message));
+                // etcdmain: zap's "discovery failed" with the error; capnslog prints the bare error (plog.Fatalf("%v", err)).
+                if (options.Logger == "zap")
+                {
+                    log.LogFields(LogLevel.Critical, "discovery failed", ("error", e.Message));
+                }
+                else
+                {
+                    log.LogFields(LogLevel.Critical, e.Message);
+                }
                 return 1;
             }
             catch (OperationCanceledException)

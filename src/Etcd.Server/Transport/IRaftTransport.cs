@@ -58,6 +58,16 @@ public interface IRaftTransport : IAsyncDisposable
     /// </summary>
     Task<byte[]> ForwardLeaseAsync(ulong leaderId, byte[] request, CancellationToken cancellationToken)
         => Task.FromException<byte[]>(new IOException("this transport does not forward lease requests"));
+
+    /// <summary>
+    /// Asks member <paramref name="peerId"/> for its HashKV at <paramref name="revision"/> (0 = its current revision), as
+    /// etcd's corruption checks ask a peer's <c>/members/hashkv</c>. The answer carries the hash, the peer's compacted
+    /// revision and its current revision (<c>Header.Revision</c>). Throws <see cref="Etcd.Api.EtcdException"/> with
+    /// <see cref="Etcd.Api.EtcdErrors.Compacted"/> or <see cref="Etcd.Api.EtcdErrors.FutureRev"/> when the peer cannot hash
+    /// that revision, <see cref="IOException"/> when it cannot be reached.
+    /// </summary>
+    Task<Etcdserverpb.HashKVResponse> FetchHashKvAsync(ulong peerId, long revision, CancellationToken cancellationToken)
+        => Task.FromException<Etcdserverpb.HashKVResponse>(new IOException("this transport does not ask peers for hashes"));
 }
 
 /// <summary>The receiving side of an <see cref="IRaftTransport"/>: the member. Methods are called from transport threads.</summary>
@@ -90,6 +100,13 @@ public interface IRaftTransportHandler
     /// <summary>Serves a lease request forwarded by a follower (<see cref="IRaftTransport.ForwardLeaseAsync"/>); returns the answer bytes.</summary>
     Task<byte[]> ServeLeaseAsync(byte[] request, CancellationToken cancellationToken)
         => Task.FromException<byte[]>(new NotSupportedException("lease requests are not served here"));
+
+    /// <summary>
+    /// Serves a peer's HashKV request (<see cref="IRaftTransport.FetchHashKvAsync"/>) from this member's store. Throws
+    /// <see cref="Etcd.Api.EtcdException"/> (compacted or future revision), which the transport hands back to the asker.
+    /// </summary>
+    Task<Etcdserverpb.HashKVResponse> ServeHashKvAsync(long revision, CancellationToken cancellationToken)
+        => Task.FromException<Etcdserverpb.HashKVResponse>(new NotSupportedException("hash requests are not served here"));
 
     /// <summary>The cluster as this member sees it, for peers that join (<see cref="IRaftTransport.FetchClusterAsync"/>).</summary>
     RemoteCluster DescribeCluster();

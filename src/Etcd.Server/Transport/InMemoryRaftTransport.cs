@@ -205,6 +205,18 @@ public sealed class InMemoryRaftTransport : IRaftTransport
     }
 
     /// <inheritdoc/>
+    public async Task<Etcdserverpb.HashKVResponse> FetchHashKvAsync(ulong peerId, long revision, CancellationToken cancellationToken)
+    {
+        var peer = Handler is { } h ? _network.HandlerOf(h.MemberId, peerId) : null;
+        if (peer is null)
+        {
+            throw new IOException($"member {peerId:x} is unreachable");
+        }
+
+        return (await peer.ServeHashKvAsync(revision, cancellationToken).ConfigureAwait(false)).Clone();
+    }
+
+    /// <inheritdoc/>
     public ValueTask DisposeAsync()
     {
         if (Handler is { } h)

@@ -55,7 +55,7 @@ internal static class PeerWire
         from = BinaryPrimitives.ReadUInt64BigEndian(b[13..]);
         to = BinaryPrimitives.ReadUInt64BigEndian(b[21..]);
         return kind is PeerStreamKind.Messages or PeerStreamKind.Snapshot or PeerStreamKind.ClusterQuery or PeerStreamKind.Promote
-            or PeerStreamKind.Lease or PeerStreamKind.CertificateRejected;
+            or PeerStreamKind.Lease or PeerStreamKind.CertificateRejected or PeerStreamKind.HashKv;
     }
 
     public static int WriteFrame(Stream s, IMessage m)
@@ -126,6 +126,13 @@ internal enum PeerStreamKind : byte
     /// and closes. Nothing else is sent on such a connection.
     /// </summary>
     CertificateRejected = 6,
+
+    /// <summary>
+    /// A member asks a peer for its HashKV (etcd's corruption checks, which use the peer URL's <c>/members/hashkv</c>):
+    /// one frame with a serialised <c>etcdserverpb.HashKVRequest</c>; the answer is one frame, status byte 0 followed by
+    /// a serialised <c>HashKVResponse</c>, or 1 followed by etcd's error string (compacted or future revision).
+    /// </summary>
+    HashKv = 7,
 }
 
 /// <summary>The listener's answer to a hello.</summary>

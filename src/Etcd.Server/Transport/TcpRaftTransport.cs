@@ -7,6 +7,7 @@ using System.Threading.Channels;
 using Etcd.Raft;
 using Etcd.Server.Logging;
 using Etcd.Server.Tls;
+using Google.Protobuf;
 using Microsoft.Extensions.Logging;
 using Raftpb;
 
@@ -315,6 +316,30 @@ public sealed class TcpRaftTransport : IRaftTransport
             return;
         }
 
+        if (kind == PeerStreamKind.HashKv)
+        {
+            var req = await PeerWire.ReadFrameAsync(stream, 1024, ct).ConfigureAwait(false);
+            if (req is null)
+            {
+                return;
+            }
+
+            byte[] answer;
+            try
+            {
+                var resp = await h.ServeHashKvAsync(Etcdserverpb.HashKVRequest.Parser.ParseFrom(req).Revision, ct).ConfigureAwait(false);
+                answer = [0, .. resp.ToByteArray()];
+            }
+            catch (Etcd.Api.EtcdException e)
+            {
+                answer = [1, .. System.Text.Encoding.UTF8.GetBytes(e.Error.Message)];
+            }
+
+            await PeerWire.WriteFrameAsync(stream, answer, ct).ConfigureAwait(false);
+            await stream.FlushAsync(ct).ConfigureAwait(false);
+            return;
+        }
+
         if (kind == PeerStreamKind.Snapshot)
         {
             var snapStats = PeerStats(from);
@@ -551,6 +576,42 @@ public sealed class TcpRaftTransport : IRaftTransport
             throw new IOException(e.Message, e);
         }
     }
+
+    /// <inheritdoc/>
+    public async Task<Etcdserverpb.HashKVResponse> FetchHashKvAsync(ulong peerId, long revision, CancellationToken cancellationToken)
+    {
+        if (!_peers.TryGetValue(peerId, out var p))
+        {
+            throw new IOException($"member {Hex(peerId)} is not a known peer");
+        }
+
+        try
+        {
+            var (stream, _) = await DialAsync(p, PeerStreamKind.HashKv, cancellationToken).ConfigureAwait(false);
+            await using (stream.ConfigureAwait(false))
+            {
+                await PeerWire.WriteFrameAsync(stream, new Etcdserverpb.HashKVRequest { Revision = revision }.ToByteArray(), cancellationToken).ConfigureAwait(false);
+                await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+                var answer = await PeerWire.ReadFrameAsync(stream, 64 * 1024, cancellationToken).ConfigureAwait(false);
+                return answer switch
+                {
+                    [0, ..] => Etcdserverpb.HashKVResponse.Parser.ParseFrom(answer.AsSpan(1)),
+                    [1, ..] => throw HashKvError(System.Text.Encoding.UTF8.GetString(answer, 1, answer.Length - 1)),
+                    _ => throw new IOException("peer closed the hash stream"),
+                };
+            }
+        }
+        catch (PeerRejectedException e)
+        {
+            throw new IOException(e.Message, e);
+        }
+    }
+
+    /// <summary>The error a peer answered a HashKV with, as etcd's <c>getPeerHashKVHTTP</c> reads it from the body.</summary>
+    private static Exception HashKvError(string text)
+        => text.Contains("required revision has been compacted", StringComparison.Ordinal) ? Etcd.Api.EtcdErrors.Compacted.ToException()
+        : text.Contains("required revision is a future revision", StringComparison.Ordinal) ? Etcd.Api.EtcdErrors.FutureRev.ToException()
+        : new IOException($"unknown error: {text}");
 
     private async Task RunPeerAsync(PeerSender p)
     {

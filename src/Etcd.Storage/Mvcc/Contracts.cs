@@ -45,6 +45,16 @@ public sealed record KvStoreOptions
     /// <summary>Revisions removed from the backend per compaction batch (etcd's <c>CompactionBatchLimit</c>, default 1000).</summary>
     public int CompactionBatchLimit { get; init; } = 1000;
 
+    /// <summary>Pause between two batches of a compaction's removal (etcd 3.4: 10 ms), during which writes and reads go on.</summary>
+    public TimeSpan CompactionBatchPause { get; init; } = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>
+    /// Called after each committed batch of a compaction's removal, on the removal's task, outside the store's
+    /// locks (metrics: etcd's <c>etcd_debugging_mvcc_db_compaction_pause_duration_milliseconds</c>; tests). It may
+    /// read and write the store. Null = nothing is called.
+    /// </summary>
+    public Action<CompactionBatch>? CompactionBatchCommitted { get; init; }
+
     /// <summary>
     /// Supplies the raft consistent index saved into <c>meta/consistent_index</c> (8 bytes big-endian) with
     /// every write transaction that changes keys and on <see cref="KvStore.Commit"/> (etcd's
@@ -55,6 +65,13 @@ public sealed record KvStoreOptions
     /// <summary>Where transaction counts and compaction/hash latencies are reported; null = not measured.</summary>
     public IMvccMetrics? Metrics { get; init; }
 }
+
+/// <summary>One committed batch of a compaction's removal from the backend (<see cref="KvStoreOptions.CompactionBatchCommitted"/>).</summary>
+/// <param name="CompactRevision">The compaction's revision.</param>
+/// <param name="Number">1 for the first batch of this compaction, then 2, 3, ...</param>
+/// <param name="Deleted">Revisions deleted from the <c>key</c> bucket by this batch.</param>
+/// <param name="Last">Whether it was the last batch (<c>meta/finishedCompactRev</c> is written with it).</param>
+public readonly record struct CompactionBatch(long CompactRevision, int Number, int Deleted, bool Last);
 
 /// <summary>The result of <see cref="KvStore.HashByRevision"/> (etcd's <c>HashKV</c>).</summary>
 /// <param name="Hash">CRC-32C (Castagnoli) over the bucket name <c>key</c> and the key/value bytes of the revisions hashed.</param>

@@ -26,8 +26,8 @@ namespace Etcd.Storage.Mvcc;
 /// <see cref="HashByRevision"/>, <see cref="ReadEvents"/>) may run concurrently from any number of
 /// threads. A reader/writer lock guards the key index: a write holds it exclusively for the duration of
 /// the request (readers never see half a transaction), a read shares it while it resolves revisions and
-/// reads values from a backend read snapshot. Physical compaction runs after the exclusive section in
-/// batches, so reads continue during it.</para>
+/// reads values from a backend read snapshot. Physical compaction runs after the exclusive section, on a
+/// background task, in batches that each take the write gate briefly, so reads and writes continue between them.</para>
 /// </remarks>
 public sealed partial class KvStore : IDisposable
 {
@@ -86,6 +86,7 @@ public sealed partial class KvStore : IDisposable
             try
             {
                 _backend = backend;
+                _generation++;
                 _index = new TreeIndex();
                 Volatile.Write(ref _currentRev, 1);
                 Volatile.Write(ref _compactRev, -1);
@@ -190,6 +191,7 @@ public sealed partial class KvStore : IDisposable
             }
 
             _disposed = true;
+            _generation++;
         }
 
         _rw.Dispose();

@@ -243,6 +243,23 @@ public sealed partial class ClusterMember : IAsyncDisposable
         IsPaused = false;
     }
 
+    /// <summary>SIGTERM (a clean stop: the member commits its backend), then waits for the exit (bounded).</summary>
+    /// <exception cref="TimeoutException">Still running 30 s later.</exception>
+    public async Task TerminateAsync()
+    {
+        if (_process is not { HasExited: false })
+        {
+            return;
+        }
+
+        AppendLog($"[{_incarnation}] ---- SIGTERM");
+        Signal(SigTerm);
+        if (!await WaitForExitAsync(TimeSpan.FromSeconds(30)))
+        {
+            throw new TimeoutException($"{Name} still alive 30 s after SIGTERM");
+        }
+    }
+
     /// <summary>SIGSTOP: the process freezes (its sockets stay open, nothing is answered).</summary>
     public void Pause()
     {
@@ -358,6 +375,7 @@ public sealed partial class ClusterMember : IAsyncDisposable
         }
     }
 
+    private const int SigTerm = 15;
     private const int SigStop = 19;
     private const int SigCont = 18;
 

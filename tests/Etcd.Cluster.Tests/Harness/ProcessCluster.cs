@@ -21,6 +21,9 @@ public sealed record ClusterOptions
     /// <summary>Bound on each member's start (readiness line).</summary>
     public TimeSpan ReadyTimeout { get; init; } = TimeSpan.FromSeconds(40);
 
+    /// <summary>Flags added to every member's command line (e.g. <c>--experimental-corrupt-check-time=1s</c>).</summary>
+    public IReadOnlyList<string> ExtraArgs { get; init; } = [];
+
     /// <summary>Executable; null means <see cref="ClusterEnvironment.RequireUnderTest"/>.</summary>
     public string? Binary { get; init; }
 }
@@ -252,6 +255,7 @@ public sealed class ProcessCluster : IAsyncDisposable
             args.AddRange(["--snapshot-count", sc.ToString()]);
         }
 
+        args.AddRange(Options.ExtraArgs);
         return args;
     }
 

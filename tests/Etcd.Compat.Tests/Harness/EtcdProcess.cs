@@ -73,6 +73,9 @@ public sealed partial class EtcdProcess : IAsyncDisposable
     /// <summary>Exit code of the last incarnation once it has exited (137 = killed by SIGKILL), else null.</summary>
     public int? ExitCode => _process is { HasExited: true } p ? p.ExitCode : null;
 
+    /// <summary>Raised with each log line (stdout or stderr) as it arrives, on a reader thread; handlers must be quick and thread-safe.</summary>
+    public event Action<string>? LineReceived;
+
     /// <summary>Captured log lines of the current (last) incarnation only.</summary>
     public string CurrentIncarnationLogs
     {
@@ -416,6 +419,7 @@ public sealed partial class EtcdProcess : IAsyncDisposable
         }
 
         AppendLog($"[{incarnation}:{stream}] {line}");
+        LineReceived?.Invoke(line);
         if (line.Contains(ReadyLine, StringComparison.Ordinal))
         {
             ready.TrySetResult();
