@@ -81,7 +81,15 @@ internal static class Program
                 log.LogFields(LogLevel.Information, "received signal; shutting down", ("signal", "terminated"));
             }
 
-            await host.DisposeAsync();
+            if (stoppedByItself)
+            {
+                await host.DisposeAsync();
+            }
+            else
+            {
+                await host.StopAsync();
+            }
+
             return ExitCode(stoppedByItself, host.Server.RemovedFromCluster);
         }
     }

@@ -18,7 +18,7 @@ public sealed class HttpEndpoints
     public HttpEndpoints(EtcdServer server, ServiceRegistry registry)
     {
         _server = server;
-        _gateway = new JsonGateway(registry);
+        _gateway = new JsonGateway(registry, server.Options.MaxConcurrentStreams);
     }
 
     /// <summary>Serves one HTTP request (any method, any path).</summary>

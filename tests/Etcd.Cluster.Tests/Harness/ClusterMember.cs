@@ -243,6 +243,13 @@ public sealed partial class ClusterMember : IAsyncDisposable
         IsPaused = false;
     }
 
+    /// <summary>SIGTERM: asks the member to shut down cleanly (it exits by itself; see <see cref="WaitForExitAsync"/>).</summary>
+    public void Terminate()
+    {
+        AppendLog($"[{_incarnation}] ---- SIGTERM");
+        Signal(SigTerm);
+    }
+
     /// <summary>SIGSTOP: the process freezes (its sockets stay open, nothing is answered).</summary>
     public void Pause()
     {
@@ -358,6 +365,7 @@ public sealed partial class ClusterMember : IAsyncDisposable
         }
     }
 
+    private const int SigTerm = 15;
     private const int SigStop = 19;
     private const int SigCont = 18;
 
