@@ -193,7 +193,26 @@ public sealed class EtcdHost : IAsyncDisposable
         return host;
     }
 
-    /// <summary>Stops the listeners and the member.</summary>
+    /// <summary>
+    /// Stops gracefully, as etcd does on SIGTERM/SIGINT (<c>Etcd.Close</c>, then <c>EtcdServer.Stop</c>): client
+    /// listeners close and connections get GOAWAY, streams end with <c>etcdserver: server stopped</c>, unary requests in
+    /// flight finish (bounded by the member's request timeout, 5 s + 2 election timeouts, after which they end with that
+    /// status too); then a leader of several voters transfers leadership (same bound); then the hard stop of
+    /// <see cref="DisposeAsync"/>. Never throws for a failed transfer (logged).
+    /// </summary>
+    public async Task StopAsync(CancellationToken cancellationToken = default)
+    {
+        using (var drain = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+        {
+            drain.CancelAfter(Server.RequestTimeout);
+            await _client.StopAsync(drain.Token).ConfigureAwait(false);
+        }
+
+        await Server.TransferLeadershipAsync(cancellationToken).ConfigureAwait(false);
+        await DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Stops the listeners and the member at once (etcd's <c>HardStop</c>: no drain, no leadership transfer).</summary>
     public async ValueTask DisposeAsync()
     {
         EtcdHostLog.Closing(_log, Server.Options, closed: false);

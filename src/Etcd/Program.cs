@@ -93,7 +93,15 @@ internal static class Program
                     ("signal", "terminated"));
             }
 
-            await host.DisposeAsync();
+            if (stoppedByItself)
+            {
+                await host.DisposeAsync();
+            }
+            else
+            {
+                await host.StopAsync();
+            }
+
             return ExitCode(stoppedByItself, host.Server.RemovedFromCluster);
         }
     }

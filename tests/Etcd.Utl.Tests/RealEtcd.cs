@@ -12,7 +12,7 @@ public sealed class RealEtcdFactAttribute : FactAttribute
     {
         if (!RealEtcd.Available)
         {
-            Skip = "real etcd 3.4.23 (/usr/bin/etcd, /usr/bin/etcdctl) absent";
+            Skip = global::Etcd.Tests.MissingTool.SkipReason("real etcd 3.4.23 (/usr/bin/etcd, /usr/bin/etcdctl) absent");
         }
     }
 }
@@ -24,7 +24,7 @@ public sealed class RealEtcdTheoryAttribute : TheoryAttribute
     {
         if (!RealEtcd.Available)
         {
-            Skip = "real etcd 3.4.23 (/usr/bin/etcd, /usr/bin/etcdctl) absent";
+            Skip = global::Etcd.Tests.MissingTool.SkipReason("real etcd 3.4.23 (/usr/bin/etcd, /usr/bin/etcdctl) absent");
         }
     }
 }

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Etcd.Api;
 using Etcd.Api.Grpc;
 using Google.Protobuf;
 using Microsoft.AspNetCore.Http;
@@ -19,6 +20,8 @@ internal sealed partial class GrpcDispatcher
     private readonly GrpcHttpServerOptions _options;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<ServiceMethod, ServerMethodInvoker> _invokers = new();
+    private readonly ConcurrentDictionary<HttpServerCall, MethodType> _active = new();
+    private int _draining;
 
     /// <summary>The metadata key clientv3 sends its API version in (etcd's rpctypes.MetadataClientAPIVersionKey).</summary>
     private const string ClientApiVersionHeader = "client-api-version";
@@ -82,6 +85,13 @@ internal sealed partial class GrpcDispatcher
             metrics.ClientRequest(stats.IsUnary ? "unary" : "stream", version.Count > 0 ? version[0] : null);
         }
 
+        var type = method.Method.Type;
+        _active[call] = type;
+        if (Volatile.Read(ref _draining) == 1 && type != MethodType.Unary)
+        {
+            call.Abort(EtcdErrors.Stopped.ToException());
+        }
+
         StatusCode status;
         string message;
         StreamGuard? guard = null;
@@ -127,6 +137,7 @@ internal sealed partial class GrpcDispatcher
         }
         finally
         {
+            _active.TryRemove(call, out _);
             await abortRegistration.DisposeAsync().ConfigureAwait(false);
             guard?.Dispose();
         }
@@ -148,6 +159,32 @@ internal sealed partial class GrpcDispatcher
         }
 
         await call.CompleteAsync(status, message).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The server begins to stop: streaming calls (watch, lease keep-alive, observe, snapshot), which would never end by
+    /// themselves, end now with etcd's <c>etcdserver: server stopped</c> (Unavailable, so clients retry elsewhere), and so
+    /// does every streaming call that starts from now on; unary calls run on. Thread-safe.
+    /// </summary>
+    public void BeginDrain()
+    {
+        Volatile.Write(ref _draining, 1);
+        foreach (var (call, type) in _active)
+        {
+            if (type != MethodType.Unary)
+            {
+                call.Abort(EtcdErrors.Stopped.ToException());
+            }
+        }
+    }
+
+    /// <summary>The drain time is up: every call still running ends with <c>etcdserver: server stopped</c>. Thread-safe.</summary>
+    public void AbortAll()
+    {
+        foreach (var call in _active.Keys)
+        {
+            call.Abort(EtcdErrors.Stopped.ToException());
+        }
     }
 
     private static string UnknownMethodMessage(string path, ServiceRegistry registry)

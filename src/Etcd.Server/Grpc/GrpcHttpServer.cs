@@ -24,11 +24,16 @@ namespace Etcd.Server.Grpc;
 /// </summary>
 public sealed class GrpcHttpServer : IAsyncDisposable
 {
+    /// <summary>After the drain time, how long the calls ended with a status get to reach their clients before connections are aborted.</summary>
+    private static readonly TimeSpan AbortGrace = TimeSpan.FromMilliseconds(500);
+
     private readonly GrpcHttpServerOptions _options;
     private readonly RequestDelegate _fallback;
     private readonly GrpcDispatcher _dispatcher;
     private readonly List<SniffedPort> _ports = [];
     private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly CancellationTokenSource _abortAll = new();
     private KestrelServer? _kestrel;
     private ServiceProvider? _services;
     private IReadOnlyList<Uri> _boundUrls = [];
@@ -165,8 +170,12 @@ public sealed class GrpcHttpServer : IAsyncDisposable
     }
 
     /// <summary>
-    /// Stops accepting, lets in-flight requests finish until <paramref name="cancellationToken"/> fires, then
-    /// aborts the rest (their handlers' tokens fire). Idempotent.
+    /// Stops gracefully (etcd's <c>stopServers</c>, with GOAWAY instead of its reset): the listening sockets close, every
+    /// HTTP/2 connection gets GOAWAY and idle HTTP/1.1 connections close; streaming calls, which never end by themselves
+    /// (gRPC watch, keep-alive, observe, snapshot, and the gateway's watch, keep-alive and observe), end at once with
+    /// <c>etcdserver: server stopped</c> (Unavailable); unary requests in flight run to completion until
+    /// <paramref name="cancellationToken"/> fires. Then what is left ends with the same status, and connections still
+    /// open after a short grace are aborted. Returns when every connection is closed. Idempotent.
     /// </summary>
     public async Task StopAsync(CancellationToken cancellationToken = default)
     {
@@ -176,10 +185,37 @@ public sealed class GrpcHttpServer : IAsyncDisposable
             return;
         }
 
-        await kestrel.StopAsync(cancellationToken).ConfigureAwait(false);
+        _dispatcher.BeginDrain();
+        Cancel(_stopping);
+        using var hard = new CancellationTokenSource();
+        var stop = kestrel.StopAsync(hard.Token);
+        try
+        {
+            await stop.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Drain time is up: the calls left get a status (not a reset), then Kestrel aborts whatever still lingers.
+            _dispatcher.AbortAll();
+            Cancel(_abortAll);
+            hard.CancelAfter(AbortGrace);
+            await stop.ConfigureAwait(false);
+        }
+
         foreach (var port in _ports)
         {
             await port.StopAcceptingAsync().ConfigureAwait(false);
+        }
+    }
+
+    private static void Cancel(CancellationTokenSource cts)
+    {
+        try
+        {
+            cts.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
         }
     }
 
@@ -238,7 +274,17 @@ public sealed class GrpcHttpServer : IAsyncDisposable
             return _dispatcher.HandleAsync(context);
         }
 
-        return _fallback(context);
+        return FallbackAsync(context);
+    }
+
+    private async Task FallbackAsync(HttpContext context)
+    {
+        // Requests still running when the drain time is up end as their client went away; long-lived ones see
+        // IServerStopFeature.Stopping and end when the stop begins.
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _abortAll.Token);
+        context.RequestAborted = linked.Token;
+        context.Features.Set<IServerStopFeature>(new ServerStopFeature(_stopping.Token));
+        await _fallback(context).ConfigureAwait(false);
     }
 
     private static async Task<(Uri Url, IPEndPoint EndPoint)> ParseUrlAsync(string text, CancellationToken cancellationToken)

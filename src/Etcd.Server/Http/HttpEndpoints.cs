@@ -25,7 +25,7 @@ public sealed class HttpEndpoints
     public HttpEndpoints(EtcdServer server, ServiceRegistry registry, AccessController? access = null, Microsoft.Extensions.Logging.ILoggerFactory? loggerFactory = null)
     {
         _server = server;
-        _gateway = server.Options.EnableGrpcGateway ? new JsonGateway(registry) : null;
+        _gateway = server.Options.EnableGrpcGateway ? new JsonGateway(registry, server.Options.MaxConcurrentStreams) : null;
         _access = access;
         _health = new HealthHandler(server, loggerFactory);
     }

@@ -76,9 +76,18 @@ public sealed class JsonGateway
     };
 
     private readonly ServiceRegistry _registry;
+    private readonly GatewayStreams _streams;
 
-    /// <summary>Creates a gateway over the handlers of <paramref name="registry"/>.</summary>
-    public JsonGateway(ServiceRegistry registry) => _registry = registry;
+    /// <summary>
+    /// Creates a gateway over the handlers of <paramref name="registry"/>; at most <paramref name="maxConcurrentStreams"/>
+    /// gateway requests per listener run at once, later ones wait (etcd's <c>--max-concurrent-streams</c>, which bounds
+    /// the gateway's one connection to the server; 0 or <see cref="uint.MaxValue"/>: unlimited).
+    /// </summary>
+    public JsonGateway(ServiceRegistry registry, long maxConcurrentStreams = 0)
+    {
+        _registry = registry;
+        _streams = new GatewayStreams(maxConcurrentStreams);
+    }
 
     /// <summary>Whether <paramref name="path"/> is a gateway path (<c>/v3/…</c> or <c>/v3beta/…</c>).</summary>
     public static bool IsGatewayPath(PathString path, out string route)
@@ -109,6 +118,17 @@ public sealed class JsonGateway
         if (!HttpMethods.IsPost(http.Request.Method))
         {
             await WriteErrorAsync(http, HttpStatusCode.MethodNotAllowed, StatusCode.Unimplemented, "Method Not Allowed").ConfigureAwait(false);
+            return;
+        }
+
+        using var slot = await _streams.EnterAsync(http, longLived: method.Type != MethodType.Unary).ConfigureAwait(false);
+        if (slot is null)
+        {
+            if (!http.RequestAborted.IsCancellationRequested)
+            {
+                await WriteErrorAsync(http, HttpStatusCode.ServiceUnavailable, StatusCode.Unavailable, EtcdErrors.Stopped.Message).ConfigureAwait(false);
+            }
+
             return;
         }
 

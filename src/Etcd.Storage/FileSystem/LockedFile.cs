@@ -67,8 +67,31 @@ internal sealed class LockedFile : IDisposable
     /// <summary>Records that the file now lives at <paramref name="newPath"/> (after its directory was renamed).</summary>
     public void SetPath(string newPath) => Path = newPath;
 
-    /// <summary>Closes the handle, which releases the lock.</summary>
-    public void Dispose() => Handle.Dispose();
+    /// <summary>
+    /// Releases the lock, then closes the handle. The explicit unlock matters: closing alone leaves the lock held
+    /// while a child process, forked by any thread of this process and not yet exec'd, still holds a copy of the
+    /// descriptor, so a reopen right after Dispose would fail with "fileutil: file already locked".
+    /// Idempotent.
+    /// </summary>
+    public void Dispose()
+    {
+        if (Handle.IsClosed)
+        {
+            return;
+        }
+        try
+        {
+            NativeFile.Unlock(Handle);
+        }
+        catch (IOException)
+        {
+            // Closing below still releases the lock once no other copy of the descriptor remains.
+        }
+        finally
+        {
+            Handle.Dispose();
+        }
+    }
 }
 
 /// <summary>Thrown when a file is locked by another open (etcd's fileutil.ErrLocked).</summary>

@@ -24,9 +24,11 @@ internal static partial class NativeFile
     private const int F_OFD_SETLK = 37;
     private const int F_OFD_SETLKW = 38;
     private const short F_WRLCK = 1;
+    private const short F_UNLCK = 2;
 
     private const int LOCK_EX = 2;
     private const int LOCK_NB = 4;
+    private const int LOCK_UN = 8;
 
     private const int O_RDONLY = 0;
     private const int O_DIRECTORY = 0x10000;
@@ -163,7 +165,8 @@ internal static partial class NativeFile
     /// <summary>
     /// Takes an exclusive write lock on the whole file: an OFD lock (fcntl F_OFD_SETLK[W]) as etcd's
     /// fileutil does on Linux, or flock(2) where OFD locks are missing. OFD locks belong to the open file
-    /// description, so two opens in one process conflict too. The lock lives until the handle is closed.
+    /// description, so two opens in one process conflict too. The lock lives until <see cref="Unlock"/> or until
+    /// every descriptor sharing the description is closed (a child process between fork and exec holds copies).
     /// </summary>
     /// <returns>false when <paramref name="wait"/> is false and another holder has the lock.</returns>
     public static unsafe bool LockExclusive(SafeFileHandle handle, bool wait)
@@ -214,6 +217,41 @@ internal static partial class NativeFile
             }
         });
         return ok;
+    }
+
+    /// <summary>
+    /// Releases the lock <see cref="LockExclusive"/> took on <paramref name="handle"/>'s open file description.
+    /// Closing the handle alone is not enough: a child process forked by any thread holds a copy of every
+    /// descriptor until it execs (they are close-on-exec), and the description, with its lock, lives as long as
+    /// any copy does; an explicit unlock releases it at once whoever else shares the description.
+    /// </summary>
+    public static unsafe void Unlock(SafeFileHandle handle)
+    {
+        WithFd(handle, fd =>
+        {
+            if (!s_noOfdLocks)
+            {
+                var fl = new FlockT { Type = F_UNLCK, Whence = 0, Start = 0, Len = 0 };
+                int rc;
+                do
+                {
+                    rc = SysFcntlLock(fd, F_OFD_SETLK, &fl);
+                }
+                while (rc != 0 && Marshal.GetLastPInvokeError() == EINTR);
+                if (rc == 0)
+                {
+                    return;
+                }
+                if (Marshal.GetLastPInvokeError() != EINVAL)
+                {
+                    throw Error("fcntl unlock");
+                }
+            }
+            if (RetryEintr(() => SysFlock(fd, LOCK_UN)) != 0)
+            {
+                throw Error("flock unlock");
+            }
+        });
     }
 
     private static int RetryEintr(Func<int> call)

@@ -157,7 +157,7 @@ public sealed class EtcdctlFactAttribute : FactAttribute
     {
         if (!File.Exists(EtcdctlInteropTests.Etcdctl))
         {
-            Skip = "etcdctl is not installed at " + EtcdctlInteropTests.Etcdctl;
+            Skip = global::Etcd.Tests.MissingTool.SkipReason("etcdctl is not installed at " + EtcdctlInteropTests.Etcdctl);
         }
     }
 }

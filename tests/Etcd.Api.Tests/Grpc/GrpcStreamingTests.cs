@@ -355,8 +355,76 @@ public sealed class GrpcStreamingTests
         await serverCancelled.Task.WaitAsync(Bound);
     }
 
+    /// <summary>A unary call in flight when the stop begins runs to completion; a new connection is refused meanwhile.</summary>
     [Fact]
-    public async Task Stop_WithActiveStream_AbortsAfterGrace_AndFreesThePort()
+    public async Task Stop_LetsUnaryCallInFlightFinish()
+    {
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var t = await TestServer.StartAsync(r => r.MapUnary(EchoMethods.Unary, async (req, ctx) =>
+        {
+            started.TrySetResult();
+            await release.Task.WaitAsync(ctx.CancellationToken);
+            return S("done:" + req.Value);
+        }));
+        var endPoint = t.Server.BoundEndPoints[0];
+        var call = t.Channel.UnaryAsync(EchoMethods.Unary, S("x"));
+        await started.Task.WaitAsync(Bound);
+
+        using var grace = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        var stop = t.Server.StopAsync(grace.Token);
+
+        // The listener closes as the stop begins, while the call is still running.
+        var refused = false;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (!refused && clock.Elapsed < Bound)
+        {
+            try
+            {
+                using var s = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+                await s.ConnectAsync(endPoint);
+                await Task.Yield();
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+                refused = true;
+            }
+        }
+
+        Assert.True(refused, "the listener still accepts connections while stopping");
+        Assert.False(stop.IsCompleted, "the stop did not wait for the call in flight");
+        release.TrySetResult();
+        Assert.Equal("done:x", (await call.WaitAsync(Bound)).Value);
+        await stop.WaitAsync(Bound);
+        await t.DisposeAsync();
+    }
+
+    /// <summary>A unary call still running when the drain time is up ends with etcd's "server stopped", not a reset.</summary>
+    [Fact]
+    public async Task Stop_EndsUnaryCallStillRunningAfterDrainTime_WithServerStopped()
+    {
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var t = await TestServer.StartAsync(r => r.MapUnary(EchoMethods.Unary, async (req, ctx) =>
+        {
+            started.TrySetResult();
+            await Task.Delay(Timeout.Infinite, ctx.CancellationToken);
+            return S("never");
+        }));
+        var call = t.Channel.UnaryAsync(EchoMethods.Unary, S("x"));
+        await started.Task.WaitAsync(Bound);
+        using (var grace = new CancellationTokenSource(TimeSpan.FromMilliseconds(200)))
+        {
+            await t.Server.StopAsync(grace.Token).WaitAsync(Bound);
+        }
+
+        var e = await Assert.ThrowsAnyAsync<RpcException>(() => call.WaitAsync(Bound));
+        Assert.Equal((StatusCode.Unavailable, "etcdserver: server stopped"), (e.Status, e.Detail));
+        await t.DisposeAsync();
+    }
+
+    /// <summary>A stream never ends by itself: a stop ends it at once with etcd's "server stopped" (Unavailable: retry elsewhere).</summary>
+    [Fact]
+    public async Task Stop_WithActiveStream_EndsItWithServerStopped_AndFreesThePort()
     {
         var serverCancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -372,13 +440,15 @@ public sealed class GrpcStreamingTests
         Assert.True(await call.ResponseStream.MoveNext().AsTask().WaitAsync(Bound));
         await started.Task.WaitAsync(Bound);
 
-        using (var grace = new CancellationTokenSource(TimeSpan.FromMilliseconds(200)))
+        // A drain time far beyond the bound: the stream must not wait for it.
+        using (var grace = new CancellationTokenSource(TimeSpan.FromMinutes(5)))
         {
             await t.Server.StopAsync(grace.Token).WaitAsync(Bound);
         }
 
         await serverCancelled.Task.WaitAsync(Bound);
-        await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext().AsTask().WaitAsync(Bound));
+        var e = await Assert.ThrowsAnyAsync<RpcException>(() => call.ResponseStream.MoveNext().AsTask().WaitAsync(Bound));
+        Assert.Equal((StatusCode.Unavailable, "etcdserver: server stopped"), (e.Status, e.Detail));
         await t.DisposeAsync();
 
         // The port is free again.

@@ -243,6 +243,13 @@ public sealed partial class ClusterMember : IAsyncDisposable
         IsPaused = false;
     }
 
+    /// <summary>SIGTERM: asks the member to shut down cleanly (it exits by itself; see <see cref="WaitForExitAsync"/>).</summary>
+    public void Terminate()
+    {
+        AppendLog($"[{_incarnation}] ---- SIGTERM");
+        Signal(SigTerm);
+    }
+
     /// <summary>SIGTERM (a clean stop: the member commits its backend), then waits for the exit (bounded).</summary>
     /// <exception cref="TimeoutException">Still running 30 s later.</exception>
     public async Task TerminateAsync()
@@ -252,8 +259,7 @@ public sealed partial class ClusterMember : IAsyncDisposable
             return;
         }
 
-        AppendLog($"[{_incarnation}] ---- SIGTERM");
-        Signal(SigTerm);
+        Terminate();
         if (!await WaitForExitAsync(TimeSpan.FromSeconds(30)))
         {
             throw new TimeoutException($"{Name} still alive 30 s after SIGTERM");

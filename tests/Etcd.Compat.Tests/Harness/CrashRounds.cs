@@ -238,6 +238,9 @@ public sealed class CrashRounds : IAsyncDisposable
         var stop = new CancellationTokenSource();
         var started = Stopwatch.StartNew();
         var failures = new List<string>();
+        // Conf changes start once the round's first put is acknowledged: otherwise a low kill pass of a conf-change
+        // failpoint can fire while the writers are still connecting, and the round never ran under load.
+        var firstAck = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
         // A failed request while the member still runs has an unknown outcome (its value stays in the attempted set,
         // never in the acknowledged one) and the writer goes on with a new value; a handful per round is tolerated
@@ -260,6 +263,8 @@ public sealed class CrashRounds : IAsyncDisposable
                         _acked.Add(new AckedPut(key, value, rev));
                         acks++;
                     }
+
+                    firstAck.TrySetResult();
                 }
                 catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException)
                 {
@@ -280,6 +285,12 @@ public sealed class CrashRounds : IAsyncDisposable
         {
             tasks.Add(Task.Run(async () =>
             {
+                var remaining = limit - started.Elapsed;
+                if (remaining <= TimeSpan.Zero || await Task.WhenAny(firstAck.Task, Task.Delay(remaining)) != firstAck.Task)
+                {
+                    return;
+                }
+
                 while (!stop.IsCancellationRequested && started.Elapsed < limit)
                 {
                     var url = $"http://127.0.0.1:{_nextLearnerPort++}";

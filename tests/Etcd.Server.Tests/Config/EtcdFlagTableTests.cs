@@ -15,7 +15,7 @@ public sealed partial class EtcdFlagTableTests
         {
             if (!File.Exists(ConfigGo))
             {
-                Skip = "etcd 3.4 source not installed";
+                Skip = global::Etcd.Tests.MissingTool.SkipReason("etcd 3.4 source not installed");
             }
         }
     }

@@ -16,7 +16,7 @@ public sealed class OracleTheoryAttribute : TheoryAttribute
     {
         if (!File.Exists("/usr/bin/etcd"))
         {
-            Skip = "real etcd (/usr/bin/etcd) is not installed";
+            Skip = global::Etcd.Tests.MissingTool.SkipReason("real etcd (/usr/bin/etcd) is not installed");
         }
     }
 }

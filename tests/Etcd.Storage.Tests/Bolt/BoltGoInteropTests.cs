@@ -9,11 +9,11 @@ public sealed class GoBoltFactAttribute : FactAttribute
     {
         if (GoBolt.FindOnPath("go") == null)
         {
-            Skip = "go toolchain not installed: bbolt interop not checked";
+            Skip = global::Etcd.Tests.MissingTool.SkipReason("go toolchain not installed: bbolt interop not checked");
         }
         else if (!Directory.Exists(GoBolt.BboltSource))
         {
-            Skip = $"bbolt source absent ({GoBolt.BboltSource}): bbolt interop not checked";
+            Skip = global::Etcd.Tests.MissingTool.SkipReason($"bbolt source absent ({GoBolt.BboltSource}): bbolt interop not checked");
         }
     }
 }

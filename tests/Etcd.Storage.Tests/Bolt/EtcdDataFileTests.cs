@@ -13,7 +13,7 @@ public sealed class EtcdBinariesFactAttribute : FactAttribute
     {
         if (!File.Exists(EtcdProcess.EtcdPath) || !File.Exists(EtcdProcess.EtcdctlPath))
         {
-            Skip = $"{EtcdProcess.EtcdPath} or {EtcdProcess.EtcdctlPath} not installed: real etcd data file not checked";
+            Skip = global::Etcd.Tests.MissingTool.SkipReason($"{EtcdProcess.EtcdPath} or {EtcdProcess.EtcdctlPath} not installed: real etcd data file not checked");
         }
     }
 }

@@ -15,7 +15,7 @@ public sealed class RealEtcdFactAttribute : FactAttribute
     {
         if (!File.Exists(Etcd) || !File.Exists(Etcdctl))
         {
-            Skip = $"real etcd not installed ({Etcd}, {Etcdctl}); install Debian's etcd-server and etcd-client to run this interop test";
+            Skip = global::Etcd.Tests.MissingTool.SkipReason($"real etcd not installed ({Etcd}, {Etcdctl}); install Debian's etcd-server and etcd-client to run this interop test");
         }
     }
 }
