@@ -32,12 +32,12 @@ public sealed partial class AutoCompactionCompatTests(ITestOutputHelper output)
         /// <summary>Completion time of the put that returned each revision.</summary>
         public Dictionary<long, TimeSpan> Written { get; } = [];
 
-        /// <summary>Compactions as their "Finished" line arrived.</summary>
+        /// <summary>Compactions as their "Starting" line arrived (the compactor's own schedule; "Finished" waits for raft).</summary>
         public List<(TimeSpan At, long Revision)> Compactions { get; } = [];
 
         public void OnLine(string line)
         {
-            if (Finished().Match(line) is { Success: true } m)
+            if (Starting().Match(line) is { Success: true } m)
             {
                 lock (Compactions)
                 {
@@ -92,7 +92,7 @@ public sealed partial class AutoCompactionCompatTests(ITestOutputHelper output)
             output.WriteLine($"{name}: {s.Written.Count} puts up to revision {s.Written.Keys.Max()}; compactions: " +
                 string.Join(", ", compactions.Select(c => $"rev {c.Revision} at {c.At.TotalSeconds:0.00}s")));
             Assert.True(compactions.Count >= 2, $"{name} compacted {compactions.Count} times in {WriteFor.TotalSeconds} s\n{s.Member.LogTail()}");
-            Assert.Contains(s.Member.Logs.Split('\n'), l => Starting().IsMatch(l));
+            Assert.Contains(s.Member.Logs.Split('\n'), l => Finished().IsMatch(l));
 
             for (var k = 0; k < compactions.Count; k++)
             {
@@ -111,7 +111,9 @@ public sealed partial class AutoCompactionCompatTests(ITestOutputHelper output)
                 // ErrCompacted, which it counts as done and logs as finished).
                 Assert.True(compactions[k - 1].Revision <= rev, $"{name}: compactions out of order");
                 var gap = at - compactions[k - 1].At;
-                Assert.True(gap > TimeSpan.FromSeconds(1.5) && gap < TimeSpan.FromSeconds(3.5), $"{name}: {gap.TotalSeconds:0.00}s between compactions");
+                // A window apart; the bounds leave room for a loaded machine's late timers and log delivery, and still
+                // tell a 2 s window from a 0.2 s sampling step or a missed window.
+                Assert.True(gap > TimeSpan.FromSeconds(1.2) && gap < TimeSpan.FromSeconds(4), $"{name}: {gap.TotalSeconds:0.00}s between compactions");
                 if (s.Written.TryGetValue(rev + 1, out var next))
                 {
                     Assert.True(next >= at - TimeSpan.FromSeconds(3.7), $"{name}: revision {rev} had been superseded at {next.TotalSeconds:0.00}s, long before its compaction at {at.TotalSeconds:0.00}s");

@@ -70,12 +70,29 @@ public sealed class OracleTests(SnapshotFixture fx) : IClassFixture<SnapshotFixt
     [RealEtcdFact]
     public void SnapshotRestore_ThreeMembers_RealEtcdClusterForms()
     {
+        // The ports are picked free, released, then baked into the restored members: another test process may take
+        // one in between. Such a round is retried with new ports (bounded); any other failure fails the test.
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                RestoreThreeMembersAndServe(attempt);
+                return;
+            }
+            catch (Exception e) when (attempt < 3 && e.ToString().Contains("address already in use", StringComparison.Ordinal))
+            {
+            }
+        }
+    }
+
+    private void RestoreThreeMembersAndServe(int attempt)
+    {
         var ports = Enumerable.Range(0, 3).Select(_ => RealEtcd.FreePort()).ToArray();
         var cluster = string.Join(",", ports.Select((p, i) => $"c{i}=http://127.0.0.1:{p}"));
         var dirs = new string[3];
         for (var i = 0; i < 3; i++)
         {
-            dirs[i] = fx.NewDir($"c{i}");
+            dirs[i] = fx.NewDir($"c{i}-{attempt}");
             var r = RealEtcd.Etcdutl(fx.Root, "snapshot", "restore", fx.SnapshotPath, "--data-dir", dirs[i], "--name", $"c{i}",
                 "--initial-cluster", cluster, "--initial-advertise-peer-urls", $"http://127.0.0.1:{ports[i]}", "--initial-cluster-token", "tok-3");
             Assert.True(r.Code == 0, r.Err);
