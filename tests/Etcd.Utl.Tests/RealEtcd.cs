@@ -37,11 +37,25 @@ public static class RealEtcd
 
     public static bool Available => File.Exists(EtcdPath) && File.Exists(EtcdctlPath);
 
+    /// <summary>
+    /// A free 127.0.0.1 port drawn at random from 10000–19999 (below the kernel's ephemeral range, whose ports outgoing
+    /// connections of parallel test processes take at any moment), checked by binding it.
+    /// </summary>
     public static int FreePort()
     {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
+        for (var attempt = 0; ; attempt++)
+        {
+            var port = 10_000 + Random.Shared.Next(10_000);
+            try
+            {
+                using var l = new TcpListener(IPAddress.Loopback, port);
+                l.Start();
+                return port;
+            }
+            catch (SocketException) when (attempt < 1000)
+            {
+            }
+        }
     }
 
     /// <summary>Runs etcdctl (API v3) with a 60 s bound; returns exit code, stdout, stderr.</summary>
