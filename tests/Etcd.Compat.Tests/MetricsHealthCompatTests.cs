@@ -127,7 +127,10 @@ public sealed class MetricsHealthCompatTests(ITestOutputHelper output)
             }
             catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
             {
-                Assert.Fail($"{binary}: metrics URL {url} never answered: {e.Message}\n{member.LogTail()}");
+                // The caller never receives the member, so it is stopped here.
+                var tail = member.LogTail();
+                await member.DisposeAsync();
+                Assert.Fail($"{binary}: metrics URL {url} never answered: {e.Message}\n{tail}");
             }
         }
     }
