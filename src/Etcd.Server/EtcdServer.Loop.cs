@@ -46,11 +46,13 @@ public sealed partial class EtcdServer
         catch (Exception e)
         {
             _log.LogCritical(e, "raft loop failed {error}", e.Message);
+            _applier?.Stop();
             FailAll(e);
             _stopped.TrySetResult();
             return;
         }
 
+        _applier?.Stop();
         FailAll(null);
         _wal.Dispose();
         _stopped.TrySetResult();
@@ -215,7 +217,9 @@ public sealed partial class EtcdServer
 
         if (rd.Snapshot is { } snap && snap.Metadata is { Index: > 0 })
         {
-            ApplySnapshot(snap);
+            // The applier installs it once everything handed over before is applied; raft waits (etcd's applySnapshot
+            // waits for the raft node the same way), so the state machine and raft's log move together.
+            _applier!.RunAndWait(() => ApplySnapshot(snap));
         }
 
         foreach (var rs in rd.ReadStates)
@@ -230,7 +234,14 @@ public sealed partial class EtcdServer
             }
         }
 
-        // Persist before anything is sent or applied: what raft acknowledges must survive a crash.
+        // The leader sends before it persists: its followers write their logs while it writes its own (Raft thesis
+        // §10.2.1; etcd's raftNode). A follower persists first: it must not acknowledge what it could still lose.
+        var sentFirst = IsLeader;
+        if (sentFirst && rd.Messages.Count > 0)
+        {
+            SendMessages(rd.Messages);
+        }
+
         if (rd.HasHardState || rd.Entries.Count > 0)
         {
             Failpoints.Hit(Failpoint.RaftBeforeSave);
@@ -253,25 +264,43 @@ public sealed partial class EtcdServer
             _raftStorage.Append(rd.Entries);
         }
 
-        if (rd.Messages.Count > 0)
+        if (!sentFirst && rd.Messages.Count > 0)
         {
             SendMessages(rd.Messages);
         }
 
+        // Committed entries are in the local WAL now (the Ready's own entries were just saved): hand them to the
+        // applier and go on without waiting, unless one changes raft's configuration: raft must see it applied
+        // before it goes on (RawNode is this thread's, so the applier changes it while this thread waits).
         if (rd.CommittedEntries.Count > 0)
         {
-            ApplyEntries(rd.CommittedEntries);
-            Failpoints.Hit(Failpoint.RaftAfterApply);
-            MaybeSnapshot();
+            _applier!.Apply(rd.CommittedEntries);
+            if (HasConfChange(rd.CommittedEntries))
+            {
+                _applier.WaitIdle();
+            }
         }
 
         _node.Advance(rd);
         AfterAdvance();
     }
 
+    private static bool HasConfChange(IReadOnlyList<Entry> entries)
+    {
+        foreach (var e in entries)
+        {
+            if (e.Type is EntryType.EntryConfChange or EntryType.EntryConfChangeV2)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     private void AfterAdvance()
     {
-        // A member that is the only voter need not wait out an election timeout.
+        // A member that is the only voter need not wait out an election timeout (once its log is applied).
         if (!_campaignedAfterReplay && Leader == 0)
         {
             var members = Cluster.Members();
