@@ -12,6 +12,10 @@ public sealed partial class EtcdServer
 
     private readonly ReadBatch _readBatch = new();
     private readonly List<RaftInput> _parked = [];
+
+    /// <summary>Raft thread: proposals drained from the input queue, stepped into raft as one MsgProp.</summary>
+    private readonly List<RaftInput> _proposals = [];
+    private readonly List<byte[]> _proposalData = [];
     private readonly Dictionary<ulong, (TaskCompletionSource<ulong> Notifier, long SentTicks, byte[] Ctx)> _readsInFlight = new();
 
     private void RunLoop()
@@ -34,8 +38,17 @@ public sealed partial class EtcdServer
                 while (drained < 4096 && reader.TryRead(out var input))
                 {
                     drained++;
+                    if (input.Kind == RaftInputKind.Propose && Leader != 0)
+                    {
+                        _proposals.Add(input);
+                        continue;
+                    }
+
+                    ProposeBatch();
                     HandleInput(input);
                 }
+
+                ProposeBatch();
 
                 while (_node.HasReady() && !_stopRequested)
                 {
@@ -159,6 +172,51 @@ public sealed partial class EtcdServer
     }
 
     private bool IsLeaderless() => Leader == 0;
+
+    /// <summary>
+    /// Raft thread: steps the proposals gathered while draining the queue into raft together (one MsgProp, one append
+    /// per follower); a batch raft drops fails every proposer in it, as one by one would.
+    /// </summary>
+    private void ProposeBatch()
+    {
+        if (_proposals.Count == 0)
+        {
+            return;
+        }
+
+        if (_proposals.Count == 1)
+        {
+            HandleInput(_proposals[0]);
+            _proposals.Clear();
+            return;
+        }
+
+        foreach (var p in _proposals)
+        {
+            _proposalData.Add(p.Data!);
+        }
+
+        try
+        {
+            _node.Propose(_proposalData);
+        }
+        catch (RaftException e)
+        {
+            var error = IsLeaderless() ? Api.EtcdErrors.NoLeader.ToException() : new Api.Grpc.RpcException(Api.Grpc.StatusCode.Unknown, e.Message);
+            foreach (var p in _proposals)
+            {
+                if (_waiters.TryGetValue(p.Id, out var w))
+                {
+                    w.TrySetException(error);
+                }
+            }
+        }
+        finally
+        {
+            _proposals.Clear();
+            _proposalData.Clear();
+        }
+    }
 
     private void RetryStaleReads()
     {
