@@ -3,7 +3,8 @@
 # Each round starts a fresh member of every implementation in turn (free 127.0.0.1 ports, temp data dir) and runs
 # etcd-load's put mode twice: from the moment /health answers for FIRST_SECONDS (the first seconds after start,
 # JIT warm-up included), then a warm run bounded by TOTAL puts or MAX_SECONDS. Rounds rotate the order of the
-# implementations so drifting machine load hits each alike; the lines carry throughput and p50/p99.
+# implementations so drifting machine load hits each alike; the lines carry throughput and p50/p99, and the
+# server's CPU time (user+system, from /proc) per 1000 puts, which a shared machine disturbs less than throughput.
 #
 #   bench/put-compare.sh                                    # ours (bin/etcd) beside /usr/bin/etcd
 #   BEFORE=/path/to/old/bin/etcd bench/put-compare.sh       # old build, new build, etcd
@@ -47,6 +48,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+put_run() { # label what endpoint total seconds
+  local c0 c1 line n
+  c0=$(cpu "$pid")
+  line=$(dotnet "$load_dll" put --endpoints "$3" --clients "$clients" --conns "$conns" --total "$4" --val-size 256 --max-seconds "$5" 2>/dev/null)
+  c1=$(cpu "$pid")
+  n=$(sed -nE 's/^put: ([0-9]+) requests.*/\1/p' <<<"$line")
+  printf '%-8s %-10s %s; server cpu ms/1000 puts %s\n' "$1" "$2" "$line" \
+    "$(awk -v a="$c0" -v b="$c1" -v n="${n:-0}" -v hz="$(getconf CLK_TCK)" 'BEGIN { if (n > 0) printf "%.0f", (b - a) * 1000 / hz * 1000 / n; else print "-" }')"
+}
+
 run_one() { # label binary
   local label=$1 bin=$2 cport pport ep
   read -r cport pport < <(free_ports)
@@ -58,10 +71,8 @@ run_one() { # label binary
     --initial-cluster "put=http://127.0.0.1:$pport" >"$data.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 150); do curl -sf "http://$ep/health" >/dev/null && break; sleep 0.1; done
-  printf '%-8s first %2ss  ' "$label" "$first_seconds"
-  dotnet "$load_dll" put --endpoints "$ep" --clients "$clients" --conns "$conns" --total 1000000 --val-size 256 --max-seconds "$first_seconds" 2>/dev/null
-  printf '%-8s warm       ' "$label"
-  dotnet "$load_dll" put --endpoints "$ep" --clients "$clients" --conns "$conns" --total "$total" --val-size 256 --max-seconds "$max_seconds" 2>/dev/null
+  put_run "$label" "first ${first_seconds}s" "$ep" 1000000 "$first_seconds"
+  put_run "$label" warm "$ep" "$total" "$max_seconds"
   cleanup
 }
 
