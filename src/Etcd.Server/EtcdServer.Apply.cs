@@ -27,12 +27,11 @@ public sealed partial class EtcdServer
 
     /// <summary>
     /// Creates the applier thread (started by <see cref="StartLoop"/>): a failed apply is fatal to the member, as a
-    /// panic in etcd's apply is; the raft node is asked to stop.
+    /// panic in etcd's apply is; the raft node is asked to stop, and fails every pending request as it ends.
     /// </summary>
     private ApplierThread CreateApplier() => new("etcd-applier", ApplyBatch, e =>
     {
         _log.LogCritical(e, "apply failed {error}", e.Message);
-        FailAll(e);
         _inputs.Writer.TryWrite(new RaftInput(RaftInputKind.Stop, 0, null));
     });
 
