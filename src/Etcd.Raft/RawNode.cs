@@ -80,11 +80,24 @@ public sealed class RawNode
         _raft.Step(m);
     }
 
-    /// <summary>Proposes a (v1) configuration change as an EntryConfChange entry; errors as <see cref="Propose"/>.
+    /// <summary>Proposes several normal entries in one step: one MsgProp, so a leader appends them together and sends
+    /// one append per follower for all of them, and a follower forwards them in one message. Errors as
+    /// <see cref="Propose(byte[])"/>, for the whole batch (none of it is appended then).</summary>
+    public void Propose(IReadOnlyList<byte[]> batch)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        if (batch.Count == 0) return;
+        var m = new Message { Type = MessageType.MsgProp, From = _raft.Id };
+        for (int i = 0; i < batch.Count; i++)
+            m.Entries.Add(RaftUtil.NewEntry(0, 0, EntryType.EntryNormal, UnsafeByteOperations.UnsafeWrap(batch[i] ?? [])));
+        _raft.Step(m);
+    }
+
+    /// <summary>Proposes a (v1) configuration change as an EntryConfChange entry; errors as <see cref="Propose(byte[])"/>.
     /// A change proposed while another is unapplied is replaced by an empty entry (etcd's behaviour).</summary>
     public void ProposeConfChange(ConfChange cc) => StepConfChange(EntryType.EntryConfChange, cc.ToByteString());
 
-    /// <summary>Proposes a ConfChangeV2 (joint consensus) as an EntryConfChangeV2 entry; errors as <see cref="Propose"/>.</summary>
+    /// <summary>Proposes a ConfChangeV2 (joint consensus) as an EntryConfChangeV2 entry; errors as <see cref="Propose(byte[])"/>.</summary>
     public void ProposeConfChange(ConfChangeV2 cc) => StepConfChange(EntryType.EntryConfChangeV2, cc.ToByteString());
 
     private void StepConfChange(EntryType type, ByteString data)

@@ -1,5 +1,6 @@
 using Etcd.Api;
 using Etcd.Api.Grpc;
+using Etcd.Server.Apply;
 using Etcdserverpb;
 using Google.Protobuf;
 using Microsoft.Extensions.Logging;
@@ -7,12 +8,61 @@ using Raftpb;
 
 namespace Etcd.Server;
 
+/// <summary>
+/// The applier's side of the member (etcd's <c>applyAll</c> / <c>applyEntries</c> / <c>applyEntryNormal</c> /
+/// <c>applyConfChange</c>): runs on the applier thread (<see cref="ApplierThread"/>) and owns the applied index, the
+/// consistent index, the raft snapshot trigger and the completion of proposers' waiters.
+/// </summary>
 public sealed partial class EtcdServer
 {
+    private ApplierThread? _applier;
+    private IApplierV3? _applyV3;
+    private IApplierV3? _applyV3Base;
+
+    /// <summary>The applier chain (corrupt → capped → [auth] → quota → backend), built on first use.</summary>
+    private IApplierV3 ApplyV3 => _applyV3 ??= ApplierChain.Build(ApplyV3Base, Alarms, QuotaCost, QuotaAvailable);
+
+    /// <summary>The backend link alone (what replayed membership entries go through).</summary>
+    private IApplierV3 ApplyV3Base => _applyV3Base ??= new BackendApplier(this);
+
     /// <summary>
-    /// Applies committed entries in order on the raft loop thread (etcd's <c>applyEntries</c>): normal
-    /// entries carry an <see cref="InternalRaftRequest"/> whose result (response or error) goes to the
-    /// proposer's waiter; conf-change entries change raft's configuration and the membership.
+    /// Creates the applier thread (started by <see cref="StartLoop"/>): a failed apply is fatal to the member, as a
+    /// panic in etcd's apply is; the raft node is asked to stop, and fails every pending request as it ends.
+    /// </summary>
+    private ApplierThread CreateApplier() => new("etcd-applier", ApplyBatch, e =>
+    {
+        _log.LogCritical(e, "apply failed {error}", e.Message);
+        _inputs.Writer.TryWrite(new RaftInput(RaftInputKind.Stop, 0, null));
+    });
+
+    /// <summary>Test hook: completes once the member's stop has reached the applier (jobs not started are dropped).</summary>
+    internal Task ApplierStopRequestedForTests => _applier?.StopRequested ?? Task.CompletedTask;
+
+    /// <summary>Test hook: runs on the applier thread before each entry is applied (a slow applier in tests).</summary>
+    internal Action<Entry>? BeforeApplyEntryForTests { get; set; }
+
+    /// <summary>
+    /// Applier thread: one batch handed over by the raft node — committed entries already persisted in the local WAL —
+    /// applied in order; then waiters of the applied index are released and a raft snapshot is taken every
+    /// <c>--snapshot-count</c> entries.
+    /// </summary>
+    private void ApplyBatch(IReadOnlyList<Entry> entries)
+    {
+        ApplyEntries(entries);
+        Failpoints.Hit(Failpoint.RaftAfterApply);
+        MaybeSnapshot();
+        if (!Volatile.Read(ref _campaignedAfterReplay) && Leader == 0)
+        {
+            // A lone voter campaigns once its log is applied (the raft node checks; it may be idle otherwise).
+            _inputs.Writer.TryWrite(RaftInput.Run(AfterAdvance));
+        }
+    }
+
+    /// <summary>
+    /// Applies committed entries in order (etcd's <c>applyEntries</c>): normal entries carry an
+    /// <see cref="InternalRaftRequest"/> that goes through the applier chain and whose result (response or error)
+    /// goes to the proposer's waiter; conf-change entries change raft's configuration and the membership (the raft
+    /// node waits meanwhile, so raft's configuration is changed with its thread parked).
     /// </summary>
     private void ApplyEntries(IReadOnlyList<Entry> entries)
     {
@@ -22,6 +72,8 @@ public sealed partial class EtcdServer
             {
                 continue;
             }
+
+            BeforeApplyEntryForTests?.Invoke(e);
 
             // The backend saves this index with whatever the entry writes (same batch); entries the backend
             // already covers (replay after a restart) change only in-memory state that is not in it.
@@ -80,7 +132,7 @@ public sealed partial class EtcdServer
 
         if (req.V2 is not null || req.ClusterVersionSet is not null || req.ClusterMemberAttrSet is not null)
         {
-            ApplyRequest(req);
+            ApplyV3Base.Apply(req);
         }
     }
 
@@ -110,27 +162,18 @@ public sealed partial class EtcdServer
             id = req.ID;
         }
 
-        object? result = CorruptError(req) ?? CappedError(req);
-        if (result is null)
+        var start = SlowStart();
+        object? result;
+        try
         {
-            var fits = QuotaAvailable(req);
-            var start = SlowStart();
-            try
-            {
-                result = ApplyRequest(req);
-            }
-            catch (RpcException ex)
-            {
-                result = ex;
-            }
-
-            WarnIfSlowApply(start, req, result);
-
-            if (!fits && result is not Exception)
-            {
-                result = EtcdErrors.NoSpace.ToException();
-            }
+            result = ApplyV3.Apply(req);
         }
+        catch (RpcException ex)
+        {
+            result = ex;
+        }
+
+        WarnIfSlowApply(start, req, result);
 
         if (result is EtcdException { Error: var err } && ReferenceEquals(err, EtcdErrors.NoSpace) && Alarms.Get(AlarmType.Nospace).Count == 0)
         {
@@ -157,148 +200,6 @@ public sealed partial class EtcdServer
                 w.TrySetResult(result);
             }
         }
-    }
-
-    private object? ApplyRequest(InternalRaftRequest req)
-    {
-        if (req.V2 is { } v2)
-        {
-            ApplyV2(v2);
-            return null;
-        }
-
-        if (req.Put is { } put)
-        {
-            return Kv.Put(put);
-        }
-
-        if (req.DeleteRange is { } del)
-        {
-            return Kv.DeleteRange(del);
-        }
-
-        if (req.Txn is { } txn)
-        {
-            return Kv.Txn(txn);
-        }
-
-        if (req.Compaction is { } compaction)
-        {
-            // The removal from the backend goes on in the background (etcd's FIFO scheduler).
-            var compacted = Kv.ScheduleCompaction(compaction, out var removed);
-            return compaction.Physical ? new PhysicalCompaction(compacted, removed) : compacted;
-        }
-
-        if (req.Range is { } range)
-        {
-            return Kv.Range(range);
-        }
-
-        if (TryApplyLease(req, out var leaseResult))
-        {
-            return leaseResult;
-        }
-
-        if (req.Alarm is { } alarm)
-        {
-            return ApplyAlarm(alarm);
-        }
-
-        if (req.ClusterVersionSet is { } cv)
-        {
-            SetClusterVersion(cv.Ver);
-            return null;
-        }
-
-        if (req.ClusterMemberAttrSet is { } attr)
-        {
-            Cluster.UpdateAttributes(attr.MemberID, attr.MemberAttributes?.Name, attr.MemberAttributes?.ClientUrls);
-            PersistMember(attr.MemberID);
-            Metrics.Server.StoreWrite("set");
-            return null;
-        }
-
-        return new RpcException(StatusCode.Unimplemented, "etcdserver: request not supported yet");
-    }
-
-    /// <summary>
-    /// Alarm GET / ACTIVATE / DEACTIVATE as etcd's applier: GET lists the raised alarms (all, or of one
-    /// type), ACTIVATE raises one for a member, DEACTIVATE clears it and answers with what was cleared.
-    /// </summary>
-    private AlarmResponse ApplyAlarm(AlarmRequest r)
-    {
-        var resp = new AlarmResponse { Header = new ResponseHeader() };
-        switch (r.Action)
-        {
-            case AlarmRequest.Types.AlarmAction.Get:
-                resp.Alarms.AddRange(Alarms.Get(r.Alarm));
-                break;
-            case AlarmRequest.Types.AlarmAction.Activate:
-                if (r.Alarm != AlarmType.None && Alarms.Activate(r.MemberID, r.Alarm) is { } added)
-                {
-                    resp.Alarms.Add(added);
-                    _log.LogWarning("alarm raised by peer {alarm} {from}", r.Alarm.ToString().ToUpperInvariant(), Hex(r.MemberID));
-                }
-
-                break;
-            case AlarmRequest.Types.AlarmAction.Deactivate:
-                if (Alarms.Deactivate(r.MemberID, r.Alarm) is { } removed)
-                {
-                    resp.Alarms.Add(removed);
-                    _log.LogWarning("alarm disarmed {alarm} {from}", r.Alarm.ToString().ToUpperInvariant(), Hex(r.MemberID));
-                }
-
-                break;
-        }
-
-        return resp;
-    }
-
-    /// <summary>The two v2 store writes etcd 3.4 still uses: member attributes and the cluster version.</summary>
-    private void ApplyV2(Request r)
-    {
-        if (r.Method != "PUT")
-        {
-            return;
-        }
-
-        if (r.Path == "/0/version")
-        {
-            SetClusterVersion(r.Val);
-            return;
-        }
-
-        const string prefix = "/0/members/";
-        if (r.Path.StartsWith(prefix, StringComparison.Ordinal) && r.Path.EndsWith("/attributes", StringComparison.Ordinal))
-        {
-            var idText = r.Path[prefix.Length..^"/attributes".Length];
-            if (ulong.TryParse(idText, System.Globalization.NumberStyles.HexNumber, null, out var id))
-            {
-                using var doc = System.Text.Json.JsonDocument.Parse(r.Val);
-                var name = doc.RootElement.TryGetProperty("name", out var n) ? n.GetString() : null;
-                var urls = doc.RootElement.TryGetProperty("clientURLs", out var c) && c.ValueKind == System.Text.Json.JsonValueKind.Array
-                    ? c.EnumerateArray().Select(x => x.GetString() ?? "").ToList()
-                    : [];
-                Cluster.UpdateAttributes(id, name, urls);
-                PersistMember(id);
-                Metrics.Server.StoreWrite("set");
-            }
-        }
-    }
-
-    private void SetClusterVersion(string version)
-    {
-        var first = Cluster.Version is null;
-        Cluster.SetVersion(version);
-        PersistClusterVersion(version);
-        Metrics.Server.StoreWrite("set");
-        var majorMinor = string.Join('.', version.Split('.').Take(2));
-        if (first)
-        {
-            _log.LogInformation("set initial cluster version {cluster-id} {local-member-id} {cluster-version}", Hex(Cluster.ClusterId), Hex(MemberId), majorMinor);
-        }
-
-        _log.LogInformation("enabled capabilities for version {cluster-version}", majorMinor);
     }
 
     private void ApplyConfChange(ConfChange cc)

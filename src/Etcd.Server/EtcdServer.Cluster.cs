@@ -448,7 +448,7 @@ public sealed partial class EtcdServer
         old.TrySetResult();
     }
 
-    /// <summary>Loop thread: the leader changed from <paramref name="previous"/> to <paramref name="lead"/>.</summary>
+    /// <summary>Raft thread: the leader changed from <paramref name="previous"/> to <paramref name="lead"/>.</summary>
     private void OnLeaderChanged(ulong previous, ulong lead)
     {
         Interlocked.Increment(ref _leaderChanges);
@@ -470,7 +470,7 @@ public sealed partial class EtcdServer
         }
     }
 
-    /// <summary>Loop thread: hands a peer's message to raft (messages from removed members are ignored).</summary>
+    /// <summary>Raft thread: hands a peer's message to raft (messages from removed members are ignored).</summary>
     private void StepPeerMessage(Message m)
     {
         if (Cluster.IsRemoved(m.From))
@@ -488,7 +488,10 @@ public sealed partial class EtcdServer
         }
     }
 
-    /// <summary>Loop thread: sends a Ready's messages; a MsgSnap carries the state machine at the applied index.</summary>
+    /// <summary>
+    /// Raft thread: sends a Ready's messages. A MsgSnap goes to the applier instead, which fills in the state machine
+    /// at its applied index between two batches (etcd's <c>msgSnapC</c>) and sends it from there.
+    /// </summary>
     private void SendMessages(IReadOnlyList<Message> messages)
     {
         List<Message>? outgoing = null;
@@ -500,15 +503,13 @@ public sealed partial class EtcdServer
             }
 
             ObserveHeartbeat(m);
-            var send = m;
             if (m.Type == MessageType.MsgSnap)
             {
-                send = m.Clone();
-                send.Snapshot = MergedSnapshot();
-                _log.LogInformation("sending merged snapshot {from} {to} {snapshot-index}", Hex(MemberId), Hex(m.To), send.Snapshot.Metadata.Index);
+                _applier!.Post(() => SendMergedSnapshot(m));
+                continue;
             }
 
-            (outgoing ??= new List<Message>(messages.Count)).Add(send);
+            (outgoing ??= new List<Message>(messages.Count)).Add(m);
         }
 
         if (outgoing is not null)
@@ -517,7 +518,16 @@ public sealed partial class EtcdServer
         }
     }
 
-    /// <summary>Loop thread: a raft snapshot of the applied state (membership JSON + the bbolt db), etcd's createMergedSnapshotMessage.</summary>
+    /// <summary>Applier thread: sends <paramref name="m"/> (a MsgSnap) carrying the state machine as applied now.</summary>
+    private void SendMergedSnapshot(Message m)
+    {
+        var send = m.Clone();
+        send.Snapshot = MergedSnapshot();
+        _log.LogInformation("sending merged snapshot {from} {to} {snapshot-index}", Hex(MemberId), Hex(m.To), send.Snapshot.Metadata.Index);
+        Transport.Send([send]);
+    }
+
+    /// <summary>Applier thread: a raft snapshot of the applied state (membership JSON + the bbolt db), etcd's createMergedSnapshotMessage.</summary>
     private Snapshot MergedSnapshot()
     {
         var applied = AppliedIndex;
@@ -529,7 +539,7 @@ public sealed partial class EtcdServer
     }
 
     /// <summary>
-    /// Loop thread: persists a received snapshot as etcd does (the db as <c>%016x.snap.db</c>, then the snap
+    /// Applier thread, with the raft thread waiting: persists a received snapshot as etcd does (the db as <c>%016x.snap.db</c>, then the snap
     /// file and its WAL record) and restores the state machine from it (the db renamed to <c>member/snap/db</c>).
     /// </summary>
     private void ApplySnapshot(Snapshot snap)
@@ -577,7 +587,7 @@ public sealed partial class EtcdServer
     }
 
     /// <summary>
-    /// Loop thread (or before it starts): replaces membership with the snapshot's and, when <paramref name="dbPath"/>
+    /// Applier thread (or before the threads start): replaces membership with the snapshot's and, when <paramref name="dbPath"/>
     /// is given, swaps in that db and rebuilds the state machine from it.
     /// </summary>
     private void RestoreStateMachine(Snapshot snap, string? dbPath)
@@ -607,7 +617,7 @@ public sealed partial class EtcdServer
         _appliedWaiters.Trigger(AppliedIndex);
     }
 
-    /// <summary>Loop thread: makes the transport's peers match the membership.</summary>
+    /// <summary>Applier thread: makes the transport's peers match the membership.</summary>
     private void SyncTransportPeers()
     {
         var members = Cluster.Members().Where(m => m.Id != MemberId).ToDictionary(m => m.Id);
@@ -630,7 +640,7 @@ public sealed partial class EtcdServer
     }
 
     /// <summary>
-    /// Loop thread: every <c>--snapshot-count</c> applied entries, etcd's <c>triggerSnapshot</c>: commits the
+    /// Applier thread: every <c>--snapshot-count</c> applied entries, etcd's <c>triggerSnapshot</c>: commits the
     /// backend with the consistent index, writes a snap file (<c>%016x-%016x.snap</c>, the membership as v2 store
     /// JSON) and its WAL record, releases the WAL segments before it, and compacts the in-memory raft log to
     /// <see cref="SnapshotCatchUpEntries"/> behind it (so far-behind members get a MsgSnap).

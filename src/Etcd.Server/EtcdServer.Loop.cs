@@ -12,6 +12,10 @@ public sealed partial class EtcdServer
 
     private readonly ReadBatch _readBatch = new();
     private readonly List<RaftInput> _parked = [];
+
+    /// <summary>Raft thread: proposals drained from the input queue, stepped into raft as one MsgProp.</summary>
+    private readonly List<RaftInput> _proposals = [];
+    private readonly List<byte[]> _proposalData = [];
     private readonly Dictionary<ulong, (TaskCompletionSource<ulong> Notifier, long SentTicks, byte[] Ctx)> _readsInFlight = new();
 
     private void RunLoop()
@@ -34,8 +38,17 @@ public sealed partial class EtcdServer
                 while (drained < 4096 && reader.TryRead(out var input))
                 {
                     drained++;
+                    if (input.Kind == RaftInputKind.Propose && Leader != 0)
+                    {
+                        _proposals.Add(input);
+                        continue;
+                    }
+
+                    ProposeBatch();
                     HandleInput(input);
                 }
+
+                ProposeBatch();
 
                 while (_node.HasReady() && !_stopRequested)
                 {
@@ -46,11 +59,13 @@ public sealed partial class EtcdServer
         catch (Exception e)
         {
             _log.LogCritical(e, "raft loop failed {error}", e.Message);
+            _applier?.Stop();
             FailAll(e);
             _stopped.TrySetResult();
             return;
         }
 
+        _applier?.Stop();
         FailAll(null);
         _wal.Dispose();
         _stopped.TrySetResult();
@@ -158,6 +173,51 @@ public sealed partial class EtcdServer
 
     private bool IsLeaderless() => Leader == 0;
 
+    /// <summary>
+    /// Raft thread: steps the proposals gathered while draining the queue into raft together (one MsgProp, one append
+    /// per follower); a batch raft drops fails every proposer in it, as one by one would.
+    /// </summary>
+    private void ProposeBatch()
+    {
+        if (_proposals.Count == 0)
+        {
+            return;
+        }
+
+        if (_proposals.Count == 1)
+        {
+            HandleInput(_proposals[0]);
+            _proposals.Clear();
+            return;
+        }
+
+        foreach (var p in _proposals)
+        {
+            _proposalData.Add(p.Data!);
+        }
+
+        try
+        {
+            _node.Propose(_proposalData);
+        }
+        catch (RaftException e)
+        {
+            var error = IsLeaderless() ? Api.EtcdErrors.NoLeader.ToException() : new Api.Grpc.RpcException(Api.Grpc.StatusCode.Unknown, e.Message);
+            foreach (var p in _proposals)
+            {
+                if (_waiters.TryGetValue(p.Id, out var w))
+                {
+                    w.TrySetException(error);
+                }
+            }
+        }
+        finally
+        {
+            _proposals.Clear();
+            _proposalData.Clear();
+        }
+    }
+
     private void RetryStaleReads()
     {
         if (_readsInFlight.Count == 0)
@@ -215,7 +275,9 @@ public sealed partial class EtcdServer
 
         if (rd.Snapshot is { } snap && snap.Metadata is { Index: > 0 })
         {
-            ApplySnapshot(snap);
+            // The applier installs it once everything handed over before is applied; raft waits (etcd's applySnapshot
+            // waits for the raft node the same way), so the state machine and raft's log move together.
+            _applier!.RunAndWait(() => ApplySnapshot(snap));
         }
 
         foreach (var rs in rd.ReadStates)
@@ -230,7 +292,14 @@ public sealed partial class EtcdServer
             }
         }
 
-        // Persist before anything is sent or applied: what raft acknowledges must survive a crash.
+        // The leader sends before it persists: its followers write their logs while it writes its own (Raft thesis
+        // §10.2.1; etcd's raftNode). A follower persists first: it must not acknowledge what it could still lose.
+        var sentFirst = IsLeader;
+        if (sentFirst && rd.Messages.Count > 0)
+        {
+            SendMessages(rd.Messages);
+        }
+
         if (rd.HasHardState || rd.Entries.Count > 0)
         {
             Failpoints.Hit(Failpoint.RaftBeforeSave);
@@ -253,25 +322,43 @@ public sealed partial class EtcdServer
             _raftStorage.Append(rd.Entries);
         }
 
-        if (rd.Messages.Count > 0)
+        if (!sentFirst && rd.Messages.Count > 0)
         {
             SendMessages(rd.Messages);
         }
 
+        // Committed entries are in the local WAL now (the Ready's own entries were just saved): hand them to the
+        // applier and go on without waiting, unless one changes raft's configuration: raft must see it applied
+        // before it goes on (RawNode is this thread's, so the applier changes it while this thread waits).
         if (rd.CommittedEntries.Count > 0)
         {
-            ApplyEntries(rd.CommittedEntries);
-            Failpoints.Hit(Failpoint.RaftAfterApply);
-            MaybeSnapshot();
+            _applier!.Apply(rd.CommittedEntries);
+            if (HasConfChange(rd.CommittedEntries))
+            {
+                _applier.WaitIdle();
+            }
         }
 
         _node.Advance(rd);
         AfterAdvance();
     }
 
+    private static bool HasConfChange(IReadOnlyList<Entry> entries)
+    {
+        foreach (var e in entries)
+        {
+            if (e.Type is EntryType.EntryConfChange or EntryType.EntryConfChangeV2)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     private void AfterAdvance()
     {
-        // A member that is the only voter need not wait out an election timeout.
+        // A member that is the only voter need not wait out an election timeout (once its log is applied).
         if (!_campaignedAfterReplay && Leader == 0)
         {
             var members = Cluster.Members();

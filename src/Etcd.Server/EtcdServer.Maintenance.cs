@@ -180,13 +180,4 @@ public sealed partial class EtcdServer
             _log.LogWarning("failed to raise the NOSPACE alarm {error}", e.Message);
         }
     }
-
-    /// <summary>
-    /// The appliers etcd stacks on top of the backend applier: while a NOSPACE alarm is raised (applierV3Capped)
-    /// puts, txns with puts and lease grants fail with NoSpace before they apply; otherwise (quotaApplierV3) a
-    /// request that did not fit before it applied still applies but answers NoSpace. Returns the error to answer
-    /// with instead of the result, or null.
-    /// </summary>
-    private EtcdException? CappedError(InternalRaftRequest req)
-        => Alarms.Get(AlarmType.Nospace).Count > 0 && QuotaCost(req) > 0 ? EtcdErrors.NoSpace.ToException() : null;
 }

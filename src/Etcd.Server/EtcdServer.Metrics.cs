@@ -5,11 +5,11 @@ namespace Etcd.Server;
 /// <summary>The raft loop's and applier's own measurements (etcd's heartbeat contention detector and slow-apply count).</summary>
 public sealed partial class EtcdServer
 {
-    /// <summary>Loop thread only: when each peer was last sent a heartbeat (Stopwatch timestamps).</summary>
+    /// <summary>Raft thread only: when each peer was last sent a heartbeat (Stopwatch timestamps).</summary>
     private readonly Dictionary<ulong, long> _lastHeartbeatSent = [];
 
     /// <summary>
-    /// Loop thread: etcd's timeout detector on leader heartbeats. A heartbeat to a peer sent more than two heartbeat
+    /// Raft thread: etcd's timeout detector on leader heartbeats. A heartbeat to a peer sent more than two heartbeat
     /// intervals after the previous one means the leader could not send on time (likely a slow disk):
     /// <c>etcd_server_heartbeat_send_failures_total</c> goes up, as etcd's raft loop counts it.
     /// </summary>

@@ -115,7 +115,7 @@ public sealed partial class EtcdServer
     /// <summary>Puts the consistent index into a locked batch (the hook membership, alarms and the lessor use).</summary>
     private void SaveConsistentIndex(IBatchTx tx) => Kv.SaveConsistentIndex(tx);
 
-    /// <summary>Loop thread: persists a member as etcd's <c>mustSaveMemberToBackend</c> (key = hex ID, value = member JSON).</summary>
+    /// <summary>Applier thread: persists a member as etcd's <c>mustSaveMemberToBackend</c> (key = hex ID, value = member JSON).</summary>
     private void PersistMember(ulong id)
     {
         var m = Cluster.Find(id);
@@ -128,7 +128,7 @@ public sealed partial class EtcdServer
         WriteMembership(tx => tx.Put(Buckets.Members, MembershipSchema.MemberKey(id), Encoding.UTF8.GetBytes(record.ToJson())));
     }
 
-    /// <summary>Loop thread: etcd's <c>mustDeleteMemberFromBackend</c>: removed from <c>members</c>, marked in <c>members_removed</c>.</summary>
+    /// <summary>Applier thread: etcd's <c>mustDeleteMemberFromBackend</c>: removed from <c>members</c>, marked in <c>members_removed</c>.</summary>
     private void PersistMemberRemoved(ulong id)
         => WriteMembership(tx =>
         {
@@ -137,7 +137,7 @@ public sealed partial class EtcdServer
             tx.Put(Buckets.MembersRemoved, key, MembershipSchema.RemovedValue);
         });
 
-    /// <summary>Loop thread: etcd's <c>mustSaveClusterVersionToBackend</c> (<c>cluster/clusterVersion</c> = "X.Y.Z").</summary>
+    /// <summary>Applier thread: etcd's <c>mustSaveClusterVersionToBackend</c> (<c>cluster/clusterVersion</c> = "X.Y.Z").</summary>
     private void PersistClusterVersion(string version)
         => WriteMembership(tx => tx.Put(Buckets.Cluster, Encoding.ASCII.GetBytes(ClusterKeys.ClusterVersion), Encoding.ASCII.GetBytes(version)));
 
@@ -162,7 +162,7 @@ public sealed partial class EtcdServer
     }
 
     /// <summary>
-    /// Loop thread: the state-machine data of a raft snapshot sent to a lagging member: <c>"ECS2"</c>, u32
+    /// Applier thread: the state-machine data of a raft snapshot sent to a lagging member: <c>"ECS2"</c>, u32
     /// big-endian length, the membership JSON, then the whole bbolt database (<see cref="BoltBackend.Snapshot"/>,
     /// after committing the consistent index of the applied state).
     /// </summary>
@@ -258,7 +258,7 @@ public sealed partial class EtcdServer
     }
 
     /// <summary>
-    /// Loop thread: swaps in the db received with a raft snapshot (already saved as <paramref name="dbPath"/>)
+    /// Applier thread: swaps in the db received with a raft snapshot (already saved as <paramref name="dbPath"/>)
     /// and rebuilds everything cached from the backend: leases, the key index, watchers, alarms.
     /// </summary>
     private void RestoreBackend(string dbPath, ulong snapIndex)

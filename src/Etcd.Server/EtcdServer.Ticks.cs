@@ -89,7 +89,7 @@ public sealed partial class EtcdServer
         }
     }
 
-    /// <summary>Loop thread: etcd's raft node lines for a leader change ("raft.node: … elected leader … at term …").</summary>
+    /// <summary>Raft thread: etcd's raft node lines for a leader change ("raft.node: … elected leader … at term …").</summary>
     private void LogLeaderChange(ulong previous, ulong lead)
     {
         var term = _node.GetBasicStatus().HardState.Term;

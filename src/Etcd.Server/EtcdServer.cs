@@ -15,16 +15,20 @@ using Raftpb;
 namespace Etcd.Server;
 
 /// <summary>
-/// One etcd member (etcd's <c>etcdserver.EtcdServer</c>): the raft loop that persists each Ready to the
-/// WAL before applying it, the apply of committed <see cref="InternalRaftRequest"/>s to MVCC and
-/// membership, proposals with request IDs and waiters, and linearizable reads through ReadIndex.
+/// One etcd member (etcd's <c>etcdserver.EtcdServer</c>): a raft node on its own thread that ticks, steps and
+/// persists each Ready to the WAL, an applier on its own thread that applies committed entries to MVCC and
+/// membership through the applier chain, proposals with request IDs and waiters, and linearizable reads through
+/// ReadIndex.
 /// </summary>
 /// <remarks>
-/// Concurrency: the <see cref="RawNode"/>, the WAL and all writes to the store are touched only by the raft
-/// loop thread. Any thread may call the request methods (<see cref="ProposeAsync"/>,
-/// <see cref="LinearizableReadNotifyAsync"/>, the KV methods); they hand work to the loop through a channel
-/// and await the result. Reads of the store run on the caller's thread (MVCC reads are safe concurrently
-/// with the apply loop's writes).
+/// Concurrency: the raft thread (<c>EtcdServer.Loop.cs</c>) alone touches the <see cref="RawNode"/> and writes the
+/// WAL's entries; it hands committed entries that are persisted locally to the applier thread
+/// (<c>EtcdServer.Apply.cs</c>, <see cref="Apply.ApplierThread"/>) without waiting for them to apply, except for
+/// conf changes and raft snapshots, which it waits for (RawNode's configuration is then changed by the applier
+/// while the raft thread is parked). All writes to the store happen on the applier thread. Any thread may call the
+/// request methods (<see cref="ProposeAsync"/>, <see cref="LinearizableReadNotifyAsync"/>, the KV methods); they
+/// hand work to the raft thread through a channel and await the result. Reads of the store run on the caller's
+/// thread (MVCC reads are safe concurrently with the applier's writes).
 /// </remarks>
 public sealed partial class EtcdServer : IAsyncDisposable
 {
@@ -398,6 +402,8 @@ public sealed partial class EtcdServer : IAsyncDisposable
             return;
         }
 
+        _applier = CreateApplier();
+        _applier.Start();
         _loopThread = new Thread(RunLoop) { IsBackground = true, Name = "etcd-raft-loop" };
         _loopThread.Start();
         var tick = TimeSpan.FromMilliseconds(_options.HeartbeatIntervalMs);

@@ -11,43 +11,47 @@ namespace Etcd.Server;
 /// </summary>
 public enum Failpoint
 {
-    /// <summary><c>raftBeforeSave</c>: a Ready's hard state and entries are about to be written to the WAL (raft loop).</summary>
+    /// <summary>
+    /// <c>raftBeforeSave</c>: a Ready's hard state and entries are about to be written to the WAL (raft thread; a
+    /// leader has already sent the Ready's messages, a follower has not).
+    /// </summary>
     RaftBeforeSave,
 
     /// <summary>
-    /// <c>raftAfterSave</c>: the Ready's entries and hard state are in the WAL (fsynced when raft asked for it),
-    /// nothing of the Ready is sent or applied yet (raft loop).
+    /// <c>raftAfterSave</c>: the Ready's entries and hard state are in the WAL (fsynced when raft asked for it); its
+    /// committed entries are not handed to the applier yet, and a follower has not sent its messages (raft thread).
     /// </summary>
     RaftAfterSave,
 
     /// <summary>
-    /// <c>raftAfterApply</c>: the Ready's committed entries are applied to the state machine (their writes sit in the
-    /// backend's uncommitted batch, waiting for the next batch commit), raft is not advanced yet (raft loop).
+    /// <c>raftAfterApply</c>: a batch of committed entries handed over by the raft thread is applied to the state
+    /// machine (their writes sit in the backend's uncommitted batch, waiting for the next batch commit); the raft
+    /// thread may be further on (applier thread).
     /// </summary>
     RaftAfterApply,
 
-    /// <summary><c>beforeApplyOneConfChange</c>: a committed conf-change entry is about to be applied (raft loop).</summary>
+    /// <summary><c>beforeApplyOneConfChange</c>: a committed conf-change entry is about to be applied (applier thread).</summary>
     BeforeApplyOneConfChange,
 
     /// <summary>
     /// <c>afterApplyOneConfChange</c>: a conf-change entry changed raft's configuration and the membership (its
-    /// members-bucket write is in the backend batch, not committed) (raft loop).
+    /// members-bucket write is in the backend batch, not committed) (applier thread).
     /// </summary>
     AfterApplyOneConfChange,
 
     /// <summary>
     /// <c>raftBeforeSaveSnap</c>: a raft snapshot (every <c>--snapshot-count</c> entries) is about to be written as a
-    /// <c>%016x-%016x.snap</c> file (raft loop).
+    /// <c>%016x-%016x.snap</c> file (applier thread).
     /// </summary>
     RaftBeforeSaveSnap,
 
     /// <summary>
     /// <c>raftAfterSaveSnap</c>: the snap file and the WAL's snapshot record are written; the WAL segments before it
-    /// are not released yet, and for a snapshot received from the leader its db is not swapped in yet (raft loop).
+    /// are not released yet, and for a snapshot received from the leader its db is not swapped in yet (applier thread).
     /// </summary>
     RaftAfterSaveSnap,
 
-    /// <summary><c>raftAfterWALRelease</c>: WAL segments older than the snapshot were released (raft loop).</summary>
+    /// <summary><c>raftAfterWALRelease</c>: WAL segments older than the snapshot were released (applier thread).</summary>
     RaftAfterWalRelease,
 
     /// <summary><c>beforeCommit</c>: a backend batch is about to be committed (<see cref="BackendFailpoints.BeforeCommit"/>).</summary>

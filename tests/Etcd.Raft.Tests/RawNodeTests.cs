@@ -23,6 +23,53 @@ public class RawNodeTests
     }
 
     [Fact]
+    public void ProposeBatch_LeaderSendsOneAppendPerFollower_FollowerForwardsOneMessage_AllApplyInOrder()
+    {
+        var c = new RawCluster([1, 2, 3]);
+        c.ElectLeader(1);
+        c[1].HandleReady();
+        c[1].Node.Propose([TestNode.B("a"), TestNode.B("b"), TestNode.B("c")]);
+        var rd = c[1].Node.GetReady();
+        Assert.Equal(3, rd.Entries.Count);
+        Assert.Equal([rd.Entries[0].Index, rd.Entries[0].Index + 1, rd.Entries[0].Index + 2], rd.Entries.Select(e => e.Index));
+        var apps = rd.Messages.Where(m => m.Type == MessageType.MsgApp).ToList();
+        Assert.Equal([2UL, 3UL], apps.Select(m => m.To).Order());
+        Assert.All(apps, m => Assert.Equal(3, m.Entries.Count));
+        c[1].Storage.Append(rd.Entries);
+        c[1].Node.Advance(rd);
+        foreach (var m in rd.Messages)
+        {
+            c[m.To].Node.Step(m);
+        }
+
+        c.Pump();
+
+        // A follower forwards a batch to the leader as one MsgProp.
+        c[2].Node.Propose([TestNode.B("d"), TestNode.B("e")]);
+        var frd = c[2].Node.GetReady();
+        var prop = Assert.Single(frd.Messages, m => m.Type == MessageType.MsgProp);
+        Assert.Equal(1UL, prop.To);
+        Assert.Equal(2, prop.Entries.Count);
+        c[2].Node.Advance(frd);
+        c[1].Node.Step(prop);
+        c.Pump();
+
+        foreach (var id in new ulong[] { 1, 2, 3 })
+        {
+            Assert.Equal(["a", "b", "c", "d", "e"], c[id].AppliedData().Select(System.Text.Encoding.UTF8.GetString));
+        }
+    }
+
+    [Fact]
+    public void ProposeBatch_WithoutLeader_DropsTheWholeBatch()
+    {
+        var c = new RawCluster([1, 2, 3]);
+        var ex = Assert.Throws<RaftException>(() => c[2].Node.Propose([TestNode.B("a"), TestNode.B("b")]));
+        Assert.Equal(RaftErrorKind.ProposalDropped, ex.Kind);
+        Assert.Empty(c[2].Node.GetReady().Entries);
+    }
+
+    [Fact]
     public void Ready_MustSyncOnlyForTermVoteOrEntries()
     {
         var c = new RawCluster([1, 2, 3]);

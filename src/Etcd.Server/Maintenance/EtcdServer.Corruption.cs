@@ -25,23 +25,6 @@ public sealed partial class EtcdServer
     private bool _restarted;
 
     /// <summary>
-    /// etcd's <c>applierV3Corrupt</c>: while a CORRUPT alarm is raised, Put, Range, DeleteRange, Txn, Compaction,
-    /// LeaseGrant and LeaseRevoke fail at apply with <see cref="EtcdErrors.Corrupt"/> ("etcdserver: corrupt cluster",
-    /// gRPC DataLoss) until the alarm is disarmed. Reads served locally (serializable or after ReadIndex) are not applied
-    /// and so still answer, as in etcd. Returns the error, or null.
-    /// </summary>
-    private EtcdException? CorruptError(InternalRaftRequest req)
-    {
-        if (req.Put is null && req.Range is null && req.DeleteRange is null && req.Txn is null && req.Compaction is null
-            && req.LeaseGrant is null && req.LeaseRevoke is null)
-        {
-            return null;
-        }
-
-        return Alarms.Get(AlarmType.Corrupt).Count > 0 ? EtcdErrors.Corrupt.ToException() : null;
-    }
-
-    /// <summary>
     /// This member's HashKV as a peer asks for it (etcd's <c>hashKVHandler</c>): the hash at <paramref name="revision"/>
     /// (0 = current), the compacted revision, and the current revision in the header.
     /// </summary>
