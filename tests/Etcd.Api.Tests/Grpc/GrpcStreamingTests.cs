@@ -621,11 +621,18 @@ public sealed class GrpcStreamingTests
     public async Task GzipCompressedRequest_IsAccepted()
     {
         await using var t = await TestServer.StartAsync(MapEcho);
-        var pipe = new System.IO.Pipelines.Pipe();
-        GrpcFraming.WriteCompressedMessage(pipe.Writer, S(string.Concat(Enumerable.Repeat("gz", 300))));
-        pipe.Writer.Complete();
-        pipe.Reader.TryRead(out var rr);
-        using var request = RawRequest(t, EchoMethods.Unary.FullName, System.Buffers.BuffersExtensions.ToArray(rr.Buffer));
+        // A gzip-compressed frame (flag 1), as a client with compression sends it.
+        var zipped = new MemoryStream();
+        using (var gz = new System.IO.Compression.GZipStream(zipped, System.IO.Compression.CompressionLevel.Fastest, leaveOpen: true))
+        {
+            S(string.Concat(Enumerable.Repeat("gz", 300))).WriteTo(gz);
+        }
+
+        var frame = new byte[5 + zipped.Length];
+        frame[0] = 1;
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(frame.AsSpan(1), (uint)zipped.Length);
+        zipped.ToArray().CopyTo(frame, 5);
+        using var request = RawRequest(t, EchoMethods.Unary.FullName, frame);
         request.Headers.TryAddWithoutValidation("grpc-encoding", "gzip");
         using var response = await t.Channel.Invoker.SendAsync(request, CancellationToken.None).WaitAsync(Bound);
         var body = await response.Content.ReadAsByteArrayAsync().WaitAsync(Bound);
