@@ -10,6 +10,8 @@ command -v go >/dev/null || need+=(golang-go)
 [ -d /usr/share/gocode/src/go.etcd.io/etcd/tests/e2e ] || need+=(golang-etcd-server-dev)
 # Prometheus' own text-format parser, which checks our /metrics output
 /usr/bin/python3 -c 'import prometheus_client' 2>/dev/null || need+=(python3-prometheus-client)
+# A third gRPC stack (grpcio's C core) in the in-process tests, beside grpc-go and grpc-dotnet
+/usr/bin/python3 -c 'import grpc' 2>/dev/null || need+=(python3-grpcio)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

@@ -7,7 +7,8 @@ using Google.Protobuf;
 namespace Etcd.Client;
 
 /// <summary>
-/// An etcd v3 client in the shape of clientv3: <see cref="Kv"/>, <see cref="Maintenance"/>, <see cref="Cluster"/>.
+/// An etcd v3 client in the shape of clientv3: <see cref="Kv"/>, <see cref="Watch"/>, <see cref="Lease"/>, <see cref="Maintenance"/>,
+/// <see cref="Cluster"/>.
 /// Calls go to the current endpoint; when it cannot be connected to (Unavailable before the request was
 /// sent) the next endpoint is tried, each at most once per call. Failed calls throw <see cref="EtcdException"/>
 /// for etcd's own errors (e.g. <c>etcdserver: mvcc: database space exceeded</c>) and <see cref="RpcException"/>
@@ -30,6 +31,8 @@ public sealed class EtcdClient : IDisposable
         Kv = new KvClient(this);
         Maintenance = new MaintenanceClient(this);
         Cluster = new ClusterClient(this);
+        Watch = new WatchClient(this);
+        Lease = new LeaseClient(this);
     }
 
     /// <summary>Creates a client; no connection is made until the first call.</summary>
@@ -53,6 +56,12 @@ public sealed class EtcdClient : IDisposable
 
     /// <summary>Cluster membership calls (etcdserverpb.Cluster).</summary>
     public ClusterClient Cluster { get; }
+
+    /// <summary>Watches as async streams of responses (etcdserverpb.Watch).</summary>
+    public WatchClient Watch { get; }
+
+    /// <summary>Lease calls and keep-alive handles (etcdserverpb.Lease).</summary>
+    public LeaseClient Lease { get; }
 
     /// <summary>
     /// Makes any unary call with endpoint failover (the building block of the typed clients; other services

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net;
 using Etcd.Api;
 using Etcd.Api.Grpc;
@@ -6,7 +7,7 @@ using Google.Protobuf;
 namespace Etcd.Client.Grpc;
 
 /// <summary>
-/// A gRPC client channel to one server address over HTTP/2 (<c>http://</c>: prior knowledge h2c), built on
+/// A gRPC client channel to one server address over HTTP/2 (<c>http://</c>: prior knowledge h2c): Grpc.Net.Client over
 /// <see cref="SocketsHttpHandler"/> with multiple HTTP/2 connections allowed. Calls of all four shapes;
 /// per-call deadline (sent as <c>grpc-timeout</c>), cancellation (resets the HTTP/2 stream) and metadata.
 /// A call that ends with a non-OK status throws the exception made by
@@ -18,8 +19,11 @@ namespace Etcd.Client.Grpc;
 public sealed class GrpcChannel : IDisposable
 {
     private readonly HttpMessageInvoker _invoker;
+    private readonly global::Grpc.Net.Client.GrpcChannel _channel;
+    private readonly HttpMessageHandler _handler;
     private readonly bool _ownsHandler;
     private readonly CancellationTokenSource _shutdown = new();
+    private readonly ConcurrentDictionary<IMethod, object> _descriptors = new();
 
     private GrpcChannel(Uri address, GrpcChannelOptions options)
     {
@@ -44,7 +48,21 @@ public sealed class GrpcChannel : IDisposable
             sockets.SslOptions = options.SslOptions;
         }
 
-        _invoker = new HttpMessageInvoker(handler, disposeHandler: _ownsHandler);
+        _handler = handler;
+        _invoker = new HttpMessageInvoker(handler, disposeHandler: false);
+
+        // Size limits are ours (ClientCall and the marshallers), so their statuses carry grpc-go's text.
+        _channel = global::Grpc.Net.Client.GrpcChannel.ForAddress(address, new global::Grpc.Net.Client.GrpcChannelOptions
+        {
+            // An HttpClient, not the SocketsHttpHandler itself: Grpc.Net.Client would take a handler over for its own
+            // subchannels (load balancing we do not use), and raw requests on the same connections would fail.
+            HttpClient = new HttpClient(handler, disposeHandler: false) { Timeout = Timeout.InfiniteTimeSpan },
+            DisposeHttpClient = true,
+            MaxReceiveMessageSize = null,
+            MaxSendMessageSize = null,
+            MaxRetryAttempts = null,
+        });
+        CallInvoker = _channel.CreateCallInvoker();
     }
 
     /// <summary>The server address (scheme, host, port).</summary>
@@ -53,7 +71,48 @@ public sealed class GrpcChannel : IDisposable
     /// <summary>The channel's settings.</summary>
     public GrpcChannelOptions Options { get; }
 
+    /// <summary>Raw HTTP requests over the channel's connections (tests of the wire).</summary>
     internal HttpMessageInvoker Invoker => _invoker;
+
+    /// <summary>Grpc.Net.Client's invoker the calls go through.</summary>
+    internal global::Grpc.Core.CallInvoker CallInvoker { get; }
+
+    /// <summary>
+    /// Grpc.Net.Client's descriptor of <paramref name="method"/>, one per method and channel, with our marshallers: the
+    /// response parser enforces <see cref="GrpcChannelOptions.MaxReceiveMessageBytes"/> with grpc-go's status text.
+    /// </summary>
+    internal global::Grpc.Core.Method<TRequest, TResponse> Descriptor<TRequest, TResponse>(Method<TRequest, TResponse> method)
+        where TRequest : class, IMessage<TRequest>, new()
+        where TResponse : class, IMessage<TResponse>, new()
+    {
+        if (_descriptors.TryGetValue(method, out var known))
+        {
+            return (global::Grpc.Core.Method<TRequest, TResponse>)known;
+        }
+
+        var max = Options.MaxReceiveMessageBytes;
+        var requests = global::Grpc.Core.Marshallers.Create(
+            (TRequest message, global::Grpc.Core.SerializationContext ctx) =>
+            {
+                var size = message.CalculateSize();
+                ctx.SetPayloadLength(size);
+                message.WriteTo(ctx.GetBufferWriter());
+                ctx.Complete();
+            },
+            ctx => method.RequestParser.ParseFrom(ctx.PayloadAsReadOnlySequence()));
+        var responses = global::Grpc.Core.Marshallers.Create(
+            (TResponse message, global::Grpc.Core.SerializationContext ctx) =>
+            {
+                ctx.SetPayloadLength(message.CalculateSize());
+                message.WriteTo(ctx.GetBufferWriter());
+                ctx.Complete();
+            },
+            ctx => ctx.PayloadLength > max
+                ? throw new ReceivedTooLargeException(ctx.PayloadLength, max)
+                : method.ResponseParser.ParseFrom(ctx.PayloadAsReadOnlySequence()));
+        var descriptor = new global::Grpc.Core.Method<TRequest, TResponse>((global::Grpc.Core.MethodType)method.Type, method.ServiceName, method.Name, requests, responses);
+        return (global::Grpc.Core.Method<TRequest, TResponse>)_descriptors.GetOrAdd(method, descriptor);
+    }
 
     internal CancellationToken ShutdownToken => _shutdown.Token;
 
@@ -139,6 +198,12 @@ public sealed class GrpcChannel : IDisposable
         }
 
         _shutdown.Cancel();
+        _channel.Dispose();
         _invoker.Dispose();
+        if (_ownsHandler)
+        {
+            _handler.Dispose();
+        }
     }
 }
+

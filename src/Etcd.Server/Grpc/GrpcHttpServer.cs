@@ -16,9 +16,11 @@ namespace Etcd.Server.Grpc;
 /// serves both in the clear (prior-knowledge h2c, as etcdctl and clientv3 dial <c>http://</c> endpoints), told
 /// apart by the connection's first bytes; an https URL serves both over TLS
 /// (<see cref="GrpcHttpServerOptions.Tls"/>), ALPN choosing; an http and an https URL on one address share the
-/// port, as etcd's do. HTTP/2 requests with <c>content-type: application/grpc*</c> are dispatched through the
-/// <see cref="ServiceRegistry"/> (unknown methods: Unimplemented); every other request, of any HTTP version,
-/// goes to the fallback <see cref="RequestDelegate"/> (health, version, metrics, JSON gateway).
+/// port, as etcd's do. HTTP/2 requests with <c>content-type: application/grpc*</c> are served by Grpc.AspNetCore
+/// (<see cref="GrpcServices"/>): the <see cref="ServiceRegistry"/>'s methods, each run through
+/// <see cref="GrpcCallHandler"/> (deadline, interceptor, metrics, grpc-go's statuses; unknown methods: Unimplemented
+/// in grpc-go's words); every other request, of any HTTP version, goes to the fallback <see cref="RequestDelegate"/>
+/// (health, version, metrics, JSON gateway).
 /// Lifecycle: construct, <see cref="StartAsync"/> once, <see cref="StopAsync"/>, dispose. Start and stop are not
 /// to be called concurrently; <see cref="BoundUrls"/> may be read from any thread after start.
 /// </summary>
@@ -29,13 +31,14 @@ public sealed class GrpcHttpServer : IAsyncDisposable
 
     private readonly GrpcHttpServerOptions _options;
     private readonly RequestDelegate _fallback;
-    private readonly GrpcDispatcher _dispatcher;
+    private readonly GrpcCallHandler _calls;
     private readonly List<SniffedPort> _ports = [];
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stopping = new();
     private readonly CancellationTokenSource _abortAll = new();
     private KestrelServer? _kestrel;
     private ServiceProvider? _services;
+    private RequestDelegate? _grpc;
     private IReadOnlyList<Uri> _boundUrls = [];
 
     /// <summary>Creates a stopped server.</summary>
@@ -50,7 +53,7 @@ public sealed class GrpcHttpServer : IAsyncDisposable
         _options = options;
         _fallback = fallback;
         _logger = options.LoggerFactory.CreateLogger<GrpcHttpServer>();
-        _dispatcher = new GrpcDispatcher(registry, options, _logger);
+        _calls = new GrpcCallHandler(registry, options, _logger);
     }
 
     /// <summary>
@@ -92,11 +95,9 @@ public sealed class GrpcHttpServer : IAsyncDisposable
         limits.Http2.KeepAlivePingDelay = _options.KeepAlivePingInterval;
         limits.Http2.KeepAlivePingTimeout = _options.KeepAlivePingTimeout;
 
-        var services = new ServiceCollection();
-        services.AddSingleton(loggerFactory);
-        services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
-        _services = services.BuildServiceProvider();
+        _services = GrpcServices.Build(loggerFactory, _calls);
         kestrelOptions.ApplicationServices = _services;
+        _grpc = GrpcServices.Pipeline(_services, _calls);
 
         var urls = new List<(Uri Url, SniffedPort Port)>();
         try
@@ -185,7 +186,7 @@ public sealed class GrpcHttpServer : IAsyncDisposable
             return;
         }
 
-        _dispatcher.BeginDrain();
+        _calls.BeginDrain();
         Cancel(_stopping);
         using var hard = new CancellationTokenSource();
         var stop = kestrel.StopAsync(hard.Token);
@@ -196,7 +197,7 @@ public sealed class GrpcHttpServer : IAsyncDisposable
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             // Drain time is up: the calls left get a status (not a reset), then Kestrel aborts whatever still lingers.
-            _dispatcher.AbortAll();
+            _calls.AbortAll();
             Cancel(_abortAll);
             hard.CancelAfter(AbortGrace);
             await stop.ConfigureAwait(false);
@@ -271,7 +272,15 @@ public sealed class GrpcHttpServer : IAsyncDisposable
         var request = context.Request;
         if (HttpProtocol.IsHttp2(request.Protocol) && GrpcProtocol.IsGrpcContentType(request.ContentType))
         {
-            return _dispatcher.HandleAsync(context);
+            // Deadlines are ours (GrpcCall), so a timed-out call ends with Go's status and etcd's metrics, not
+            // Grpc.AspNetCore's; it never sees the header.
+            if (request.Headers.Remove(GrpcProtocol.TimeoutHeader, out var timeout) && GrpcTimeout.TryParse(timeout.ToString(), out var parsed))
+            {
+                context.Items[GrpcCallHandler.TimeoutItem] = parsed;
+            }
+
+            context.RequestServices = _services!;
+            return _grpc!(context);
         }
 
         return FallbackAsync(context);

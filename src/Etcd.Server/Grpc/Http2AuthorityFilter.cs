@@ -101,18 +101,23 @@ internal sealed class Http2AuthorityFilter
 
                 var buffer = result.Buffer;
                 var consumed = Process(buffer, target);
-                source.AdvanceTo(consumed, buffer.End);
                 if (result.IsCompleted)
                 {
-                    // Whatever is left is an incomplete frame; Kestrel sees it and the end of the stream.
+                    // The client closed its side (FIN) with an incomplete frame left: Kestrel sees the bytes and the end
+                    // of the stream. They are copied before AdvanceTo, which hands the buffer's segments back to the
+                    // pipe's pool: slicing the buffer after it read recycled segments and failed with "Specified
+                    // argument was out of the range of valid values. (Parameter 'start')".
                     foreach (var segment in buffer.Slice(consumed))
                     {
                         target.Write(segment.Span);
                     }
 
+                    source.AdvanceTo(buffer.End);
                     await target.FlushAsync().ConfigureAwait(false);
                     break;
                 }
+
+                source.AdvanceTo(consumed, buffer.End);
 
                 var flush = await target.FlushAsync().ConfigureAwait(false);
                 if (flush.IsCompleted || flush.IsCanceled)

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Security;
@@ -33,7 +34,7 @@ internal sealed class TlsConnection : ConnectionContext, ITlsConnectionFeature, 
     {
         _ssl = ssl;
         _socket = socket;
-        _input = PipeReader.Create(ssl, new StreamPipeReaderOptions(leaveOpen: true));
+        _input = new PeerGoneTolerantReader(PipeReader.Create(ssl, new StreamPipeReaderOptions(leaveOpen: true)), Close);
         _output = new PeerGoneTolerantWriter(PipeWriter.Create(ssl, new StreamPipeWriterOptions(leaveOpen: true)), Close);
         Transport = new DuplexPipe(_input, _output);
         ConnectionId = "tls-" + Interlocked.Increment(ref _nextId).ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -162,6 +163,83 @@ internal sealed class TlsConnection : ConnectionContext, ITlsConnectionFeature, 
                 return new FlushResult(isCanceled: false, isCompleted: true);
             }
         }
+    }
+
+    /// <summary>
+    /// The input pipe as Kestrel's socket transport behaves: when the client has gone (reset) or the connection was
+    /// closed under a pending read (abort, a failed write), the read reports the end of the stream instead of
+    /// throwing, so Kestrel ends the connection quietly rather than logging "Connection processing ended abnormally".
+    /// </summary>
+    private sealed class PeerGoneTolerantReader(PipeReader inner, Action close) : PipeReader
+    {
+        private bool _gone;
+
+        public override void AdvanceTo(SequencePosition consumed)
+        {
+            if (!_gone)
+            {
+                inner.AdvanceTo(consumed);
+            }
+        }
+
+        public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
+        {
+            if (!_gone)
+            {
+                inner.AdvanceTo(consumed, examined);
+            }
+        }
+
+        public override void CancelPendingRead() => inner.CancelPendingRead();
+
+        public override void Complete(Exception? exception = null) => inner.Complete(exception);
+
+        public override ValueTask CompleteAsync(Exception? exception = null) => inner.CompleteAsync(exception);
+
+        public override async ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
+        {
+            if (_gone)
+            {
+                return Ended();
+            }
+
+            try
+            {
+                return await inner.ReadAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException)
+            {
+                return Gone();
+            }
+        }
+
+        public override bool TryRead(out ReadResult result)
+        {
+            if (_gone)
+            {
+                result = Ended();
+                return true;
+            }
+
+            try
+            {
+                return inner.TryRead(out result);
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException)
+            {
+                result = Gone();
+                return true;
+            }
+        }
+
+        private ReadResult Gone()
+        {
+            _gone = true;
+            close();
+            return Ended();
+        }
+
+        private static ReadResult Ended() => new(ReadOnlySequence<byte>.Empty, isCanceled: false, isCompleted: true);
     }
 
     private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
