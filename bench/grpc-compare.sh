@@ -5,7 +5,7 @@
 #
 #   bench/grpc-compare.sh                                   # bin/etcd beside /usr/bin/etcd
 #   SERVERS="old=/tmp/old/etcd new=bin/etcd etcd=/usr/bin/etcd" ROUNDS=3 bench/grpc-compare.sh
-#   CLIENTS=32 CONNS=4 TOTAL=10000 MAX_SECONDS=30 bench/grpc-compare.sh
+#   CLIENTS=32 CONNS=4 TOTAL=10000 MAX_SECONDS=30 MODES="keepalive" bench/grpc-compare.sh
 #
 # Each run is a fresh member on a temp data dir with free ports on 127.0.0.1; the load is bench/Etcd.Load (our
 # client, the same for every server), each mode bounded by --total and --max-seconds.
@@ -17,6 +17,7 @@ clients=${CLIENTS:-32}
 conns=${CONNS:-4}
 total=${TOTAL:-10000}
 max_seconds=${MAX_SECONDS:-30}
+modes=${MODES:-"put range keepalive"}
 
 load_dir=$(mktemp -d /tmp/grpc-compare-load.XXXXXX)
 results=$(mktemp /tmp/grpc-compare-results.XXXXXX)
@@ -37,7 +38,7 @@ run_one() { # name binary round
   pid=$!
   for _ in $(seq 1 150); do curl -sf "http://127.0.0.1:$cport/health" >/dev/null && break; sleep 0.2; done
   local ep="127.0.0.1:$cport" common="--clients $clients --conns $conns --total $total --max-seconds $max_seconds"
-  for mode in put range keepalive; do
+  for mode in $modes; do
     local args=$common
     [ "$mode" = put ] && args="$args --val-size 256"
     local line

@@ -107,7 +107,8 @@ internal sealed class GrpcCall : IDisposable
                 return false;
             }
 
-            using var linked = cancellationToken.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(call.Token, cancellationToken) : null;
+            // Handlers mostly read with the call's own token: no linked source per message then.
+            using var linked = cancellationToken.CanBeCanceled && cancellationToken != call.Token ? CancellationTokenSource.CreateLinkedTokenSource(call.Token, cancellationToken) : null;
             try
             {
                 if (!await inner.MoveNext(linked?.Token ?? call.Token).ConfigureAwait(false))
