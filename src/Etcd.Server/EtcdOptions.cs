@@ -87,6 +87,12 @@ public sealed record EtcdOptions
     /// <summary>Client TLS: certificate and key files, CA for client certificates, and their rules (<c>--cert-file</c> etc.).</summary>
     public TlsSettings ClientTls { get; init; } = new();
 
+    /// <summary>Idle lifetime of a simple auth token (<c>--auth-token-ttl</c>, seconds in etcd; default 300 s).</summary>
+    public TimeSpan AuthTokenTtl { get; init; } = TimeSpan.FromSeconds(300);
+
+    /// <summary>bcrypt cost of password hashes (<c>--bcrypt-cost</c>, 4..31, default 10).</summary>
+    public int BcryptCost { get; init; } = 10;
+
     /// <summary>Peer TLS (<c>--peer-cert-file</c> etc.).</summary>
     public TlsSettings PeerTls { get; init; } = new();
 

@@ -161,6 +161,11 @@ public sealed partial class EtcdServer
 
     private object? ApplyRequest(InternalRaftRequest req)
     {
+        if (ApplyAuth(req, out var authResult))
+        {
+            return authResult;
+        }
+
         if (req.V2 is { } v2)
         {
             ApplyV2(v2);

@@ -332,6 +332,8 @@ internal sealed class HttpServerCall : IDisposable
 
         public override Metadata ResponseTrailers => Trailers ??= [];
 
+        public override System.Security.Cryptography.X509Certificates.X509Certificate2? ClientCertificate => _call._http.Connection.ClientCertificate;
+
         private Metadata BuildHeaders()
         {
             var md = new Metadata();

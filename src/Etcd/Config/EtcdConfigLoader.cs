@@ -676,6 +676,8 @@ internal sealed partial class LoaderRun
             HeartbeatIntervalMs = (int)v.Uint("heartbeat-interval"),
             ElectionTimeoutMs = (int)v.Uint("election-timeout"),
             QuotaBackendBytes = v.Int("quota-backend-bytes"),
+            BcryptCost = (int)Math.Min(v.Uint("bcrypt-cost"), int.MaxValue),
+            AuthTokenTtl = TimeSpan.FromSeconds(v.Uint("auth-token-ttl")),
             MaxRequestBytes = ToInt("max-request-bytes", v.Uint("max-request-bytes")),
             MaxTxnOps = ToInt("max-txn-ops", v.Uint("max-txn-ops")),
             ExperimentalEnableLeaseCheckpoint = v.Bool("experimental-enable-lease-checkpoint"),

@@ -71,7 +71,6 @@ internal static class EtcdFlags
     private const string Proxy = "the v2 proxy is not supported";
 
     private const string V2 = "the v2 API is not supported";
-    private const string Auth = "auth is not supported yet";
     private const string Pprof = "Go's pprof endpoints under /debug/pprof do not exist in this implementation";
 
     private static FlagDef H(string name, FlagKind kind, string def, string option, string[]? valids = null, string[]? exceptions = null)
@@ -168,8 +167,8 @@ internal static class EtcdFlags
         R("enable-pprof", FlagKind.Bool, "false", Pprof),
         H("metrics", FlagKind.String, "basic", "Metrics"),
         R("auth-token", FlagKind.String, "simple", "JWT auth tokens are not implemented", accepts: SimpleToken),
-        R("bcrypt-cost", FlagKind.Uint, "10", Auth),
-        R("auth-token-ttl", FlagKind.Uint, "300", Auth),
+        H("bcrypt-cost", FlagKind.Uint, "10", "BcryptCost"),
+        H("auth-token-ttl", FlagKind.Uint, "300", "AuthTokenTtl"),
         H("enable-grpc-gateway", FlagKind.Bool, "true", "EnableGrpcGateway"),
         H("experimental-initial-corrupt-check", FlagKind.Bool, "false", "ExperimentalInitialCorruptCheck"),
         H("experimental-corrupt-check-time", FlagKind.Duration, "0s", "ExperimentalCorruptCheckTime"),
