@@ -24,7 +24,17 @@ public sealed partial class EtcdServer
     private void OpenAuthStore(TimeProvider? time = null)
     {
         var log = _loggerFactory.CreateLogger("auth");
-        var tokens = new SimpleTokenProvider(_options.AuthTokenTtl, (index, ct) => WaitAppliedAsync(index, ct), time ?? TimeProvider.System, log);
+        ITokenProvider tokens;
+        try
+        {
+            tokens = TokenProviders.Create(_options.AuthToken, _options.AuthTokenTtl, (index, ct) => WaitAppliedAsync(index, ct), time ?? TimeProvider.System, log);
+        }
+        catch (ArgumentException e)
+        {
+            _log.LogWarning("failed to create token provider {error}", e.Message);
+            throw new EtcdStartException(e.Message, e);
+        }
+
         _authStore = new AuthStore(_backend, tokens, _options.BcryptCost, log, SaveConsistentIndex);
         _authApplier = new AuthApplier(_authStore, id => Lessor.Lookup(id)?.Keys);
     }
