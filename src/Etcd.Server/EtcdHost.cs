@@ -121,8 +121,8 @@ public sealed class EtcdHost : IAsyncDisposable
             throw;
         }
 
-        var registry = ClusterServices.Register(EtcdServices.Register(new ServiceRegistry(), server), server);
-        registry.Interceptor = new RequireLeaderInterceptor(server);
+        var registry = Auth.AuthService.Register(ClusterServices.Register(EtcdServices.Register(new ServiceRegistry(), server), server), server);
+        registry.Interceptor = new Auth.AuthCallInterceptor(new RequireLeaderInterceptor(server), options.ClientTls.ClientCertAuth);
         server.Metrics.Grpc.Register(registry.Methods.Select(m => m.Method));
         var http = new HttpEndpoints(server, registry, new AccessController(options, loggerFactory), loggerFactory);
         var client = new GrpcHttpServer(

@@ -87,6 +87,15 @@ public sealed record EtcdOptions
     /// <summary>Client TLS: certificate and key files, CA for client certificates, and their rules (<c>--cert-file</c> etc.).</summary>
     public TlsSettings ClientTls { get; init; } = new();
 
+    /// <summary>The token provider (<c>--auth-token</c>): <c>simple</c> (default), <c>jwt,pub-key=…,priv-key=…,sign-method=…,ttl=…</c>, or empty for none.</summary>
+    public string AuthToken { get; init; } = "simple";
+
+    /// <summary>Idle lifetime of a simple auth token (<c>--auth-token-ttl</c>, seconds in etcd; default 300 s).</summary>
+    public TimeSpan AuthTokenTtl { get; init; } = TimeSpan.FromSeconds(300);
+
+    /// <summary>bcrypt cost of password hashes (<c>--bcrypt-cost</c>, 4..31, default 10).</summary>
+    public int BcryptCost { get; init; } = 10;
+
     /// <summary>Peer TLS (<c>--peer-cert-file</c> etc.).</summary>
     public TlsSettings PeerTls { get; init; } = new();
 

@@ -20,7 +20,7 @@ public sealed partial class EtcdServer
     private IApplierV3? _applyV3Base;
 
     /// <summary>The applier chain (corrupt → capped → [auth] → quota → backend), built on first use.</summary>
-    private IApplierV3 ApplyV3 => _applyV3 ??= ApplierChain.Build(ApplyV3Base, Alarms, QuotaCost, QuotaAvailable);
+    private IApplierV3 ApplyV3 => _applyV3 ??= ApplierChain.Build(ApplyV3Base, Alarms, QuotaCost, QuotaAvailable, auth: next => new AuthLink(next, ApplyAuth));
 
     /// <summary>The backend link alone (what replayed membership entries go through).</summary>
     private IApplierV3 ApplyV3Base => _applyV3Base ??= new BackendApplier(this);

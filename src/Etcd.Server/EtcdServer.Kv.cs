@@ -24,7 +24,7 @@ public sealed partial class EtcdServer
                 await LinearizableReadNotifyAsync(cancellationToken).ConfigureAwait(false);
             }
 
-            resp = Kv.Range(request);
+            resp = await AuthorizedRangeAsync(request, cancellationToken).ConfigureAwait(false);
             FillHeader(resp.Header ??= new ResponseHeader());
             return resp;
         }
@@ -79,7 +79,7 @@ public sealed partial class EtcdServer
                     await LinearizableReadNotifyAsync(cancellationToken).ConfigureAwait(false);
                 }
 
-                resp = local = Kv.Txn(request);
+                resp = local = await AuthorizedReadTxnAsync(request, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e)
             {

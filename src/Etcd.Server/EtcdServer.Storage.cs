@@ -273,6 +273,7 @@ public sealed partial class EtcdServer
         Kv.Restore(_backend);
         Watchable.OnRestored();
         Alarms.Recover();
+        _authStore?.Recover();
         _ci.Floor = Math.Max(ReadConsistentIndex(_backend), snapIndex);
         _ci.Applying = _ci.Floor;
     }

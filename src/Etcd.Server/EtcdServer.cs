@@ -346,6 +346,7 @@ public sealed partial class EtcdServer : IAsyncDisposable
                 _restarted = haveWal,
             };
             server.Alarms = new AlarmStore(backend, server.SaveConsistentIndex);
+            server.OpenAuthStore();
             if (ci.Floor > 0)
             {
                 log.LogInformation("restored backend {path} {consistent-index} {current-revision}", BackendPath(options), ci.Floor, kv.CurrentRevision);
@@ -429,6 +430,7 @@ public sealed partial class EtcdServer : IAsyncDisposable
         var id = _reqIds.Next();
         request.Header ??= new RequestHeader();
         request.Header.ID = id;
+        await StampAuthHeaderAsync(request, cancellationToken).ConfigureAwait(false);
         var data = request.ToByteArray();
         if (data.Length > _options.MaxRequestBytes)
         {

@@ -24,4 +24,7 @@ public abstract class ServerCallContext
 
     /// <summary>Trailers sent with the status; add before the handler returns.</summary>
     public abstract Metadata ResponseTrailers { get; }
+
+    /// <summary>The client's TLS certificate, verified by the handshake; null without TLS client authentication.</summary>
+    public virtual System.Security.Cryptography.X509Certificates.X509Certificate2? ClientCertificate => null;
 }

@@ -181,6 +181,9 @@ internal sealed class GrpcCall : IDisposable
 
         public override Metadata ResponseTrailers => Trailers ??= [];
 
+        public override System.Security.Cryptography.X509Certificates.X509Certificate2? ClientCertificate =>
+            global::Grpc.Core.ServerCallContextExtensions.GetHttpContext(call._grpc).Connection.ClientCertificate;
+
         private Metadata BuildHeaders()
         {
             var md = new Metadata();

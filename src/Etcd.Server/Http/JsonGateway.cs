@@ -132,6 +132,8 @@ public sealed class JsonGateway
             return;
         }
 
+        // The gateway authenticates by the Authorization header only, never by the connection's client certificate.
+        Auth.AuthCall.Enter(Auth.CallCredentials.From(new GatewayCallContext(http, method.FullName).RequestHeaders, clientCertificate: null));
         if (method.Type != MethodType.Unary && await JsonGatewayLease.TryHandleStreamingAsync(_registry, http, method).ConfigureAwait(false))
         {
             return;

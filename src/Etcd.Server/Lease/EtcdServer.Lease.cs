@@ -238,7 +238,7 @@ public sealed partial class EtcdServer
         Lessor.Start(
             async id =>
             {
-                await ProposeAsync(new InternalRaftRequest { LeaseRevoke = new LeaseRevokeRequest { ID = id } }, _stopping.Token).ConfigureAwait(false);
+                await Auth.AuthCall.AsRootAsync(() => ProposeAsync(new InternalRaftRequest { LeaseRevoke = new LeaseRevokeRequest { ID = id } }, _stopping.Token)).ConfigureAwait(false);
                 Metrics.Server.LeasesExpired.Inc();
             },
             cp => ProposeAsync(new InternalRaftRequest { LeaseCheckpoint = cp }, _stopping.Token));

@@ -22,21 +22,25 @@ public static class ClusterServices
         registry.MapUnary(EtcdMethods.ClusterService.MemberAdd, async (req, ctx) =>
         {
             server.ThrowIfLearner();
+            await server.CheckAdminAsync(ctx.CancellationToken).ConfigureAwait(false);
             return await server.MemberAddAsync(req, ctx.CancellationToken).ConfigureAwait(false);
         });
         registry.MapUnary(EtcdMethods.ClusterService.MemberRemove, async (req, ctx) =>
         {
             server.ThrowIfLearner();
+            await server.CheckAdminAsync(ctx.CancellationToken).ConfigureAwait(false);
             return await server.MemberRemoveAsync(req, ctx.CancellationToken).ConfigureAwait(false);
         });
         registry.MapUnary(EtcdMethods.ClusterService.MemberUpdate, async (req, ctx) =>
         {
             server.ThrowIfLearner();
+            await server.CheckAdminAsync(ctx.CancellationToken).ConfigureAwait(false);
             return await server.MemberUpdateAsync(req, ctx.CancellationToken).ConfigureAwait(false);
         });
         registry.MapUnary(EtcdMethods.ClusterService.MemberPromote, async (req, ctx) =>
         {
             server.ThrowIfLearner();
+            await server.CheckAdminAsync(ctx.CancellationToken).ConfigureAwait(false);
             return await server.MemberPromoteAsync(req, ctx.CancellationToken).ConfigureAwait(false);
         });
         registry.MapUnary(EtcdMethods.MaintenanceService.MoveLeader, async (req, ctx) =>

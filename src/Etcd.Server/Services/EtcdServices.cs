@@ -42,6 +42,8 @@ public static class EtcdServices
         registry.MapUnary(EtcdMethods.MaintenanceService.Status, (req, ctx) => ValueTask.FromResult(server.Status()));
         registry.MapUnary(EtcdMethods.MaintenanceService.HashKV, async (req, ctx) =>
         {
+            await server.CheckAdminAsync(ctx.CancellationToken).ConfigureAwait(false);
+
             // etcd hashes local state; a linearizable barrier first makes the answer comparable across members.
             await server.LinearizableReadNotifyAsync(ctx.CancellationToken).ConfigureAwait(false);
             var h = server.Kv.HashByRevision(req.Revision);
@@ -56,10 +58,20 @@ public static class EtcdServices
             return resp;
         });
         registry.MapUnary(EtcdMethods.MaintenanceService.Defragment, async (req, ctx) =>
-            await server.DefragmentAsync(ctx.CancellationToken).ConfigureAwait(false));
-        registry.MapUnary(EtcdMethods.MaintenanceService.Hash, (req, ctx) => ValueTask.FromResult(server.Hash()));
-        registry.MapServerStreaming(EtcdMethods.MaintenanceService.Snapshot, (req, responses, ctx) =>
-            server.SnapshotAsync(responses, ctx.CancellationToken));
+        {
+            await server.CheckAdminAsync(ctx.CancellationToken).ConfigureAwait(false);
+            return await server.DefragmentAsync(ctx.CancellationToken).ConfigureAwait(false);
+        });
+        registry.MapUnary(EtcdMethods.MaintenanceService.Hash, async (req, ctx) =>
+        {
+            await server.CheckAdminAsync(ctx.CancellationToken).ConfigureAwait(false);
+            return server.Hash();
+        });
+        registry.MapServerStreaming(EtcdMethods.MaintenanceService.Snapshot, async (req, responses, ctx) =>
+        {
+            await server.CheckAdminAsync(ctx.CancellationToken).ConfigureAwait(false);
+            await server.SnapshotAsync(responses, ctx.CancellationToken).ConfigureAwait(false);
+        });
         registry.MapUnary(EtcdMethods.MaintenanceService.Alarm, async (req, ctx) =>
         {
             // etcd proposes every alarm request, GET included, through raft.

@@ -142,6 +142,13 @@ internal sealed class WatchSession : IDisposable
             {
                 case WatchRequest.RequestUnionOneofCase.CreateRequest:
                     await _controlSlots.WaitAsync(ct).ConfigureAwait(false);
+                    if (await _server.WatchDeniedReasonAsync(req.CreateRequest.Key, req.CreateRequest.RangeEnd, ct).ConfigureAwait(false) is { } denied)
+                    {
+                        var wr = new WatchResponse { Header = new ResponseHeader { Revision = _stream.Revision }, WatchId = -1, Created = true, Canceled = true, CancelReason = denied };
+                        _stream.EnqueueControl(WatchStreamMessage.Control(-1, _stream.Revision, wr));
+                        break;
+                    }
+
                     Create(req.CreateRequest);
                     break;
                 case WatchRequest.RequestUnionOneofCase.CancelRequest:

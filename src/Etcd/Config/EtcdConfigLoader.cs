@@ -643,7 +643,7 @@ internal sealed partial class LoaderRun
         string logger = v.Str("logger");
         string level = v.Str("log-level");
         string tokenType = v.Str("auth-token").Split(',')[0];
-        if (tokenType is not ("simple" or ""))
+        if (tokenType is not ("simple" or "jwt" or ""))
         {
             // etcd's auth.NewTokenProvider, reported as etcdserver.NewServer and etcdmain report it.
             const string invalid = "auth: invalid auth options";
@@ -676,6 +676,9 @@ internal sealed partial class LoaderRun
             HeartbeatIntervalMs = (int)v.Uint("heartbeat-interval"),
             ElectionTimeoutMs = (int)v.Uint("election-timeout"),
             QuotaBackendBytes = v.Int("quota-backend-bytes"),
+            BcryptCost = (int)Math.Min(v.Uint("bcrypt-cost"), int.MaxValue),
+            AuthToken = v.Str("auth-token"),
+            AuthTokenTtl = TimeSpan.FromSeconds(v.Uint("auth-token-ttl")),
             MaxRequestBytes = ToInt("max-request-bytes", v.Uint("max-request-bytes")),
             MaxTxnOps = ToInt("max-txn-ops", v.Uint("max-txn-ops")),
             ExperimentalEnableLeaseCheckpoint = v.Bool("experimental-enable-lease-checkpoint"),

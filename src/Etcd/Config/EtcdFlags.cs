@@ -71,7 +71,6 @@ internal static class EtcdFlags
     private const string Proxy = "the v2 proxy is not supported";
 
     private const string V2 = "the v2 API is not supported";
-    private const string Auth = "auth is not supported yet";
     private const string Pprof = "Go's pprof endpoints under /debug/pprof do not exist in this implementation";
 
     private static FlagDef H(string name, FlagKind kind, string def, string option, string[]? valids = null, string[]? exceptions = null)
@@ -82,10 +81,6 @@ internal static class EtcdFlags
 
     private static FlagDef R(string name, FlagKind kind, string def, string why, string[]? valids = null, Func<string, bool>? accepts = null)
         => new(name, kind, def, FlagSupport.Refused, valids, null, why, Accepts: accepts);
-
-    // etcd's auth.NewTokenProvider reads the token type before the first ','; "jwt" is not implemented here (unknown
-    // types fail at start with etcd's own error, see LoaderRun.Build).
-    private static bool SimpleToken(string value) => value.Split(',')[0] != "jwt";
 
     /// <summary>etcd 3.5 flags in <see cref="All"/> that etcd 3.4 does not define.</summary>
     public static readonly IReadOnlySet<string> FromEtcd35 = new HashSet<string>(StringComparer.Ordinal) { "tls-min-version", "self-signed-cert-validity" };
@@ -167,9 +162,9 @@ internal static class EtcdFlags
         H("auto-compaction-mode", FlagKind.String, "periodic", "AutoCompactionMode"),
         R("enable-pprof", FlagKind.Bool, "false", Pprof),
         H("metrics", FlagKind.String, "basic", "Metrics"),
-        R("auth-token", FlagKind.String, "simple", "JWT auth tokens are not implemented", accepts: SimpleToken),
-        R("bcrypt-cost", FlagKind.Uint, "10", Auth),
-        R("auth-token-ttl", FlagKind.Uint, "300", Auth),
+        H("auth-token", FlagKind.String, "simple", "AuthToken"),
+        H("bcrypt-cost", FlagKind.Uint, "10", "BcryptCost"),
+        H("auth-token-ttl", FlagKind.Uint, "300", "AuthTokenTtl"),
         H("enable-grpc-gateway", FlagKind.Bool, "true", "EnableGrpcGateway"),
         H("experimental-initial-corrupt-check", FlagKind.Bool, "false", "ExperimentalInitialCorruptCheck"),
         H("experimental-corrupt-check-time", FlagKind.Duration, "0s", "ExperimentalCorruptCheckTime"),

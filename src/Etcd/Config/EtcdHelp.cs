@@ -176,8 +176,8 @@ internal static class EtcdHelp
           --unsafe-no-fsync 'false'
             Skip fsync; data can be lost.
 
-        Every other etcd 3.4 flag is recognised. Discovery, v2 proxy flags, --client-cert-allowed-hostname and
-        --auth-token other than 'simple' are not implemented yet: they are refused unless given their default value.
+        Every other etcd 3.4 flag is recognised. Discovery, v2 proxy flags and --client-cert-allowed-hostname are not
+        implemented yet: they are refused unless given their default value.
         Each flag can also be set through an ETCD_* environment variable (--data-dir is ETCD_DATA_DIR).
         """;
 }

@@ -162,10 +162,18 @@ public sealed class EtcdConfigLoaderTests : ConfigTestBase
         Assert.EndsWith(" C | etcdmain: auth: invalid auth options\n", r.StandardError);
     }
 
+    [Fact]
+    public void AuthFlags_AreHonoured()
+    {
+        var o = Ok(Load(["--bcrypt-cost", "12", "--auth-token-ttl", "60", "--auth-token", "jwt,pub-key=a.crt,priv-key=a.key,sign-method=RS256,ttl=1s"]));
+        Assert.Equal(12, o.BcryptCost);
+        Assert.Equal(TimeSpan.FromSeconds(60), o.AuthTokenTtl);
+        Assert.Equal("jwt,pub-key=a.crt,priv-key=a.key,sign-method=RS256,ttl=1s", o.AuthToken);
+    }
+
     public static TheoryData<string[], string> RefusedFlags => new()
     {
         { ["--client-cert-allowed-hostname", "h"], "--client-cert-allowed-hostname=\"h\" is not supported by etcd-cs" },
-        { ["--auth-token", "jwt,pub-key=a"], "--auth-token=\"jwt,pub-key=a\" is not supported by etcd-cs" },
         { ["--discovery", "http://d.example:1/x"], "--discovery" },
         { ["--discovery-srv", "example.com"], "--discovery-srv" },
         { ["--discovery-fallback", "exit"], "--discovery-fallback" },
@@ -176,9 +184,6 @@ public sealed class EtcdConfigLoaderTests : ConfigTestBase
         { ["--enable-pprof"], "--enable-pprof=\"true\" is not supported by etcd-cs" },
         { ["--grpc-keepalive-min-time", "1.5s"], "--grpc-keepalive-min-time=\"1.5s\" is not supported by etcd-cs" },
         { ["--debug"], "--debug=\"true\" is not supported by etcd-cs" },
-        { ["--bcrypt-cost", "12"], "--bcrypt-cost=\"12\" is not supported by etcd-cs" },
-        { ["--auth-token-ttl", "60"], "--auth-token-ttl=\"60\" is not supported by etcd-cs" },
-        { ["--auth-token", "jwt,sign-method=RS256"], "--auth-token=\"jwt,sign-method=RS256\" is not supported by etcd-cs" },
     };
 
     [Theory]
