@@ -68,12 +68,7 @@ public sealed partial class EtcdServer
             return;
         }
 
-        InternalRaftRequest req;
-        try
-        {
-            req = InternalRaftRequest.Parser.ParseFrom(e.Data);
-        }
-        catch (InvalidProtocolBufferException)
+        if (!TryParseEntry(e.Data.Span, out var req))
         {
             return;
         }
@@ -93,14 +88,9 @@ public sealed partial class EtcdServer
             return;
         }
 
-        InternalRaftRequest req;
-        try
+        if (!TryParseEntry(e.Data.Span, out var req))
         {
-            req = InternalRaftRequest.Parser.ParseFrom(e.Data);
-        }
-        catch (InvalidProtocolBufferException ex)
-        {
-            _log.LogError("failed to unmarshal raft entry {index} {error}", e.Index, ex.Message);
+            _log.LogError("failed to unmarshal raft entry {index} {error}", e.Index, "neither an InternalRaftRequest nor a v2 Request");
             return;
         }
 
@@ -163,8 +153,7 @@ public sealed partial class EtcdServer
     {
         if (req.V2 is { } v2)
         {
-            ApplyV2(v2);
-            return null;
+            return ApplyV2(v2);
         }
 
         if (req.Put is { } put)
@@ -254,18 +243,21 @@ public sealed partial class EtcdServer
         return resp;
     }
 
-    /// <summary>The two v2 store writes etcd 3.4 still uses: member attributes and the cluster version.</summary>
-    private void ApplyV2(Request r)
+    /// <summary>
+    /// A v2 request: the two membership writes etcd 3.4 still makes through it (member attributes and the cluster
+    /// version) change the membership; everything else goes to the v2 store (<see cref="ApplyV2Store"/>).
+    /// </summary>
+    private object? ApplyV2(Request r)
     {
-        if (r.Method != "PUT")
+        if (r.Method != "PUT" || r.HasPrevExist || r.PrevIndex != 0 || r.PrevValue.Length != 0)
         {
-            return;
+            return ApplyV2Store(r);
         }
 
         if (r.Path == "/0/version")
         {
             SetClusterVersion(r.Val);
-            return;
+            return null;
         }
 
         const string prefix = "/0/members/";
@@ -282,8 +274,11 @@ public sealed partial class EtcdServer
                 Cluster.UpdateAttributes(id, name, urls);
                 PersistMember(id);
                 Metrics.Server.StoreWrite("set");
+                return null;
             }
         }
+
+        return ApplyV2Store(r);
     }
 
     private void SetClusterVersion(string version)

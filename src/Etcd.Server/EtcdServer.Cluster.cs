@@ -568,7 +568,8 @@ public sealed partial class EtcdServer
             snapshotter.SaveDBFromAsync(dbStream, index).GetAwaiter().GetResult();
         }
 
-        var onDisk = new Snapshot { Metadata = snap.Metadata.Clone(), Data = UnsafeByteOperations.UnsafeWrap(MembershipAsV2Store(membership.Span)) };
+        RecoverV2FromMerged(membership.Span);
+        var onDisk = new Snapshot { Metadata = snap.Metadata.Clone(), Data = UnsafeByteOperations.UnsafeWrap(V2StoreWithMembership(MembershipAsV2Store(membership.Span))) };
         snapshotter.SaveSnap(onDisk);
         _wal.SaveSnapshot(new Walpb.Snapshot { Index = index, Term = snap.Metadata.Term });
         Failpoints.Hit(Failpoint.RaftAfterSaveSnap);
@@ -584,6 +585,7 @@ public sealed partial class EtcdServer
     {
         var (membership, _) = SplitSnapshotData(snap.Data.Memory);
         Cluster.RestoreState(membership.Span);
+        RecoverV2Store(snap.Data.Memory);
         if (Cluster.Version is { } version)
         {
             // etcd's cluster.Recover(api.UpdateCapability) announces the recovered version.
@@ -648,7 +650,7 @@ public sealed partial class EtcdServer
         try
         {
             Kv.Commit();
-            snap = _raftStorage.CreateSnapshot(applied, _confState, MembershipAsV2Store(Cluster.ExportState()));
+            snap = _raftStorage.CreateSnapshot(applied, _confState, V2StoreWithMembership(MembershipAsV2Store(Cluster.ExportState())));
         }
         catch (RaftException)
         {

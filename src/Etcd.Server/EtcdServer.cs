@@ -407,6 +407,7 @@ public sealed partial class EtcdServer : IAsyncDisposable
         StartLessor();
         _ = AdjustTicksAsync();
         StartMaintenance();
+        StartV2Sync();
     }
 
     /// <summary>
@@ -514,6 +515,7 @@ public sealed partial class EtcdServer : IAsyncDisposable
         await StopMaintenanceAsync().ConfigureAwait(false);
         _ticker?.Dispose();
         _purger?.Dispose();
+        StopV2Sync();
         _lessor?.Dispose();
         _inputs.Writer.TryComplete();
         await Transport.DisposeAsync().ConfigureAwait(false);
