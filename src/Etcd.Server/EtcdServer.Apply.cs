@@ -203,6 +203,7 @@ public sealed partial class EtcdServer
         {
             Cluster.UpdateAttributes(attr.MemberID, attr.MemberAttributes?.Name, attr.MemberAttributes?.ClientUrls);
             PersistMember(attr.MemberID);
+            V2MirrorAttributes(attr.MemberID);
             Metrics.Server.StoreWrite("set");
             return null;
         }
@@ -273,6 +274,7 @@ public sealed partial class EtcdServer
                     : [];
                 Cluster.UpdateAttributes(id, name, urls);
                 PersistMember(id);
+                V2MirrorAttributes(id);
                 Metrics.Server.StoreWrite("set");
                 return null;
             }
@@ -286,6 +288,7 @@ public sealed partial class EtcdServer
         var first = Cluster.Version is null;
         Cluster.SetVersion(version);
         PersistClusterVersion(version);
+        V2MirrorVersion(version);
         Metrics.Server.StoreWrite("set");
         var majorMinor = string.Join('.', version.Split('.').Take(2));
         if (first)
@@ -338,6 +341,7 @@ public sealed partial class EtcdServer
             case ConfChangeType.ConfChangeAddNode when isPromote:
                 Cluster.Promote(cc.NodeId);
                 PersistMember(cc.NodeId);
+                V2MirrorRaftAttributes(cc.NodeId);
                 Metrics.Server.StoreWrite("update");
                 _log.LogInformation("promote member {cluster-id} {local-member-id} {promoted-member-id}", Hex(Cluster.ClusterId), Hex(MemberId), Hex(cc.NodeId));
                 break;
@@ -348,6 +352,7 @@ public sealed partial class EtcdServer
                     m.IsLearner = cc.Type == ConfChangeType.ConfChangeAddLearnerNode;
                     Cluster.AddMember(m);
                     PersistMember(m.Id);
+                    V2MirrorMemberAdded(m.Id);
                     Metrics.Server.StoreWrite("create");
                     _log.LogInformation("added member {cluster-id} {local-member-id} {added-peer-id} {added-peer-peer-urls}", Hex(Cluster.ClusterId), Hex(MemberId), Hex(m.Id), m.PeerUrls.ToArray());
                     if (m.Id != MemberId && _transportPeers.Add(m.Id))
@@ -360,6 +365,7 @@ public sealed partial class EtcdServer
             case ConfChangeType.ConfChangeRemoveNode:
                 Cluster.RemoveMember(cc.NodeId);
                 PersistMemberRemoved(cc.NodeId);
+                V2MirrorMemberRemoved(cc.NodeId);
                 Metrics.Server.StoreWrite("delete");
                 _log.LogInformation("removed member {cluster-id} {local-member-id} {removed-remote-peer-id}", Hex(Cluster.ClusterId), Hex(MemberId), Hex(cc.NodeId));
                 if (cc.NodeId == MemberId)
@@ -381,6 +387,7 @@ public sealed partial class EtcdServer
                 {
                     Cluster.UpdatePeerUrls(cc.NodeId, m.PeerUrls);
                     PersistMember(cc.NodeId);
+                    V2MirrorRaftAttributes(cc.NodeId);
                     Metrics.Server.StoreWrite("update");
                     _log.LogInformation("updated member {cluster-id} {local-member-id} {updated-remote-peer-id} {updated-remote-peer-urls}", Hex(Cluster.ClusterId), Hex(MemberId), Hex(cc.NodeId), string.Join(",", m.PeerUrls));
                     if (cc.NodeId != MemberId)

@@ -217,7 +217,7 @@ public sealed partial class EtcdServer : IAsyncDisposable
                 var hardState = read.State;
                 if (options.ForceNewCluster)
                 {
-                    (entries, hardState) = ForceNewClusterEntries(memberId, entries, hardState);
+                    (entries, hardState) = ForceNewClusterEntries(memberId, entries, hardState, restoredSnap?.Metadata.ConfState?.Voters);
                     wal.Save(hardState, entries.Where(e => e.Index > read.State.Commit).ToList());
                     log.LogInformation(
                         "forcing restart member {cluster-id} {local-member-id} {commit-index}",

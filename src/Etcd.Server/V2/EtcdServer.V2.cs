@@ -193,4 +193,75 @@ public sealed partial class EtcdServer
             V2Store.Recover(System.Text.Encoding.UTF8.GetBytes(v2.GetRawText()));
         }
     }
+    // etcd keeps the membership in the v2 store as well (/0/members/ID/raftAttributes and /attributes,
+    // /0/removed_members/ID, /0/version), so every membership change moves the v2 store's index as in etcd; the
+    // v2 API's indexes (X-Etcd-Index, waitIndex) then match etcd's. Apply thread; a write the store refuses (the
+    // node is there already after a snapshot) changes nothing, as etcd's refused conf change.
+
+    private void V2MirrorMemberAdded(ulong id) => V2Mirror(id, (s, key, m) => s.Create(key + "/raftAttributes", false, m.RaftAttributesJson(), false, 0));
+
+    private void V2MirrorRaftAttributes(ulong id) => V2Mirror(id, (s, key, m) => s.Update(key + "/raftAttributes", m.RaftAttributesJson(), 0));
+
+    private void V2MirrorAttributes(ulong id) => V2Mirror(id, (s, key, m) =>
+    {
+        var attrs = new System.Text.StringBuilder("{");
+        if (m.Name.Length > 0)
+        {
+            attrs.Append("\"name\":").Append(System.Text.Json.JsonSerializer.Serialize(m.Name));
+        }
+
+        if (m.ClientUrls.Count > 0)
+        {
+            attrs.Append(attrs.Length > 1 ? "," : "").Append("\"clientURLs\":").Append(System.Text.Json.JsonSerializer.Serialize(m.ClientUrls));
+        }
+
+        s.Set(key + "/attributes", false, attrs.Append('}').ToString(), 0);
+    });
+
+    private void V2MirrorMemberRemoved(ulong id)
+    {
+        var idText = Membership.Member.IdString(id);
+        try
+        {
+            V2Store.Delete(V2ClusterPrefix + "/members/" + idText, true, true);
+        }
+        catch (V2Error)
+        {
+        }
+
+        try
+        {
+            V2Store.Create(V2ClusterPrefix + "/removed_members/" + idText, false, "", false, 0);
+        }
+        catch (V2Error)
+        {
+        }
+    }
+
+    private void V2MirrorVersion(string version)
+    {
+        try
+        {
+            V2Store.Set(V2ClusterPrefix + "/version", false, version, 0);
+        }
+        catch (V2Error)
+        {
+        }
+    }
+
+    private void V2Mirror(ulong id, Action<V2Store, string, Storage.Schema.MemberRecord> write)
+    {
+        if (Cluster.Find(id) is not { } m)
+        {
+            return;
+        }
+
+        try
+        {
+            write(V2Store, V2ClusterPrefix + "/members/" + Membership.Member.IdString(id), new Storage.Schema.MemberRecord(m.Id, m.PeerUrls, m.Name ?? "", m.ClientUrls ?? [], m.IsLearner));
+        }
+        catch (V2Error)
+        {
+        }
+    }
 }
