@@ -32,6 +32,10 @@ public sealed partial class V2Store
     private ulong _currentIndex;
     private int _watcherCount;
 
+    // etcd's store counts some refusals as successes in its stats (it returns those errors without setting the
+    // variable its deferred counter reads); set under the lock by CountedAsSuccess, read by Failed.
+    private bool _countAsSuccess;
+
     /// <summary>Creates an empty store with the given top-level directories (etcd's server uses <c>/0</c> and <c>/1</c>).</summary>
     public V2Store(TimeProvider clock, params string[] namespaces)
     {
@@ -101,7 +105,7 @@ public sealed partial class V2Store
             }
             catch (V2Error)
             {
-                Stats.Inc(V2StoreStats.Gets, false);
+                Stats.Inc(V2StoreStats.Gets, CountedFailure());
                 throw;
             }
         }
@@ -122,7 +126,7 @@ public sealed partial class V2Store
             }
             catch (V2Error)
             {
-                Stats.Inc(V2StoreStats.Creates, false);
+                Stats.Inc(V2StoreStats.Creates, CountedFailure());
                 throw;
             }
         }
@@ -178,7 +182,7 @@ public sealed partial class V2Store
             }
             catch (V2Error)
             {
-                Stats.Inc(V2StoreStats.Sets, false);
+                Stats.Inc(V2StoreStats.Sets, CountedFailure());
                 throw;
             }
         }
@@ -194,14 +198,14 @@ public sealed partial class V2Store
                 nodePath = Clean(nodePath);
                 if (_readOnly.Contains(nodePath))
                 {
-                    throw new V2Error(V2Error.RootReadOnly, "/", _currentIndex);
+                    throw CountedAsSuccess(new V2Error(V2Error.RootReadOnly, "/", _currentIndex));
                 }
 
                 var next = _currentIndex + 1;
                 var n = InternalGet(nodePath);
                 if (n.IsDir && newValue.Length != 0)
                 {
-                    throw new V2Error(V2Error.NotFile, nodePath, _currentIndex);
+                    throw CountedAsSuccess(new V2Error(V2Error.NotFile, nodePath, _currentIndex));
                 }
 
                 if (refresh)
@@ -242,7 +246,7 @@ public sealed partial class V2Store
             }
             catch (V2Error)
             {
-                Stats.Inc(V2StoreStats.Updates, false);
+                Stats.Inc(V2StoreStats.Updates, CountedFailure());
                 throw;
             }
         }
@@ -258,7 +262,7 @@ public sealed partial class V2Store
                 nodePath = Clean(nodePath);
                 if (_readOnly.Contains(nodePath))
                 {
-                    throw new V2Error(V2Error.RootReadOnly, "/", _currentIndex);
+                    throw CountedAsSuccess(new V2Error(V2Error.RootReadOnly, "/", _currentIndex));
                 }
 
                 var n = InternalGet(nodePath);
@@ -298,7 +302,7 @@ public sealed partial class V2Store
             }
             catch (V2Error)
             {
-                Stats.Inc(V2StoreStats.CompareAndSwaps, false);
+                Stats.Inc(V2StoreStats.CompareAndSwaps, CountedFailure());
                 throw;
             }
         }
@@ -314,7 +318,7 @@ public sealed partial class V2Store
                 nodePath = Clean(nodePath);
                 if (_readOnly.Contains(nodePath))
                 {
-                    throw new V2Error(V2Error.RootReadOnly, "/", _currentIndex);
+                    throw CountedAsSuccess(new V2Error(V2Error.RootReadOnly, "/", _currentIndex));
                 }
 
                 if (recursive)
@@ -340,7 +344,7 @@ public sealed partial class V2Store
             }
             catch (V2Error)
             {
-                Stats.Inc(V2StoreStats.Deletes, false);
+                Stats.Inc(V2StoreStats.Deletes, CountedFailure());
                 throw;
             }
         }
@@ -357,10 +361,18 @@ public sealed partial class V2Store
                 var n = InternalGet(nodePath);
                 if (n.IsDir)
                 {
-                    throw new V2Error(V2Error.NotFile, nodePath, _currentIndex);
+                    throw CountedAsSuccess(new V2Error(V2Error.NotFile, nodePath, _currentIndex));
                 }
 
-                CheckCompare(n, prevValue, prevIndex);
+                try
+                {
+                    CheckCompare(n, prevValue, prevIndex);
+                }
+                catch (V2Error compareFailed)
+                {
+                    throw CountedAsSuccess(compareFailed);
+                }
+
                 _currentIndex++;
                 var e = V2Event.New(V2Event.CompareAndDelete, nodePath, _currentIndex, n.CreatedIndex);
                 e.EtcdIndex = _currentIndex;
@@ -372,7 +384,7 @@ public sealed partial class V2Store
             }
             catch (V2Error)
             {
-                Stats.Inc(V2StoreStats.CompareAndDeletes, false);
+                Stats.Inc(V2StoreStats.CompareAndDeletes, CountedFailure());
                 throw;
             }
         }
@@ -452,6 +464,20 @@ public sealed partial class V2Store
                 Notify(e);
             }
         }
+    }
+
+    private V2Error CountedAsSuccess(V2Error e)
+    {
+        _countAsSuccess = true;
+        return e;
+    }
+
+    /// <summary>Whether the failure being counted goes to the success counter (see <see cref="_countAsSuccess"/>); resets it.</summary>
+    private bool CountedFailure()
+    {
+        var success = _countAsSuccess;
+        _countAsSuccess = false;
+        return success;
     }
 
     internal void RemoveWatcher(V2Watcher w)
