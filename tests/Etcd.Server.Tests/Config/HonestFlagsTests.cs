@@ -79,6 +79,7 @@ public sealed class HonestFlagsTests : ConfigTestBase
         ["auto-compaction-mode"] = ["--auto-compaction-mode", "revision"],
         ["metrics"] = ["--metrics", "extensive"],
         ["enable-grpc-gateway"] = ["--enable-grpc-gateway=false"],
+        ["enable-v2"] = ["--enable-v2"],
         ["experimental-initial-corrupt-check"] = ["--experimental-initial-corrupt-check"],
         ["experimental-corrupt-check-time"] = ["--experimental-corrupt-check-time", "1m"],
         ["experimental-enable-lease-checkpoint"] = ["--experimental-enable-lease-checkpoint"],
