@@ -149,6 +149,10 @@ public sealed record EtcdOptions
     /// <summary><c>--enable-grpc-gateway</c>: serve the JSON gateway (<c>/v3</c>, <c>/v3beta</c>) on the client URLs.</summary>
     public bool EnableGrpcGateway { get; init; } = true;
 
+    /// <summary><c>--enable-v2</c>: serve etcd's v2 API (<c>/v2/keys</c>, <c>/v2/members</c>, <c>/v2/machines</c>,
+    /// <c>/v2/stats</c>, <c>/v2/auth</c>) on the client URLs; off by default, as in etcd 3.4.</summary>
+    public bool EnableV2 { get; init; }
+
     /// <summary><c>--cors</c>: origins allowed by the client HTTP endpoints' CORS handling, sorted; <c>*</c> allows all.</summary>
     public IReadOnlyList<string> Cors { get; init; } = ["*"];
 

@@ -120,12 +120,7 @@ public sealed partial class EtcdServer
             return;
         }
 
-        InternalRaftRequest req;
-        try
-        {
-            req = InternalRaftRequest.Parser.ParseFrom(e.Data);
-        }
-        catch (InvalidProtocolBufferException)
+        if (!TryParseEntry(e.Data.Span, out var req))
         {
             return;
         }
@@ -145,14 +140,9 @@ public sealed partial class EtcdServer
             return;
         }
 
-        InternalRaftRequest req;
-        try
+        if (!TryParseEntry(e.Data.Span, out var req))
         {
-            req = InternalRaftRequest.Parser.ParseFrom(e.Data);
-        }
-        catch (InvalidProtocolBufferException ex)
-        {
-            _log.LogError("failed to unmarshal raft entry {index} {error}", e.Index, ex.Message);
+            _log.LogError("failed to unmarshal raft entry {index} {error}", e.Index, "neither an InternalRaftRequest nor a v2 Request");
             return;
         }
 
@@ -244,6 +234,7 @@ public sealed partial class EtcdServer
             case ConfChangeType.ConfChangeAddNode when isPromote:
                 Cluster.Promote(cc.NodeId);
                 PersistMember(cc.NodeId);
+                V2MirrorRaftAttributes(cc.NodeId);
                 Metrics.Server.StoreWrite("update");
                 _log.LogInformation("promote member {cluster-id} {local-member-id} {promoted-member-id}", Hex(Cluster.ClusterId), Hex(MemberId), Hex(cc.NodeId));
                 break;
@@ -254,6 +245,7 @@ public sealed partial class EtcdServer
                     m.IsLearner = cc.Type == ConfChangeType.ConfChangeAddLearnerNode;
                     Cluster.AddMember(m);
                     PersistMember(m.Id);
+                    V2MirrorMemberAdded(m.Id);
                     Metrics.Server.StoreWrite("create");
                     _log.LogInformation("added member {cluster-id} {local-member-id} {added-peer-id} {added-peer-peer-urls}", Hex(Cluster.ClusterId), Hex(MemberId), Hex(m.Id), m.PeerUrls.ToArray());
                     if (m.Id != MemberId && _transportPeers.Add(m.Id))
@@ -266,6 +258,7 @@ public sealed partial class EtcdServer
             case ConfChangeType.ConfChangeRemoveNode:
                 Cluster.RemoveMember(cc.NodeId);
                 PersistMemberRemoved(cc.NodeId);
+                V2MirrorMemberRemoved(cc.NodeId);
                 Metrics.Server.StoreWrite("delete");
                 _log.LogInformation("removed member {cluster-id} {local-member-id} {removed-remote-peer-id}", Hex(Cluster.ClusterId), Hex(MemberId), Hex(cc.NodeId));
                 if (cc.NodeId == MemberId)
@@ -287,6 +280,7 @@ public sealed partial class EtcdServer
                 {
                     Cluster.UpdatePeerUrls(cc.NodeId, m.PeerUrls);
                     PersistMember(cc.NodeId);
+                    V2MirrorRaftAttributes(cc.NodeId);
                     Metrics.Server.StoreWrite("update");
                     _log.LogInformation("updated member {cluster-id} {local-member-id} {updated-remote-peer-id} {updated-remote-peer-urls}", Hex(Cluster.ClusterId), Hex(MemberId), Hex(cc.NodeId), string.Join(",", m.PeerUrls));
                     if (cc.NodeId != MemberId)

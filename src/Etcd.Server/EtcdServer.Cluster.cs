@@ -578,7 +578,8 @@ public sealed partial class EtcdServer
             snapshotter.SaveDBFromAsync(dbStream, index).GetAwaiter().GetResult();
         }
 
-        var onDisk = new Snapshot { Metadata = snap.Metadata.Clone(), Data = UnsafeByteOperations.UnsafeWrap(MembershipAsV2Store(membership.Span)) };
+        RecoverV2FromMerged(membership.Span);
+        var onDisk = new Snapshot { Metadata = snap.Metadata.Clone(), Data = UnsafeByteOperations.UnsafeWrap(V2StoreWithMembership(MembershipAsV2Store(membership.Span))) };
         snapshotter.SaveSnap(onDisk);
         _wal.SaveSnapshot(new Walpb.Snapshot { Index = index, Term = snap.Metadata.Term });
         Failpoints.Hit(Failpoint.RaftAfterSaveSnap);
@@ -594,6 +595,7 @@ public sealed partial class EtcdServer
     {
         var (membership, _) = SplitSnapshotData(snap.Data.Memory);
         Cluster.RestoreState(membership.Span);
+        RecoverV2Store(snap.Data.Memory);
         if (Cluster.Version is { } version)
         {
             // etcd's cluster.Recover(api.UpdateCapability) announces the recovered version.
@@ -658,7 +660,7 @@ public sealed partial class EtcdServer
         try
         {
             Kv.Commit();
-            snap = _raftStorage.CreateSnapshot(applied, _confState, MembershipAsV2Store(Cluster.ExportState()));
+            snap = _raftStorage.CreateSnapshot(applied, _confState, V2StoreWithMembership(MembershipAsV2Store(Cluster.ExportState())));
         }
         catch (RaftException)
         {
@@ -748,12 +750,14 @@ public sealed partial class EtcdServer
     /// <summary>
     /// <c>--force-new-cluster</c>: drops uncommitted entries and commits conf changes removing every other member
     /// known from the log, so this member restarts as a one-member cluster with its data (etcd's
-    /// <c>restartAsStandaloneNode</c>).
+    /// <c>restartAsStandaloneNode</c>). The members are those of the snapshot's conf state plus the log's conf changes;
+    /// when this member is not among them (a data dir from <c>etcdctl backup</c>, which gives it a new ID), it is added
+    /// with etcd's placeholder peer URL <c>http://localhost:2380</c>.
     /// </summary>
-    private static (IReadOnlyList<Entry> Entries, HardState State) ForceNewClusterEntries(ulong self, IReadOnlyList<Entry> entries, HardState state)
+    private static (IReadOnlyList<Entry> Entries, HardState State) ForceNewClusterEntries(ulong self, IReadOnlyList<Entry> entries, HardState state, IEnumerable<ulong>? snapshotVoters = null)
     {
         var kept = entries.Where(e => e.Index <= state.Commit).ToList();
-        var ids = new HashSet<ulong>();
+        var ids = new HashSet<ulong>(snapshotVoters ?? []);
         foreach (var e in kept)
         {
             if (e.Type == EntryType.EntryConfChange)
@@ -774,15 +778,17 @@ public sealed partial class EtcdServer
 
         var last = kept.Count > 0 ? kept[^1] : new Entry { Index = state.Commit, Term = state.Term };
         var next = last.Index + 1;
-        foreach (var id in ids.Where(i => i != self).Order())
+        if (!ids.Contains(self))
         {
-            var cc = new ConfChange { Type = ConfChangeType.ConfChangeRemoveNode, NodeId = id };
+            var placeholder = new Membership.Member { Id = self, PeerUrls = ["http://localhost:2380"] };
+            var cc = new ConfChange { Type = ConfChangeType.ConfChangeAddNode, NodeId = self, Context = ByteString.CopyFrom(JsonSerializer.SerializeToUtf8Bytes(placeholder)) };
             kept.Add(new Entry { Type = EntryType.EntryConfChange, Term = state.Term, Index = next++, Data = cc.ToByteString() });
         }
 
-        if (!ids.Contains(self))
+        // Self first, then the removals: raft refuses a configuration without voters.
+        foreach (var id in ids.Where(i => i != self).Order())
         {
-            var cc = new ConfChange { Type = ConfChangeType.ConfChangeAddNode, NodeId = self };
+            var cc = new ConfChange { Type = ConfChangeType.ConfChangeRemoveNode, NodeId = id };
             kept.Add(new Entry { Type = EntryType.EntryConfChange, Term = state.Term, Index = next++, Data = cc.ToByteString() });
         }
 

@@ -171,7 +171,7 @@ public sealed partial class EtcdServer
         Kv.Commit();
         using var ms = new MemoryStream();
         ms.Write(MergedSnapshotMagic);
-        var membership = Cluster.ExportState();
+        var membership = WithV2Store(Cluster.ExportState());
         Span<byte> len = stackalloc byte[4];
         BinaryPrimitives.WriteUInt32BigEndian(len, (uint)membership.Length);
         ms.Write(len);

@@ -221,7 +221,7 @@ public sealed partial class EtcdServer : IAsyncDisposable
                 var hardState = read.State;
                 if (options.ForceNewCluster)
                 {
-                    (entries, hardState) = ForceNewClusterEntries(memberId, entries, hardState);
+                    (entries, hardState) = ForceNewClusterEntries(memberId, entries, hardState, restoredSnap?.Metadata.ConfState?.Voters);
                     wal.Save(hardState, entries.Where(e => e.Index > read.State.Commit).ToList());
                     log.LogInformation(
                         "forcing restart member {cluster-id} {local-member-id} {commit-index}",
@@ -414,6 +414,7 @@ public sealed partial class EtcdServer : IAsyncDisposable
         StartLessor();
         _ = AdjustTicksAsync();
         StartMaintenance();
+        StartV2Sync();
     }
 
     /// <summary>
@@ -522,6 +523,7 @@ public sealed partial class EtcdServer : IAsyncDisposable
         await StopMaintenanceAsync().ConfigureAwait(false);
         _ticker?.Dispose();
         _purger?.Dispose();
+        StopV2Sync();
         _lessor?.Dispose();
         _inputs.Writer.TryComplete();
         await Transport.DisposeAsync().ConfigureAwait(false);

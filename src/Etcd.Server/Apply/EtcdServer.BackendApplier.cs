@@ -10,7 +10,8 @@ public sealed partial class EtcdServer
     /// <summary>
     /// The last link of the applier chain (etcd's <c>applierV3backend</c>): writes a committed request to the
     /// state machine — MVCC (put, delete, txn, compaction, range), the lessor (grant, revoke, checkpoint), the
-    /// alarms, and the membership writes etcd 3.4 still carries as v2 requests (member attributes, cluster version).
+    /// alarms, the membership writes etcd 3.4 still carries as v2 requests (member attributes, cluster version)
+    /// and the other v2 requests, which write the v2 store.
     /// Applier thread only.
     /// </summary>
     private sealed class BackendApplier(EtcdServer s) : IApplierV3
@@ -20,8 +21,7 @@ public sealed partial class EtcdServer
         {
             if (req.V2 is { } v2)
             {
-                s.ApplyV2(v2);
-                return null;
+                return s.ApplyV2(v2);
             }
 
             if (req.Put is { } put)
@@ -71,6 +71,7 @@ public sealed partial class EtcdServer
             {
                 s.Cluster.UpdateAttributes(attr.MemberID, attr.MemberAttributes?.Name, attr.MemberAttributes?.ClientUrls);
                 s.PersistMember(attr.MemberID);
+                s.V2MirrorAttributes(attr.MemberID);
                 s.Metrics.Server.StoreWrite("set");
                 return null;
             }
@@ -112,18 +113,21 @@ public sealed partial class EtcdServer
         return resp;
     }
 
-    /// <summary>The two v2 store writes etcd 3.4 still uses: member attributes and the cluster version.</summary>
-    private void ApplyV2(Request r)
+    /// <summary>
+    /// A v2 request: the two membership writes etcd 3.4 still makes through it (member attributes and the cluster
+    /// version) change the membership; everything else goes to the v2 store (<see cref="ApplyV2Store"/>).
+    /// </summary>
+    private object? ApplyV2(Request r)
     {
-        if (r.Method != "PUT")
+        if (r.Method != "PUT" || r.HasPrevExist || r.PrevIndex != 0 || r.PrevValue.Length != 0)
         {
-            return;
+            return ApplyV2Store(r);
         }
 
         if (r.Path == "/0/version")
         {
             SetClusterVersion(r.Val);
-            return;
+            return null;
         }
 
         const string prefix = "/0/members/";
@@ -139,9 +143,13 @@ public sealed partial class EtcdServer
                     : [];
                 Cluster.UpdateAttributes(id, name, urls);
                 PersistMember(id);
+                V2MirrorAttributes(id);
                 Metrics.Server.StoreWrite("set");
+                return null;
             }
         }
+
+        return ApplyV2Store(r);
     }
 
     private void SetClusterVersion(string version)
@@ -149,6 +157,7 @@ public sealed partial class EtcdServer
         var first = Cluster.Version is null;
         Cluster.SetVersion(version);
         PersistClusterVersion(version);
+        V2MirrorVersion(version);
         Metrics.Server.StoreWrite("set");
         var majorMinor = string.Join('.', version.Split('.').Take(2));
         if (first)

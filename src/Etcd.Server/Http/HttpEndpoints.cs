@@ -15,6 +15,7 @@ public sealed class HttpEndpoints
     private readonly JsonGateway? _gateway;
     private readonly AccessController? _access;
     private readonly HealthHandler _health;
+    private readonly V2.V2HttpHandler? _v2;
 
     /// <summary>
     /// Creates the endpoints of <paramref name="server"/>; the gateway dispatches through <paramref name="registry"/>
@@ -28,6 +29,7 @@ public sealed class HttpEndpoints
         _gateway = server.Options.EnableGrpcGateway ? new JsonGateway(registry, server.Options.MaxConcurrentStreams) : null;
         _access = access;
         _health = new HealthHandler(server, loggerFactory);
+        _v2 = server.Options.EnableV2 ? new V2.V2HttpHandler(server) : null;
     }
 
     /// <summary>Serves one HTTP request (any method, any path).</summary>
@@ -58,6 +60,12 @@ public sealed class HttpEndpoints
                 http.Response.ContentType = Metrics.EtcdMetrics.ContentType;
                 await _server.Metrics.WriteAsync(http.Response.Body, http.RequestAborted).ConfigureAwait(false);
                 return;
+        }
+
+        if (_v2 is not null && V2.V2HttpHandler.IsV2Path(path))
+        {
+            await _v2.HandleAsync(http).ConfigureAwait(false);
+            return;
         }
 
         if (_gateway is not null && JsonGateway.IsGatewayPath(http.Request.Path, out var route))

@@ -727,6 +727,7 @@ internal sealed partial class LoaderRun
             ExperimentalCorruptCheckTime = FromNs(v.DurationNs("experimental-corrupt-check-time")),
             Metrics = v.Str("metrics"),
             EnableGrpcGateway = v.Bool("enable-grpc-gateway"),
+            EnableV2 = v.Bool("enable-v2"),
             Cors = v.Urls("cors").Values.OrderBy(s => s, StringComparer.Ordinal).ToArray(),
             HostWhitelist = v.Strings("host-whitelist"),
             InitialElectionTickAdvance = v.Bool("initial-election-tick-advance"),

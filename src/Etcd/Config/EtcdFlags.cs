@@ -121,7 +121,7 @@ internal static class EtcdFlags
         H("initial-cluster-token", FlagKind.String, "etcd-cluster", "InitialClusterToken"),
         H("initial-cluster-state", FlagKind.Selective, "new", "InitialClusterState", ["new", "existing"]),
         H("strict-reconfig-check", FlagKind.Bool, "true", "StrictReconfigCheck"),
-        R("enable-v2", FlagKind.Bool, "false", V2),
+        H("enable-v2", FlagKind.Bool, "false", "EnableV2"),
         H("pre-vote", FlagKind.Bool, "false", "PreVote"),
         R("proxy", FlagKind.Selective, "off", Proxy, ["off", "readonly", "on"]),
         R("proxy-failure-wait", FlagKind.Uint, "5000", Proxy),

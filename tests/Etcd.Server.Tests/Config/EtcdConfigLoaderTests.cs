@@ -179,7 +179,6 @@ public sealed class EtcdConfigLoaderTests : ConfigTestBase
         { ["--discovery-fallback", "exit"], "--discovery-fallback" },
         { ["--proxy", "on"], "--proxy=\"on\"" },
         { ["--proxy-dial-timeout", "5"], "--proxy-dial-timeout=\"5\"" },
-        { ["--enable-v2"], "--enable-v2=\"true\" is not supported by etcd-cs" },
         { ["--experimental-enable-v2v3", "v2/"], "--experimental-enable-v2v3=\"v2/\" is not supported by etcd-cs" },
         { ["--enable-pprof"], "--enable-pprof=\"true\" is not supported by etcd-cs" },
         { ["--grpc-keepalive-min-time", "1.5s"], "--grpc-keepalive-min-time=\"1.5s\" is not supported by etcd-cs" },
@@ -451,13 +450,23 @@ public sealed class EtcdConfigLoaderTests : ConfigTestBase
     }
 
     [Fact]
-    public void ConfigFile_EtcdsSample_IsRefusedForItsV2Api()
+    public void ConfigFile_EtcdsSample_IsRefusedForItsPprof()
     {
         string path = WriteYaml(SampleConfig.Replace("localhost", "127.0.0.1"));
         var r = Load(["--config-file", path]);
         Assert.True(r.ShouldExit);
         Assert.Equal(1, r.ExitCode);
-        Assert.Contains(" E | etcdmain: error verifying flags, config key \"enable-v2\"=\"true\" is not supported by etcd-cs", r.StandardError);
+        Assert.Contains(" E | etcdmain: error verifying flags, config key \"enable-pprof\"=\"true\" is not supported by etcd-cs", r.StandardError);
+    }
+
+    [Theory]
+    [InlineData(new[] { "--enable-v2" }, true)]
+    [InlineData(new[] { "--enable-v2=false" }, false)]
+    [InlineData(new string[0], false)]
+    public void EnableV2_TurnsTheV2ApiOn(string[] args, bool expected)
+    {
+        var o = Ok(Load(args));
+        Assert.Equal(expected, o.EnableV2);
     }
 
     [Fact]
