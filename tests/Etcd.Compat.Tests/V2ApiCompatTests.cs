@@ -63,8 +63,21 @@ public sealed partial class V2ApiCompatTests
         ("GET", "/v2/keys/short", null),
         ("GET", "/v2/keys/t?wait=true&waitIndex=5", null),
         ("PATCH", "/v2/keys/t", null),
+
+        // Bad input: negative and overflowing TTLs, a malformed form, waitIndex that is not a number, a deep path,
+        // a 2 MB value (etcd 3.4's v2 API has no request size limit of its own).
+        ("PUT", "/v2/keys/neg?ttl=-1", "value=1"),
+        ("PUT", "/v2/keys/huge?ttl=99999999999999999999", "value=1"),
+        ("PUT", "/v2/keys/bad", "value=%zz"),
+        ("GET", "/v2/keys/t?wait=true&waitIndex=abc", null),
+        ("PUT", "/v2/keys/" + DeepPath, "value=deep"),
+        ("GET", "/v2/keys/d?recursive=true", null),
+        ("PUT", "/v2/keys/big", "value=" + new string('v', 2 * 1024 * 1024)),
+        ("GET", "/v2/keys/big", null),
         ("GET", "/v2/stats/store", null),
     ];
+
+    private static string DeepPath => string.Concat(Enumerable.Repeat("d/", 200)) + "leaf";
 
     [Fact]
     public async Task SameRequests_SameAnswers()

@@ -411,46 +411,48 @@ public sealed class V2HttpHandler
         }
     }
 
-    /// <summary>Body values (form posts of PUT/POST/PATCH) before query values, as Go's <c>r.Form</c>.</summary>
+    /// <summary>
+    /// Body values (form posts of PUT/POST/PATCH) before query values, as Go's <c>r.Form</c>, parsed with Go's rules
+    /// (<see cref="GoForm"/>); a malformed body or query is etcd's 210 "Invalid POST form" with Go's error as cause.
+    /// </summary>
     private static async Task<Dictionary<string, List<string>>> ReadFormAsync(HttpContext http)
     {
         var form = new Dictionary<string, List<string>>(StringComparer.Ordinal);
-        if (http.Request.Method is "POST" or "PUT" or "PATCH" && http.Request.HasFormContentType)
+        string? error = null;
+        if (http.Request.Method is "POST" or "PUT" or "PATCH" && IsUrlEncodedForm(http.Request.ContentType))
         {
+            string body;
             try
             {
-                var body = await http.Request.ReadFormAsync(http.RequestAborted).ConfigureAwait(false);
-                foreach (var (k, v) in body)
+                if (http.Request.ContentLength > GoForm.MaxBodyBytes)
                 {
-                    Add(k, v);
+                    throw new V2Error(V2Error.InvalidForm, "http: POST too large", 0);
                 }
+
+                using var reader = new StreamReader(http.Request.Body, Encoding.UTF8);
+                body = await reader.ReadToEndAsync(http.RequestAborted).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is InvalidDataException or IOException or BadHttpRequestException)
+            catch (Exception e) when (e is IOException or BadHttpRequestException)
             {
                 throw new V2Error(V2Error.InvalidForm, e.Message, 0);
             }
+
+            error = GoForm.ParseQuery(body, form);
         }
 
-        foreach (var (k, v) in http.Request.Query)
+        var queryError = GoForm.ParseQuery(http.Request.QueryString.HasValue ? http.Request.QueryString.Value![1..] : "", form);
+        error ??= queryError;
+        if (error is not null)
         {
-            Add(k, v);
+            throw new V2Error(V2Error.InvalidForm, error, 0);
         }
 
         return form;
-
-        void Add(string k, Microsoft.Extensions.Primitives.StringValues v)
-        {
-            if (!form.TryGetValue(k, out var list))
-            {
-                form[k] = list = [];
-            }
-
-            foreach (var s in v)
-            {
-                list.Add(s ?? "");
-            }
-        }
     }
+
+    /// <summary>Go parses a body as a form only for <c>application/x-www-form-urlencoded</c>.</summary>
+    private static bool IsUrlEncodedForm(string? contentType) =>
+        contentType is not null && contentType.Split(';')[0].Trim().Equals("application/x-www-form-urlencoded", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>etcd's <c>allowMethod</c>: 405 with an <c>Allow</c> header when the method is not one of <paramref name="methods"/>.</summary>
     internal static async Task<bool> AllowMethodAsync(HttpContext http, params string[] methods)
