@@ -60,11 +60,9 @@ public sealed partial class EtcdServer
     /// </summary>
     private async Task<object?> ProposeV2Async(Request r, CancellationToken cancellationToken)
     {
+        // No --max-request-bytes check: etcd 3.4 applies it to v3 requests only (a 2 MB v2 value is set there); the
+        // HTTP layer bounds a v2 body at Go's 10 MB form limit.
         var data = r.ToByteArray();
-        if (data.Length > _options.MaxRequestBytes)
-        {
-            throw EtcdErrors.RequestTooLarge.ToException();
-        }
 
         var tcs = new TaskCompletionSource<object?>(TaskCreationOptions.RunContinuationsAsynchronously);
         _waiters[r.ID] = tcs;
