@@ -444,6 +444,16 @@ public sealed partial class EtcdServer : IAsyncDisposable
             throw EtcdErrors.TooManyRequests.ToException();
         }
 
+        return await ProposeDataAsync(id, data, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Proposes an encoded entry (an <see cref="InternalRaftRequest"/>, or a bare v2 <see cref="Request"/>) under
+    /// request <paramref name="id"/> and waits for its apply: the applier's result, or etcd's leader-changed, timeout
+    /// or stopped error (see <see cref="ProposeAsync"/>).
+    /// </summary>
+    private async Task<object?> ProposeDataAsync(ulong id, byte[] data, CancellationToken cancellationToken)
+    {
         var tcs = new TaskCompletionSource<object?>(TaskCreationOptions.RunContinuationsAsynchronously);
         _waiters[id] = tcs;
         var started = Interlocked.Read(ref _leaderChanges);

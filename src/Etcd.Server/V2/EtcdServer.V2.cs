@@ -58,40 +58,11 @@ public sealed partial class EtcdServer
     /// Proposes <paramref name="r"/> as a bare v2 <see cref="Request"/> entry (what etcd 3.4 writes to its WAL) and
     /// waits for its apply: the <see cref="V2Event"/>, null, or the thrown <see cref="V2Error"/>.
     /// </summary>
-    private async Task<object?> ProposeV2Async(Request r, CancellationToken cancellationToken)
+    private Task<object?> ProposeV2Async(Request r, CancellationToken cancellationToken)
     {
         // No --max-request-bytes check: etcd 3.4 applies it to v3 requests only (a 2 MB v2 value is set there); the
         // HTTP layer bounds a v2 body at Go's 10 MB form limit.
-        var data = r.ToByteArray();
-
-        var tcs = new TaskCompletionSource<object?>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _waiters[r.ID] = tcs;
-        var started = Interlocked.Read(ref _leaderChanges);
-        Metrics.Server.ProposalsPending.Inc();
-        try
-        {
-            if (!_inputs.Writer.TryWrite(RaftInput.Propose(r.ID, data)))
-            {
-                throw EtcdErrors.Stopped.ToException();
-            }
-
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
-            timeout.CancelAfter(_requestTimeout);
-            try
-            {
-                return await tcs.Task.WaitAsync(timeout.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                Metrics.Server.ProposalsFailed.Inc();
-                throw ProposeTimeoutError(started).ToException();
-            }
-        }
-        finally
-        {
-            _waiters.TryRemove(r.ID, out _);
-            Metrics.Server.ProposalsPending.Dec();
-        }
+        return ProposeDataAsync(r.ID, r.ToByteArray(), cancellationToken);
     }
 
     /// <summary>
