@@ -36,6 +36,9 @@ elif [ -f tests/e2e-passing.txt ]; then
   echo "test: $shared not found; e2e tests not run" >&2
   fail=1
 fi
+# Name the failures last, where a truncated CI log still shows them.
+grep -E '^\s*Failed [A-Za-z_.]+' "$log" | sed -E 's/^\s*/unit failed: /; s/ \[.*$//' | sort -u
+[ -n "${elog:-}" ] && grep -E '^--- FAIL: ' "$elog" | sed 's/^/e2e /' | sort -u
 echo "unit: $unit_passed passed, $unit_failed failed, $unit_skipped skipped; e2e: $e2e_passed passed, $e2e_failed failed, $e2e_skipped skipped"
 echo "total: $((unit_passed + e2e_passed)) passed, $((unit_failed + e2e_failed)) failed, $((unit_skipped + e2e_skipped)) skipped"
 exit $fail
