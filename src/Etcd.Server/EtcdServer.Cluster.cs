@@ -509,6 +509,11 @@ public sealed partial class EtcdServer
                 continue;
             }
 
+            if (m.Type == MessageType.MsgApp)
+            {
+                V2ServerStats.SendAppendReq(MemberId, m.CalculateSize());
+            }
+
             (outgoing ??= new List<Message>(messages.Count)).Add(m);
         }
 
@@ -803,7 +808,33 @@ public sealed partial class EtcdServer
 
         public ulong ClusterId => server.Cluster.ClusterId;
 
-        public bool Process(Message message) => !server._stopping.IsCancellationRequested && server._inputs.Writer.TryWrite(RaftInput.Step(message));
+        public bool Process(Message message)
+        {
+            if (server._stopping.IsCancellationRequested)
+            {
+                return false;
+            }
+
+            if (message.Type == MessageType.MsgApp)
+            {
+                server.V2ServerStats.RecvAppendReq(message.From, message.CalculateSize());
+            }
+
+            return server._inputs.Writer.TryWrite(RaftInput.Step(message));
+        }
+
+        public void ReportAppendSent(ulong to, TimeSpan elapsed, bool succeeded)
+        {
+            var f = server.V2LeaderStats.Follower(to);
+            if (succeeded)
+            {
+                f.Succ(elapsed);
+            }
+            else
+            {
+                f.Fail();
+            }
+        }
 
         public void ReportUnreachable(ulong id) => server._inputs.Writer.TryWrite(RaftInput.Unreachable(id));
 

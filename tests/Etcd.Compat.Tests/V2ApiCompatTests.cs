@@ -75,6 +75,11 @@ public sealed partial class V2ApiCompatTests
         ("PUT", "/v2/keys/big", "value=" + new string('v', 2 * 1024 * 1024)),
         ("GET", "/v2/keys/big", null),
         ("GET", "/v2/stats/store", null),
+
+        // Go's JSON escaping (HTML characters, U+2028, control characters) in keys, values and error causes.
+        ("PUT", "/v2/keys/esc%3Ca%3E", "value=a%3Cb%3E%26c%27%2B%E2%80%A8%01%08%C3%A9"),
+        ("GET", "/v2/keys/esc%3Ca%3E", null),
+        ("GET", "/v2/keys/no%26such", null),
     ];
 
     private static string DeepPath => string.Concat(Enumerable.Repeat("d/", 200)) + "leaf";

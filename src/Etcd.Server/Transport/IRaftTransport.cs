@@ -88,6 +88,15 @@ public interface IRaftTransportHandler
     /// <summary>The outcome of sending a snapshot to <paramref name="id"/>.</summary>
     void ReportSnapshot(ulong id, Etcd.Raft.SnapshotStatus status);
 
+    /// <summary>
+    /// An append (MsgApp) to <paramref name="to"/> was written to its stream in <paramref name="elapsed"/>
+    /// (<paramref name="succeeded"/>), or dropped undelivered (etcd's <c>FollowerStats.Succ</c>/<c>Fail</c>, shown by
+    /// <c>/v2/stats/leader</c>). Called on the hot path: must not block.
+    /// </summary>
+    void ReportAppendSent(ulong to, TimeSpan elapsed, bool succeeded)
+    {
+    }
+
     /// <summary>Whether <paramref name="id"/> was removed from the cluster (its streams are rejected).</summary>
     bool IsRemoved(ulong id);
 

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Security;
@@ -646,9 +647,15 @@ public sealed class TcpRaftTransport : IRaftTransport
                     }
 
                     var bytes = 0L;
+                    var h = _handler;
                     foreach (var m in batch)
                     {
+                        var start = Stopwatch.GetTimestamp();
                         bytes += PeerWire.WriteFrame(buffered, m);
+                        if (m.Type == MessageType.MsgApp)
+                        {
+                            h?.ReportAppendSent(p.Id, Stopwatch.GetElapsedTime(start), succeeded: true);
+                        }
                     }
 
                     await buffered.FlushAsync(connection.Token).ConfigureAwait(false);
@@ -682,10 +689,19 @@ public sealed class TcpRaftTransport : IRaftTransport
 
                 // Whatever was queued for a peer we cannot reach is stale by the time we can: drop and tell raft.
                 var dropped = batch.Count;
+                foreach (var m in batch.Where(m => m.Type == MessageType.MsgApp))
+                {
+                    _handler?.ReportAppendSent(p.Id, TimeSpan.Zero, succeeded: false);
+                }
+
                 batch.Clear();
-                while (reader.TryRead(out _))
+                while (reader.TryRead(out var m))
                 {
                     dropped++;
+                    if (m.Type == MessageType.MsgApp)
+                    {
+                        _handler?.ReportAppendSent(p.Id, TimeSpan.Zero, succeeded: false);
+                    }
                 }
 
                 if (dropped > 0)

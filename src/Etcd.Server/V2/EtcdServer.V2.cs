@@ -25,6 +25,12 @@ public sealed partial class EtcdServer
     /// </summary>
     public V2Store V2Store { get; } = new(TimeProvider.System, V2ClusterPrefix, V2KeysPrefix);
 
+    /// <summary>This member's raft traffic for <c>/v2/stats/self</c>.</summary>
+    public V2ServerStats V2ServerStats { get; } = new(TimeProvider.System);
+
+    /// <summary>Send latencies and counts per follower for <c>/v2/stats/leader</c>.</summary>
+    public V2LeaderStats V2LeaderStats { get; } = new();
+
     /// <summary>
     /// Serves a v2 keys request (etcd's <c>EtcdServer.Do</c>): writes and quorum reads (<c>QGET</c>) go through raft
     /// as a v2 <see cref="Request"/> entry; plain GET and HEAD read the local store, and GET with <c>Wait</c> starts a
@@ -176,12 +182,12 @@ public sealed partial class EtcdServer
         var attrs = new System.Text.StringBuilder("{");
         if (m.Name.Length > 0)
         {
-            attrs.Append("\"name\":").Append(System.Text.Json.JsonSerializer.Serialize(m.Name));
+            attrs.Append("\"name\":").Append(System.Text.Json.JsonSerializer.Serialize(m.Name, Storage.V2Store.V2Json.SerializerOptions));
         }
 
         if (m.ClientUrls.Count > 0)
         {
-            attrs.Append(attrs.Length > 1 ? "," : "").Append("\"clientURLs\":").Append(System.Text.Json.JsonSerializer.Serialize(m.ClientUrls));
+            attrs.Append(attrs.Length > 1 ? "," : "").Append("\"clientURLs\":").Append(System.Text.Json.JsonSerializer.Serialize(m.ClientUrls, Storage.V2Store.V2Json.SerializerOptions));
         }
 
         s.Set(key + "/attributes", false, attrs.Append('}').ToString(), 0);
