@@ -137,13 +137,8 @@ public sealed partial class V2ApiCompatTests
         return answers;
     }
 
-    // getsFail is left out: etcd 3.4.23 counts one failed store read more than we do over this script (not yet
-    // located; every other counter, status, index and body is equal).
     private static string Normalise(string body)
-        => GetsFail().Replace(Ttl().Replace(Expiration().Replace(body, "\"expiration\":\"T\""), "\"ttl\":N"), "\"getsFail\":N");
-
-    [GeneratedRegex("\"getsFail\":[0-9]+")]
-    private static partial Regex GetsFail();
+        => Ttl().Replace(Expiration().Replace(body, "\"expiration\":\"T\""), "\"ttl\":N");
 
     [GeneratedRegex("\"expiration\":\"[^\"]+\"")]
     private static partial Regex Expiration();
