@@ -114,6 +114,24 @@ public sealed class V2HttpTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Watch_WithAFutureWaitIndex_AnswersWithTheEventAtThatIndex()
+    {
+        var first = await Read(_http.PutAsync("/v2/keys/fw", Form(("value", "0"))));
+        var target = ulong.Parse(Header(first.Response, "X-Etcd-Index"), System.Globalization.CultureInfo.InvariantCulture) + 3;
+        var watch = _http.GetAsync($"/v2/keys/fw?wait=true&waitIndex={target}");
+        await WaitForWatchersAsync(1);
+        for (var i = 1; i <= 3; i++)
+        {
+            Assert.False(watch.IsCompleted, $"answered before index {target} existed");
+            await _http.PutAsync("/v2/keys/fw", Form(("value", $"{i}")));
+        }
+
+        var (status, body, _) = await Read(watch.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.StartsWith($$"""{"action":"set","node":{"key":"/fw","value":"3","modifiedIndex":{{target}},""", body, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task StreamWatch_DeliversEveryChange_AsOneJsonLineEach()
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
