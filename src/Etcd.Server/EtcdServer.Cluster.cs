@@ -38,7 +38,7 @@ public sealed partial class EtcdServer
     private bool _removedFromCluster;
 
     /// <summary>Whether this member is a learner.</summary>
-    public bool IsLearner => Cluster.Find(MemberId)?.IsLearner ?? false;
+    public bool IsLearner => Cluster.IsLearner(MemberId);
 
     /// <summary>Throws <see cref="EtcdErrors.NotSupportedForLearner"/> on a learner (etcd's v3rpc interceptor rule).</summary>
     public void ThrowIfLearner()
