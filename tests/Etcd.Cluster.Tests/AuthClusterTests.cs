@@ -110,7 +110,7 @@ public sealed class AuthClusterTests : IDisposable
     private static Task<TResponse> Call<TRequest, TResponse>(EtcdClient client, Method<TRequest, TResponse> m, TRequest req, string? token = null)
         where TRequest : class, IMessage<TRequest>, new()
         where TResponse : class, IMessage<TResponse>, new()
-        => client.UnaryAsync(m, req, token is null ? Bounded : Bounded with { Headers = new Metadata { { "token", token } } });
+        => client.UnaryAsync(m, req, token is null ? Bounded : Bounded with { Headers = new Etcd.Api.Grpc.Metadata { { "token", token } } });
 
     private static async Task DeniedAsync(string what, Func<Task> call)
     {
@@ -121,7 +121,7 @@ public sealed class AuthClusterTests : IDisposable
     private static async Task<string> WatchCancelReasonAsync(EtcdClient client, string token, string key)
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-        using var watch = client.GetChannel().DuplexStreaming(EtcdMethods.WatchService.Watch, new CallOptions { Headers = new Metadata { { "token", token } } }, timeout.Token);
+        using var watch = client.GetChannel().DuplexStreaming(EtcdMethods.WatchService.Watch, new CallOptions { Headers = new Etcd.Api.Grpc.Metadata { { "token", token } } }, timeout.Token);
         await watch.RequestStream.WriteAsync(new WatchRequest { CreateRequest = new WatchCreateRequest { Key = B(key), StartRevision = 1 } });
         await foreach (var resp in watch.ResponseStream.ReadAllAsync(timeout.Token))
         {
