@@ -73,8 +73,8 @@ public sealed partial class AuthPermissionMatrixCompatTests
         Expect(true, "alice", "txn #compare-on-secret", Denied);
         Expect(true, "alice", "txn #permitted", "exit 0\nSUCCESS\n");
         Expect(false, "alice", "watch secret --rev=1", "PUT");
-        Expect(true, "root", "watch secret --rev=1", "PUT\nsecret\ns\n");
-        Expect(true, "alice", "watch a1 --rev=1", "PUT\na1\n1\n");
+        Expect(true, "root", "watch secret --rev=1", "PUT\nsecret\ns");
+        Expect(true, "alice", "watch a1 --rev=1", "PUT\na1\n1");
         Expect(true, "alice", "lease revoke <ROOT_LEASE>", "Error: failed to revoke lease (etcdserver: permission denied)");
         Expect(true, "alice", "defrag", "(rpc error: code = Unknown desc = auth: permission denied)");
         Expect(true, "alice", "snapshot save <SNAPSHOT>", "Error: rpc error: code = Unknown desc = auth: permission denied");
