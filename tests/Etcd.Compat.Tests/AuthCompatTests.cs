@@ -142,14 +142,14 @@ public sealed partial class AuthCompatTests
 
     private static async Task<string> OkAsync(string endpoint, string[] args, string? stdin)
     {
-        var r = await Etcdctl.RunAsync(endpoint, args, stdin, TimeSpan.FromSeconds(30));
+        var r = await Etcdctl.RunAsync(endpoint, ["--command-timeout=30s", .. args], stdin, TimeSpan.FromSeconds(40));
         Assert.True(r.ExitCode == 0, $"etcdctl {string.Join(' ', args)}: {r}");
         return r.Stdout;
     }
 
     private static async Task DeniedAsync(string endpoint, string error, params string[] args)
     {
-        var r = await Etcdctl.RunAsync(endpoint, args, null, TimeSpan.FromSeconds(30));
+        var r = await Etcdctl.RunAsync(endpoint, ["--command-timeout=30s", .. args], null, TimeSpan.FromSeconds(40));
         Assert.True(r.ExitCode != 0, $"etcdctl {string.Join(' ', args)} should fail: {r}");
         Assert.Contains("Error: " + error, r.Stderr);
     }
