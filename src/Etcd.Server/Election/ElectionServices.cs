@@ -38,14 +38,31 @@ public static class ElectionServices
         ArgumentNullException.ThrowIfNull(registry);
         ArgumentNullException.ThrowIfNull(server);
         var core = new ElectionCore(server, waiter ?? new AppliedKeyEventWaiter(server));
-        registry.MapUnary(EtcdMethods.ElectionService.Campaign, async (req, ctx) => await core.CampaignAsync(req, ctx.CancellationToken).ConfigureAwait(false));
-        registry.MapUnary(EtcdMethods.ElectionService.Proclaim, async (req, ctx) => await core.ProclaimAsync(req, ctx.CancellationToken).ConfigureAwait(false));
-        registry.MapUnary(EtcdMethods.ElectionService.Leader, async (req, ctx) => await core.LeaderAsync(req, ctx.CancellationToken).ConfigureAwait(false));
-        registry.MapUnary(EtcdMethods.ElectionService.Resign, async (req, ctx) => await core.ResignAsync(req, ctx.CancellationToken).ConfigureAwait(false));
+        registry.MapUnary(EtcdMethods.ElectionService.Campaign, (req, ctx) => AsClientErrors(() => core.CampaignAsync(req, ctx.CancellationToken)));
+        registry.MapUnary(EtcdMethods.ElectionService.Proclaim, (req, ctx) => AsClientErrors(() => core.ProclaimAsync(req, ctx.CancellationToken)));
+        registry.MapUnary(EtcdMethods.ElectionService.Leader, (req, ctx) => AsClientErrors(() => core.LeaderAsync(req, ctx.CancellationToken)));
+        registry.MapUnary(EtcdMethods.ElectionService.Resign, (req, ctx) => AsClientErrors(() => core.ResignAsync(req, ctx.CancellationToken)));
         registry.MapServerStreaming(EtcdMethods.ElectionService.Observe, (req, responses, ctx) => core.ObserveAsync(req, responses, ctx.CancellationToken));
-        registry.MapUnary(EtcdMethods.LockService.Lock, async (req, ctx) => await core.LockAsync(req, ctx.CancellationToken).ConfigureAwait(false));
-        registry.MapUnary(EtcdMethods.LockService.Unlock, async (req, ctx) => await core.UnlockAsync(req, ctx.CancellationToken).ConfigureAwait(false));
+        registry.MapUnary(EtcdMethods.LockService.Lock, (req, ctx) => AsClientErrors(() => core.LockAsync(req, ctx.CancellationToken)));
+        registry.MapUnary(EtcdMethods.LockService.Unlock, (req, ctx) => AsClientErrors(() => core.UnlockAsync(req, ctx.CancellationToken)));
         return registry;
+    }
+
+    /// <summary>
+    /// etcd serves these services through its own client (<c>v3client</c>), which turns a KV, lease or auth error into
+    /// clientv3's error value; the service returns that as is, so the caller sees the same text with code Unknown
+    /// (e.g. <c>etcdserver: permission denied</c>, code 2; HTTP 500 on the gateway).
+    /// </summary>
+    private static async ValueTask<T> AsClientErrors<T>(Func<Task<T>> call)
+    {
+        try
+        {
+            return await call().ConfigureAwait(false);
+        }
+        catch (EtcdException e) when (e.Error.Code != StatusCode.Unknown)
+        {
+            throw new RpcException(StatusCode.Unknown, e.Error.Message, e);
+        }
     }
 }
 

@@ -42,7 +42,7 @@ public static class EtcdServices
         registry.MapUnary(EtcdMethods.MaintenanceService.Status, (req, ctx) => ValueTask.FromResult(server.Status()));
         registry.MapUnary(EtcdMethods.MaintenanceService.HashKV, async (req, ctx) =>
         {
-            await server.CheckAdminAsync(ctx.CancellationToken).ConfigureAwait(false);
+            await server.CheckMaintenanceAdminAsync(ctx.CancellationToken).ConfigureAwait(false);
 
             // etcd hashes local state; a linearizable barrier first makes the answer comparable across members.
             await server.LinearizableReadNotifyAsync(ctx.CancellationToken).ConfigureAwait(false);
@@ -59,23 +59,23 @@ public static class EtcdServices
         });
         registry.MapUnary(EtcdMethods.MaintenanceService.Defragment, async (req, ctx) =>
         {
-            await server.CheckAdminAsync(ctx.CancellationToken).ConfigureAwait(false);
+            await server.CheckMaintenanceAdminAsync(ctx.CancellationToken).ConfigureAwait(false);
             return await server.DefragmentAsync(ctx.CancellationToken).ConfigureAwait(false);
         });
         registry.MapUnary(EtcdMethods.MaintenanceService.Hash, async (req, ctx) =>
         {
-            await server.CheckAdminAsync(ctx.CancellationToken).ConfigureAwait(false);
+            await server.CheckMaintenanceAdminAsync(ctx.CancellationToken).ConfigureAwait(false);
             return server.Hash();
         });
         registry.MapServerStreaming(EtcdMethods.MaintenanceService.Snapshot, async (req, responses, ctx) =>
         {
-            await server.CheckAdminAsync(ctx.CancellationToken).ConfigureAwait(false);
+            await server.CheckMaintenanceAdminAsync(ctx.CancellationToken).ConfigureAwait(false);
             await server.SnapshotAsync(responses, ctx.CancellationToken).ConfigureAwait(false);
         });
         registry.MapUnary(EtcdMethods.MaintenanceService.Alarm, async (req, ctx) =>
         {
-            // etcd proposes every alarm request, GET included, through raft.
-            var resp = (AlarmResponse)(await server.ProposeAsync(new InternalRaftRequest { Alarm = req }, ctx.CancellationToken).ConfigureAwait(false))!;
+            // etcd proposes every alarm request, GET included, through raft (an auth error comes back untranslated).
+            var resp = (AlarmResponse)(await EtcdServer.WithUntranslatedAuthErrorsAsync(() => server.ProposeAsync(new InternalRaftRequest { Alarm = req }, ctx.CancellationToken)).ConfigureAwait(false))!;
             server.FillHeader(resp.Header ??= new ResponseHeader());
             return resp;
         });
