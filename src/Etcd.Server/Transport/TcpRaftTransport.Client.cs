@@ -503,14 +503,23 @@ public sealed partial class TcpRaftTransport
             try
             {
                 var u = new Uri(url);
-                var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                var unix = u.Scheme is "unix" or "unixs";
+                var socket = unix ? new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified) : new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
                 using (var dial = CancellationTokenSource.CreateLinkedTokenSource(ct))
                 {
                     dial.CancelAfter(TimeSpan.FromSeconds(1));
                     try
                     {
-                        var host = u.Host == "localhost" ? IPAddress.Loopback.ToString() : u.Host;
-                        await socket.ConnectAsync(host, u.Port, dial.Token).ConfigureAwait(false);
+                        if (unix)
+                        {
+                            // etcd's unix peer URLs name a socket file: host:port (and path) relative to the working directory.
+                            await socket.ConnectAsync(new UnixDomainSocketEndPoint(u.Authority + u.AbsolutePath.TrimEnd('/')), dial.Token).ConfigureAwait(false);
+                        }
+                        else
+                        {
+                            var host = u.Host == "localhost" ? IPAddress.Loopback.ToString() : u.Host;
+                            await socket.ConnectAsync(host, u.Port, dial.Token).ConfigureAwait(false);
+                        }
                     }
                     catch
                     {
@@ -520,7 +529,7 @@ public sealed partial class TcpRaftTransport
                 }
 
                 stream = new NetworkStream(socket, ownsSocket: true);
-                if (u.Scheme == "https")
+                if (u.Scheme is "https" or "unixs")
                 {
                     var ssl = new SslStream(stream, leaveInnerStreamOpen: false);
                     stream = ssl;

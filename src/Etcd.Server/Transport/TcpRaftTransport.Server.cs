@@ -14,11 +14,16 @@ public sealed partial class TcpRaftTransport
     /// <summary>
     /// Accepts peer connections on <paramref name="listener"/> (already started) until disposal, wrapping each in
     /// TLS (the peer <see cref="EtcdTlsInfo"/>) when <paramref name="tls"/>. Connections accepted before
-    /// <see cref="Start"/> wait for it only as long as their hello takes; earlier ones are refused.
+    /// <see cref="Start"/> wait for it only as long as their first request takes; earlier ones are refused.
     /// </summary>
     /// <exception cref="InvalidOperationException"><paramref name="tls"/> without a peer TLS setup with a key pair.</exception>
-    public void Serve(TcpListener listener, bool tls)
+    public void Serve(TcpListener listener, bool tls) => Serve(PeerListener.From(listener, tls));
+
+    /// <summary>Accepts peer connections on <paramref name="listener"/> (TCP or Unix socket) until disposal; TLS when it says so.</summary>
+    /// <exception cref="InvalidOperationException">A TLS listener without a peer TLS setup with a key pair.</exception>
+    public void Serve(PeerListener listener)
     {
+        var tls = listener.Tls;
         if (tls && _peerTls?.Certificate is null)
         {
             throw new InvalidOperationException($"cannot listen on TLS for {listener.LocalEndpoint}: KeyFile and CertFile are not presented");
@@ -50,7 +55,11 @@ public sealed partial class TcpRaftTransport
 
     private async Task HandleConnectionAsync(Socket socket, bool tls)
     {
-        socket.NoDelay = true;
+        if (socket.AddressFamily != AddressFamily.Unix)
+        {
+            socket.NoDelay = true;
+        }
+
         var remote = RemoteAddress(socket);
         Stream stream = new NetworkStream(socket, ownsSocket: true);
         try

@@ -13,7 +13,7 @@ namespace Etcd.Server.Transport;
 
 /// <summary>
 /// The network <see cref="IRaftTransport"/>: etcd 3.4's peer protocol (rafthttp) over HTTP/1.1 on the peer URLs, so our
-/// members and etcd's form one cluster. Each member serves (<see cref="Serve"/>) and dials, per peer:
+/// members and etcd's form one cluster. Each member serves (<see cref="Serve(PeerListener)"/>) and dials, per peer:
 /// <list type="bullet">
 /// <item>two long-lived streams the receiver opens with <c>GET /raft/stream/msgapp/LOCAL</c> and
 /// <c>GET /raft/stream/message/LOCAL</c> on the sender's peer URL; the sender answers 200 and writes messages to the
@@ -61,7 +61,7 @@ public sealed partial class TcpRaftTransport : IRaftTransport
     private readonly CancellationTokenSource _stop = new();
     private readonly ILogger _log;
     private readonly EtcdTlsInfo? _peerTls;
-    private readonly List<TcpListener> _listeners = [];
+    private readonly List<PeerListener> _listeners = [];
     private readonly Timer _heartbeats;
     private IRaftTransportHandler? _handler;
     private string? _localUrls;
