@@ -430,6 +430,7 @@ internal sealed class ChunkedReadStream(PeerConnectionReader reader) : Stream
 internal sealed class ChunkedWriteStream(Stream inner) : Stream
 {
     private readonly MemoryStream _pending = new();
+    private byte[] _frame = new byte[64 * 1024];
 
     public override bool CanRead => false;
 
@@ -471,11 +472,25 @@ internal sealed class ChunkedWriteStream(Stream inner) : Stream
             return;
         }
 
+        // One write per chunk (size line, data, CRLF): a flushed batch leaves as one segment, not three.
         var head = Encoding.ASCII.GetBytes(_pending.Length.ToString("x", CultureInfo.InvariantCulture) + "\r\n");
-        await inner.WriteAsync(head, cancellationToken).ConfigureAwait(false);
-        await inner.WriteAsync(_pending.GetBuffer().AsMemory(0, (int)_pending.Length), cancellationToken).ConfigureAwait(false);
-        await inner.WriteAsync("\r\n"u8.ToArray(), cancellationToken).ConfigureAwait(false);
+        var total = head.Length + (int)_pending.Length + 2;
+        if (_frame.Length < total)
+        {
+            _frame = new byte[Math.Max(total, _frame.Length * 2)];
+        }
+
+        head.CopyTo(_frame, 0);
+        _pending.GetBuffer().AsSpan(0, (int)_pending.Length).CopyTo(_frame.AsSpan(head.Length));
+        _frame[total - 2] = (byte)'\r';
+        _frame[total - 1] = (byte)'\n';
+        await inner.WriteAsync(_frame.AsMemory(0, total), cancellationToken).ConfigureAwait(false);
         await inner.FlushAsync(cancellationToken).ConfigureAwait(false);
+        if (_frame.Length > 4 * 1024 * 1024)
+        {
+            _frame = new byte[64 * 1024];
+        }
+
         _pending.SetLength(0);
         if (_pending.Capacity > 4 * 1024 * 1024)
         {
