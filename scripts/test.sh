@@ -25,7 +25,7 @@ if [ -f tests/e2e-passing.txt ] && [ -x "$shared" ]; then
   regex=$(grep -vE '^\s*(#|$)' tests/e2e-passing.txt | sed 's/$/$/' | paste -sd'|' -)
   if [ -n "$regex" ]; then
     elog=$(mktemp)
-    "$shared" --server "$root/bin/etcd" --each --run "$regex" --timeout 40m 2>&1 | tee "$elog"
+    "$shared" --server "$root/bin/etcd" --each --last-release /usr/bin/etcd --run "$regex" --timeout 40m 2>&1 | tee "$elog"
     [ "${PIPESTATUS[0]}" -eq 0 ] || fail=1
     e2e_passed=$(sed -nE 's/^e2e: ([0-9]+) passed, ([0-9]+) failed.*/\1/p' "$elog" | tail -1)
     e2e_failed=$(sed -nE 's/^e2e: ([0-9]+) passed, ([0-9]+) failed.*/\2/p' "$elog" | tail -1)

@@ -166,7 +166,7 @@ public sealed partial class EtcdServer : IAsyncDisposable
     /// <param name="startLoop">False to open only; call <see cref="StartLoop"/> once the client listeners are bound,
     /// so nothing is published as ready before clients can connect.</param>
     /// <param name="transport">The peer transport; null = a <see cref="TcpRaftTransport"/> dialling with the peer TLS
-    /// settings (the caller serves its listeners: <see cref="TcpRaftTransport.Serve"/>).</param>
+    /// settings (the caller serves its listeners: <see cref="TcpRaftTransport.Serve(PeerListener)"/>).</param>
     /// <exception cref="EtcdStartException">The data directory or configuration is unusable; the message says why.</exception>
     public static EtcdServer Start(EtcdOptions options, ILoggerFactory loggerFactory, bool startLoop = true, IRaftTransport? transport = null)
     {
