@@ -282,11 +282,12 @@ internal sealed class PeerConnectionReader(Stream inner)
     }
 }
 
-/// <summary>A body of a known length (or up to the end of the connection when the length is <see cref="long.MaxValue"/>).</summary>
-internal sealed class LengthReadStream(PeerConnectionReader reader, long length) : Stream
+/// <summary>
+/// The members every read-only, forward-only body stream of the peer transport shares: subclasses supply
+/// <see cref="Stream.ReadAsync(Memory{byte}, CancellationToken)"/>; the rest reads through it or is not supported.
+/// </summary>
+internal abstract class PeerReadStream : Stream
 {
-    private long _left = length;
-
     public override bool CanRead => true;
 
     public override bool CanSeek => false;
@@ -302,6 +303,21 @@ internal sealed class LengthReadStream(PeerConnectionReader reader, long length)
     }
 
     public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+        => ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+}
+
+/// <summary>A body of a known length (or up to the end of the connection when the length is <see cref="long.MaxValue"/>).</summary>
+internal sealed class LengthReadStream(PeerConnectionReader reader, long length) : PeerReadStream
+{
+    private long _left = length;
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
@@ -330,38 +346,13 @@ internal sealed class LengthReadStream(PeerConnectionReader reader, long length)
 
         return n;
     }
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
-        => ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }
 
 /// <summary>A <c>Transfer-Encoding: chunked</c> body.</summary>
-internal sealed class ChunkedReadStream(PeerConnectionReader reader) : Stream
+internal sealed class ChunkedReadStream(PeerConnectionReader reader) : PeerReadStream
 {
     private long _chunkLeft;
     private bool _done;
-
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-    public override void Flush()
-    {
-    }
-
-    public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
@@ -412,15 +403,6 @@ internal sealed class ChunkedReadStream(PeerConnectionReader reader) : Stream
 
         return n;
     }
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
-        => ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }
 
 /// <summary>
