@@ -47,6 +47,14 @@ public sealed record EtcdOptions
     /// <summary>Heartbeat interval in ms (<c>--heartbeat-interval</c>); one raft tick.</summary>
     public int HeartbeatIntervalMs { get; init; } = 100;
 
+    /// <summary>
+    /// The member's clock: raft ticks (every <see cref="HeartbeatIntervalMs"/>), the initial election tick advance,
+    /// ReadIndex retries, lease expiry and checkpoints, lease-request retries, watch progress notifications and the
+    /// no-leader check of watch streams, and file purging. <see cref="TimeProvider.System"/> unless a test injects a
+    /// fake clock to drive time by advancing it instead of sleeping. Not a flag.
+    /// </summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
     /// <summary>Election timeout in ms (<c>--election-timeout</c>).</summary>
     public int ElectionTimeoutMs { get; init; } = 1000;
 

@@ -16,7 +16,7 @@ public sealed partial class EtcdServer
     /// <summary>Raft thread: proposals drained from the input queue, stepped into raft as one MsgProp.</summary>
     private readonly List<RaftInput> _proposals = [];
     private readonly List<byte[]> _proposalData = [];
-    private readonly Dictionary<ulong, (TaskCompletionSource<ulong> Notifier, long SentTicks, byte[] Ctx)> _readsInFlight = new();
+    private readonly Dictionary<ulong, (TaskCompletionSource<ulong> Notifier, long SentTimestamp, byte[] Ctx)> _readsInFlight = new();
 
     private void RunLoop()
     {
@@ -163,7 +163,7 @@ public sealed partial class EtcdServer
                     var id = _reqIds.Next();
                     var ctx = new byte[8];
                     BinaryPrimitives.WriteUInt64BigEndian(ctx, id);
-                    _readsInFlight[id] = (notifier, Environment.TickCount64, ctx);
+                    _readsInFlight[id] = (notifier, _options.Time.GetTimestamp(), ctx);
                     _node.ReadIndex(ctx);
                 }
 
@@ -225,11 +225,11 @@ public sealed partial class EtcdServer
             return;
         }
 
-        var now = Environment.TickCount64;
+        var now = _options.Time.GetTimestamp();
         foreach (var key in _readsInFlight.Keys.ToList())
         {
             var r = _readsInFlight[key];
-            if (now - r.SentTicks >= (long)ReadIndexRetry.TotalMilliseconds)
+            if (_options.Time.GetElapsedTime(r.SentTimestamp, now) >= ReadIndexRetry)
             {
                 _readsInFlight[key] = (r.Notifier, now, r.Ctx);
                 _node.ReadIndex(r.Ctx);

@@ -53,7 +53,7 @@ public sealed partial class EtcdServer
         {
             try
             {
-                await Task.Delay(TickAdvancePoll, _stopping.Token).ConfigureAwait(false);
+                await Task.Delay(TickAdvancePoll, _options.Time, _stopping.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -79,6 +79,17 @@ public sealed partial class EtcdServer
                 return;
             }
         }
+    }
+
+    /// <summary>
+    /// Tests: completes once the raft thread has handled every input queued before this call (ticks from the
+    /// <see cref="EtcdOptions.Time"/> timer included), so a test that advances a fake clock knows the ticks were stepped.
+    /// </summary>
+    internal Task RaftInputsDrainedForTests()
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _inputs.Writer.TryWrite(RaftInput.Run(done.SetResult));
+        return done.Task;
     }
 
     private void AdvanceTicks(int ticks)

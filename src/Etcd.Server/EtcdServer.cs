@@ -57,8 +57,8 @@ public sealed partial class EtcdServer : IAsyncDisposable
     private readonly TaskCompletionSource _readyToServe = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TimeSpan _requestTimeout;
     private Thread? _loopThread;
-    private Timer? _ticker;
-    private Timer? _purger;
+    private ITimer? _ticker;
+    private ITimer? _purger;
 
     private long _appliedIndex;
     private long _committedIndex;
@@ -408,8 +408,8 @@ public sealed partial class EtcdServer : IAsyncDisposable
         _loopThread = new Thread(RunLoop) { IsBackground = true, Name = "etcd-raft-loop" };
         _loopThread.Start();
         var tick = TimeSpan.FromMilliseconds(_options.HeartbeatIntervalMs);
-        _ticker = new Timer(_ => _inputs.Writer.TryWrite(RaftInput.TickInput), null, tick, tick);
-        _purger = new Timer(_ => PurgeFiles(), null, Storage.FileSystem.FilePurger.Interval, Storage.FileSystem.FilePurger.Interval);
+        _ticker = _options.Time.CreateTimer(_ => _inputs.Writer.TryWrite(RaftInput.TickInput), null, tick, tick);
+        _purger = _options.Time.CreateTimer(_ => PurgeFiles(), null, Storage.FileSystem.FilePurger.Interval, Storage.FileSystem.FilePurger.Interval);
         _ = PublishAsync();
         StartLessor();
         _ = AdjustTicksAsync();

@@ -130,7 +130,7 @@ public sealed partial class EtcdServer
                     // leadership moved, the leader is not promoted yet, or it cannot be reached: go round again
                 }
 
-                await Task.Delay(Math.Max(10, _options.HeartbeatIntervalMs), cts.Token).ConfigureAwait(false);
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Max(10, _options.HeartbeatIntervalMs)), _options.Time, cts.Token).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
@@ -228,6 +228,7 @@ public sealed partial class EtcdServer
                 CheckpointingEnabled = options.ExperimentalEnableLeaseCheckpoint,
                 PersistCheckpoints = options.ExperimentalEnableLeaseCheckpointPersist,
                 CheckpointInterval = options.LeaseCheckpointInterval > TimeSpan.Zero ? options.LeaseCheckpointInterval : TimeSpan.FromMinutes(5),
+                TimeProvider = options.Time,
             },
             loggerFactory.CreateLogger("lessor"));
 

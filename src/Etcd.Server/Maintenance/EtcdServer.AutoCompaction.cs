@@ -18,9 +18,16 @@ public sealed partial class EtcdServer
 
     /// <summary>
     /// The clock of the auto-compactor and of the periodic corruption check. Settable until <see cref="StartLoop"/>
-    /// (tests give a fake clock); the system clock by default.
+    /// (tests give these loops a fake clock of their own while raft runs on real time); the member's
+    /// <see cref="EtcdOptions.Time"/> by default.
     /// </summary>
-    public TimeProvider MaintenanceTime { get; set; } = TimeProvider.System;
+    public TimeProvider MaintenanceTime
+    {
+        get => _maintenanceTime ?? _options.Time;
+        set => _maintenanceTime = value;
+    }
+
+    private TimeProvider? _maintenanceTime;
 
     /// <summary>The running auto-compactor, or null when auto-compaction is off (retention 0) or the loop has not started.</summary>
     public Compactor? AutoCompactor => _compactor;

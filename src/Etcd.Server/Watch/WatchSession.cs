@@ -54,7 +54,7 @@ internal sealed class WatchSession : IDisposable
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(callToken);
         var ct = cts.Token;
-        using var ticker = new Timer(_ => ProgressTick(), null, _options.ProgressNotifyInterval, _options.ProgressNotifyInterval);
+        using var ticker = _server.Options.Time.CreateTimer(_ => ProgressTick(), null, _options.ProgressNotifyInterval, _options.ProgressNotifyInterval);
         var send = Task.Run(() => SendLoopAsync(ct), CancellationToken.None);
         var recv = Task.Run(() => RecvLoopAsync(ct), CancellationToken.None);
         var leader = requireLeader ? MonitorLeaderAsync(ct) : Task.Delay(Timeout.Infinite, ct);
@@ -98,7 +98,7 @@ internal sealed class WatchSession : IDisposable
         var misses = 0;
         while (true)
         {
-            await Task.Delay(interval, ct).ConfigureAwait(false);
+            await Task.Delay(interval, _server.Options.Time, ct).ConfigureAwait(false);
             misses = _server.Leader == 0 ? misses + 1 : 0;
             if (misses >= MaxNoLeaderChecks)
             {
