@@ -22,6 +22,19 @@ public sealed class RealEtcdTheoryAttribute : TheoryAttribute
     }
 }
 
+/// <summary>Skips a test when real etcd 3.4.23 (<c>/usr/bin/etcd</c>) is not installed (and fails under CI).</summary>
+public sealed class RealEtcdFactAttribute : FactAttribute
+{
+    /// <summary>Checks for the binary.</summary>
+    public RealEtcdFactAttribute()
+    {
+        if (!File.Exists(RealEtcdTheoryAttribute.EtcdPath))
+        {
+            Skip = global::Etcd.Tests.MissingTool.SkipReason("real etcd 3.4.23 (/usr/bin/etcd) is not installed");
+        }
+    }
+}
+
 /// <summary>
 /// Clusters whose members are part real etcd 3.4.23 and part ours, talking etcd's peer protocol (rafthttp), under the
 /// same client load and checks as <see cref="ClusterFaultTests"/> (acknowledged puts on every member, HashKV agreement,

@@ -33,8 +33,8 @@ public sealed partial class ClusterMember : IAsyncDisposable
         PeerPort = peerPort;
     }
 
-    /// <summary>Executable run.</summary>
-    public string Binary { get; }
+    /// <summary>Executable run; a test swaps it between restarts to replace a member with another implementation on the same data dir.</summary>
+    public string Binary { get; set; }
 
     /// <summary>Member name (<c>--name</c>).</summary>
     public string Name { get; }
