@@ -15,14 +15,27 @@ public sealed partial class KubeadmTests
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
 
-    /// <summary>The executables the scenario runs against.</summary>
-    public static TheoryData<string> Servers => new() { "real etcd 3.4.23", "under test" };
+    /// <summary>
+    /// The executables the scenario runs against: all real etcd 3.4.23, all the server under test, or a mix in which
+    /// the control-plane nodes alternate (the first node's kind bootstraps the cluster, the other kind joins it as a
+    /// learner over peer TLS with client-certificate auth, is promoted, and in the etcd-first mix is the one reset).
+    /// </summary>
+    public static TheoryData<string> Servers => new() { "real etcd 3.4.23", "under test", "mixed: etcd, ours, etcd", "mixed: ours, etcd, ours" };
+
+    /// <summary>The executable of control-plane node <paramref name="index"/> (0-based) in <paramref name="server"/>'s setting.</summary>
+    private static string BinaryOf(string server, int index) => server switch
+    {
+        "under test" => CompatEnvironment.RequireUnderTest(),
+        "real etcd 3.4.23" => CompatEnvironment.RequireReferenceEtcd(),
+        _ => (index % 2 == 0) == server.StartsWith("mixed: ours", StringComparison.Ordinal)
+            ? CompatEnvironment.RequireUnderTest()
+            : CompatEnvironment.RequireReferenceEtcd(),
+    };
 
     [Theory]
     [MemberData(nameof(Servers))]
     public async Task StackedControlPlane_InitJoinTwoAndReset_AsKubeadm(string server)
     {
-        var binary = server == "under test" ? CompatEnvironment.RequireUnderTest() : CompatEnvironment.RequireReferenceEtcd();
         CompatEnvironment.RequireEtcdctl();
         var root = Path.Combine(Path.GetTempPath(), "etcd-kubeadm-" + Guid.NewGuid().ToString("N")[..12]);
         var pki = KubeadmPki.Create(Path.Combine(root, "pki"));
@@ -35,7 +48,7 @@ public sealed partial class KubeadmTests
             // kubeadm init: the first control-plane node's etcd.
             var first = nodes[0];
             members[first.Name] = await EtcdProcess.StartWithCommandLineAsync(
-                binary, first.Name, first.DataDir, first.ClientPort, first.PeerPort, first.CommandLine());
+                BinaryOf(server, 0), first.Name, first.DataDir, first.ClientPort, first.PeerPort, first.CommandLine());
             await AssertKubeletProbesHealthyAsync(first, members);
             await AssertEndpointsHealthyAsync(pki, [first.LocalClientUrl, first.ClientUrl], members);
 
@@ -63,7 +76,7 @@ public sealed partial class KubeadmTests
                 Assert.True(id.Length > 0 && initialCluster.Contains($"{node.Name}={node.PeerUrl}", StringComparison.Ordinal), add.Stdout);
 
                 members[node.Name] = await EtcdProcess.StartWithCommandLineAsync(
-                    binary, node.Name, node.DataDir, node.ClientPort, node.PeerPort, node.CommandLine(initialCluster));
+                    BinaryOf(server, nodes.IndexOf(node)), node.Name, node.DataDir, node.ClientPort, node.PeerPort, node.CommandLine(initialCluster));
 
                 // The kubelet's startup probe passes on the learner before kubeadm promotes it.
                 await WaitForHealthAsync(node, "?serializable=false", members);
