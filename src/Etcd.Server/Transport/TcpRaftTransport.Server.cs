@@ -275,20 +275,61 @@ public sealed partial class TcpRaftTransport
         return await ErrorAsync(conn, 404, "404 page not found", ct).ConfigureAwait(false);
     }
 
-    /// <summary>etcd's checkClusterCompatibilityFromHeader: the request's cluster ID must be ours.</summary>
-    private bool ClusterMatches(IRaftTransportHandler h, HttpHead req)
+    /// <summary>
+    /// etcd's <c>checkClusterCompatibilityFromHeader</c>: the sender's version (<c>X-Server-Version</c>, 2.0.0 when
+    /// absent) must not be below our minimum cluster version, its minimum cluster version (<c>X-Min-Cluster-Version</c>)
+    /// not above our version (major.minor compared), else 412 <c>incompatible version</c>; then its cluster ID must be
+    /// ours, else 412 <c>cluster ID mismatch</c>. Returns the refusal's text, or null when the request may proceed.
+    /// </summary>
+    private string? CheckClusterCompatibility(IRaftTransportHandler h, HttpHead req)
     {
+        var remoteServer = req.Header("X-Server-Version") is { Length: > 0 } sv ? sv : "2.0.0";
+        var remoteMin = req.Header("X-Min-Cluster-Version") is { Length: > 0 } mv ? mv : "2.0.0";
+        string? incompatible = null;
+        if (!PeerVersion.TryMajorMinor(remoteServer, out var server) || !PeerVersion.TryMajorMinor(remoteMin, out var min))
+        {
+            incompatible = $"malformed version: remote[{req.Header("X-Server-From")}]={remoteServer}, minimum cluster version {remoteMin}";
+        }
+        else if (server.CompareTo(PeerVersion.MajorMinor(MinClusterVersion)) < 0)
+        {
+            incompatible = $"remote version is too low: remote[{req.Header("X-Server-From")}]={remoteServer}, local={EtcdServer.Version}";
+        }
+        else if (min.CompareTo(PeerVersion.MajorMinor(EtcdServer.Version)) > 0)
+        {
+            incompatible = $"local version is too low: remote[{req.Header("X-Server-From")}]={remoteServer}, local={EtcdServer.Version}";
+        }
+
+        if (incompatible is not null)
+        {
+            _log.LogEtcd(LogLevel.Warning, "rafthttp/http.go:529", "failed to check version compatibility", $"request version incompatibility ({incompatible})",
+                ("local-member-id", Hex(h.MemberId)), ("local-member-cluster-id", Hex(h.ClusterId)),
+                ("local-member-server-version", EtcdServer.Version), ("local-member-server-minimum-cluster-version", MinClusterVersion),
+                ("remote-peer-server-name", req.Header("X-Server-From")), ("remote-peer-server-version", remoteServer),
+                ("remote-peer-server-minimum-cluster-version", remoteMin), ("error", incompatible));
+            return "incompatible version";
+        }
+
         var gcid = req.Header("X-Etcd-Cluster-ID");
         if (gcid == Hex(h.ClusterId))
         {
-            return true;
+            return null;
         }
 
         _log.LogFields(LogLevel.Warning, "request cluster ID mismatch", ("local-member-id", Hex(h.MemberId)), ("local-member-cluster-id", Hex(h.ClusterId)),
             ("local-member-server-version", EtcdServer.Version), ("local-member-server-minimum-cluster-version", MinClusterVersion),
             ("remote-peer-server-name", req.Header("X-Server-From")), ("remote-peer-server-version", req.Header("X-Server-Version")),
             ("remote-peer-server-minimum-cluster-version", req.Header("X-Min-Cluster-Version")), ("remote-peer-cluster-id", gcid));
-        return false;
+        return "cluster ID mismatch";
+    }
+
+    /// <summary>etcd's <c>addRemoteFromRequest</c>: a sender named by <c>X-Server-From</c> with <c>X-PeerURLs</c> becomes a remote if unknown.</summary>
+    private void AddRemoteFromRequest(HttpHead req)
+    {
+        if (ulong.TryParse(req.Header("X-Server-From"), System.Globalization.NumberStyles.AllowHexSpecifier, null, out var from)
+            && req.Header("X-PeerURLs") is { Length: > 0 } urls)
+        {
+            AddRemote(from, urls.Split(','));
+        }
     }
 
     private async Task ServeStreamAsync(IRaftTransportHandler h, HttpHead req, Stream conn, CancellationToken ct)
@@ -300,9 +341,9 @@ public sealed partial class TcpRaftTransport
             return;
         }
 
-        if (!ClusterMatches(h, req))
+        if (CheckClusterCompatibility(h, req) is { } refused)
         {
-            await ErrorAsync(conn, 412, "cluster ID mismatch", ct, headers).ConfigureAwait(false);
+            await ErrorAsync(conn, 412, refused, ct, headers).ConfigureAwait(false);
             return;
         }
 
@@ -340,6 +381,12 @@ public sealed partial class TcpRaftTransport
 
         if (!_peers.TryGetValue(from, out var p))
         {
+            // A member that joined after this one's view (it is behind) or of another cluster with the same ID.
+            if (req.Header("X-PeerURLs") is { Length: > 0 } urls)
+            {
+                AddRemote(from, urls.Split(','));
+            }
+
             _log.LogFields(LogLevel.Warning, "failed to find remote peer in cluster", ("local-member-id", Hex(h.MemberId)),
                 ("remote-peer-id-stream-handler", Hex(h.MemberId)), ("remote-peer-id-from", Hex(from)), ("cluster-id", Hex(h.ClusterId)));
             await ErrorAsync(conn, 404, "error sender not found", ct, headers).ConfigureAwait(false);
@@ -436,10 +483,12 @@ public sealed partial class TcpRaftTransport
             return await ErrorAsync(conn, 405, "Method Not Allowed", ct, [new("Allow", "POST"), .. headers]).ConfigureAwait(false);
         }
 
-        if (!ClusterMatches(h, req))
+        if (CheckClusterCompatibility(h, req) is { } refused)
         {
-            return await ErrorAsync(conn, 412, "cluster ID mismatch", ct, headers).ConfigureAwait(false);
+            return await ErrorAsync(conn, 412, refused, ct, headers).ConfigureAwait(false);
         }
+
+        AddRemoteFromRequest(req);
 
         Message m;
         byte[] bytes;
@@ -478,10 +527,12 @@ public sealed partial class TcpRaftTransport
             return await ErrorAsync(conn, 405, "Method Not Allowed", ct, [new("Allow", "POST"), .. headers]).ConfigureAwait(false);
         }
 
-        if (!ClusterMatches(h, req))
+        if (CheckClusterCompatibility(h, req) is { } refused)
         {
-            return await ErrorAsync(conn, 412, "cluster ID mismatch", ct, headers).ConfigureAwait(false);
+            return await ErrorAsync(conn, 412, refused, ct, headers).ConfigureAwait(false);
         }
+
+        AddRemoteFromRequest(req);
 
         Message m;
         try

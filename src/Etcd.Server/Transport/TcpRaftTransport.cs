@@ -58,6 +58,10 @@ public sealed partial class TcpRaftTransport : IRaftTransport
     internal static ReadOnlySpan<byte> CertificateRejectedMarker => "EPR1\u0006"u8;
 
     private readonly ConcurrentDictionary<ulong, PeerState> _peers = new();
+
+    // etcd's remotes: members not (yet) in this member's cluster view that contacted it with their X-PeerURLs; reached
+    // through a pipeline only, so that raft can answer them (e.g. a member added while this one was behind)
+    private readonly ConcurrentDictionary<ulong, PeerState> _remotes = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly ILogger _log;
     private readonly EtcdTlsInfo? _peerTls;
@@ -140,6 +144,13 @@ public sealed partial class TcpRaftTransport : IRaftTransport
         {
             if (!_peers.TryGetValue(m.To, out var p))
             {
+                if (m.To != 0 && _remotes.TryGetValue(m.To, out var remote) && !remote.Pipeline.Writer.TryWrite(m))
+                {
+                    _log.LogEtcd(LogLevel.Warning, "rafthttp/remote.go:70", "dropped Raft message since sending buffer is full (overloaded network)",
+                        $"dropped internal raft message to {Hex(m.To)} since sending buffer is full (bad/overloaded network)",
+                        ("message-type", m.Type.ToString()), ("local-member-id", Hex(_handler?.MemberId ?? 0)), ("from", Hex(m.From)), ("remote-peer-id", Hex(m.To)));
+                }
+
                 continue;
             }
 
@@ -221,6 +232,41 @@ public sealed partial class TcpRaftTransport : IRaftTransport
         }
     }
 
+    /// <summary>
+    /// etcd's <c>Transport.AddRemote</c>: a member this one does not know (not a peer, not yet a remote) gets a
+    /// pipeline to <paramref name="peerUrls"/> (from the <c>X-PeerURLs</c> of its request), so raft's answers reach it.
+    /// Ignored for this member, a known peer or remote, unparsable URLs, or after the transport stopped.
+    /// </summary>
+    public void AddRemote(ulong id, IReadOnlyList<string> peerUrls)
+    {
+        if (_handler is null || id == 0 || id == _handler.MemberId || _stop.IsCancellationRequested || _peers.ContainsKey(id) || _remotes.ContainsKey(id))
+        {
+            return;
+        }
+
+        var urls = peerUrls.Select(u => u.Trim()).Where(u => Uri.TryCreate(u, UriKind.Absolute, out _)).ToArray();
+        if (urls.Length == 0)
+        {
+            return;
+        }
+
+        var r = new PeerState(id, urls);
+        if (_remotes.TryAdd(id, r))
+        {
+            for (var i = 0; i < PipelineConnections; i++)
+            {
+                r.Runs.Add(Task.Run(() => RunPipelineAsync(r)));
+            }
+
+            // etcd 3.4 logs this under zap only.
+            _log.LogEtcd(LogLevel.Information, "rafthttp/transport.go:290", "added new remote peer", "",
+                ("local-member-id", Hex(_handler.MemberId)), ("remote-peer-id", Hex(id)), ("remote-peer-urls", string.Join(",", urls)));
+        }
+    }
+
+    /// <summary>Whether <paramref name="id"/> is reached as a remote (pipeline only; tests).</summary>
+    internal bool IsRemote(ulong id) => _remotes.ContainsKey(id);
+
     /// <inheritdoc/>
     public void RemovePeer(ulong id)
     {
@@ -264,7 +310,7 @@ public sealed partial class TcpRaftTransport : IRaftTransport
         }
 
         var runs = new List<Task>();
-        foreach (var (_, p) in _peers)
+        foreach (var (_, p) in _peers.Concat(_remotes))
         {
             p.Stop.Cancel();
             p.Pipeline.Writer.TryComplete();

@@ -10,6 +10,7 @@ using Etcd.Server.Tls;
 using Etcd.Server.Transport;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Google.Protobuf;
 using Raftpb;
 
 namespace Etcd.Server.Tests.Cluster;
@@ -53,7 +54,9 @@ public sealed class TcpTransportTests
             return Task.FromResult(PromoteAnswer);
         }
 
-        public RemoteCluster DescribeCluster() => new(ClusterId, [new Membership.Member { Id = id, PeerUrls = ["http://x"] }]);
+        public string PeerUrl { get; set; } = "http://x";
+
+        public RemoteCluster DescribeCluster() => new(ClusterId, [new Membership.Member { Id = id, PeerUrls = [PeerUrl] }]);
     }
 
     /// <summary>A self-signed auto-TLS peer setup shared by the TLS cases (etcd's --peer-auto-tls).</summary>
@@ -72,7 +75,8 @@ public sealed class TcpTransportTests
         var t = new TcpRaftTransport(log, tls);
         t.Start(r);
         t.Serve(l, true);
-        return (t, r, $"https://127.0.0.1:{((IPEndPoint)l.LocalEndpoint).Port}");
+        r.PeerUrl = $"https://127.0.0.1:{((IPEndPoint)l.LocalEndpoint).Port}";
+        return (t, r, r.PeerUrl);
     }
 
     private static (TcpRaftTransport T, Recorder R, string Url) Node(ulong id, ulong clusterId, bool tls = false)
@@ -84,6 +88,7 @@ public sealed class TcpTransportTests
         t.Start(r);
         t.Serve(l, tls);
         var url = $"{(tls ? "https" : "http")}://127.0.0.1:{((IPEndPoint)l.LocalEndpoint).Port}";
+        r.PeerUrl = url;
         return (t, r, url);
     }
 
@@ -175,6 +180,64 @@ public sealed class TcpTransportTests
 
             Assert.True(ra.RemovedByPeer > 0);
             Assert.Empty(rb.Received);
+        }
+    }
+
+    /// <summary>
+    /// etcd's remotes: a member that does not know the sender (it is behind on membership) learns its URLs from the
+    /// request's X-PeerURLs and answers it through a pipeline, without making it a peer.
+    /// </summary>
+    [Fact]
+    public async Task AnUnknownSenderBecomesARemoteThatRaftCanAnswer()
+    {
+        var (a, ra, urlA) = Node(1, 77);
+        var (b, rb, _) = Node(2, 77);
+        await using (a)
+        await using (b)
+        {
+            b.AddPeer(1, [urlA]);
+            Assert.False(a.IsRemote(2));
+            b.Send([new Message { Type = MessageType.MsgVote, From = 2, To = 1, Term = 5 }]);
+            Assert.Equal(MessageType.MsgVote, Take(ra).Type);
+            Assert.True(a.IsRemote(2));
+            Assert.Null(a.ActiveSince(2));
+
+            a.Send([new Message { Type = MessageType.MsgVoteResp, From = 1, To = 2, Term = 5 }]);
+            var answer = Take(rb);
+            Assert.Equal(MessageType.MsgVoteResp, answer.Type);
+            Assert.Equal(1UL, answer.From);
+        }
+    }
+
+    /// <summary>
+    /// etcd's version check on every peer request: a sender older than our minimum cluster version (3.0), or whose
+    /// minimum cluster version is above our 3.4, is refused with 412 "incompatible version" before anything else.
+    /// </summary>
+    [Theory]
+    [InlineData("2.3.8", "2.3.0", "incompatible version")]
+    [InlineData("3.5.0", "3.5.0", "incompatible version")]
+    [InlineData("3.4.0", "3.0.0", "cluster ID mismatch")]
+    [InlineData("", "", "incompatible version")]
+    [InlineData("3.x", "3.0.0", "incompatible version")]
+    public async Task PeerRequestsOfIncompatibleVersionsAreRefused(string serverVersion, string minClusterVersion, string expected)
+    {
+        var (a, ra, urlA) = Node(1, 77);
+        await using (a)
+        {
+            using var http = new HttpClient();
+            var req = new HttpRequestMessage(HttpMethod.Post, urlA + "/raft") { Content = new ByteArrayContent(new Message { Type = MessageType.MsgHeartbeat, From = 2, To = 1 }.ToByteArray()) };
+            req.Headers.Add("X-Server-From", "2");
+            req.Headers.Add("X-Etcd-Cluster-ID", "ff");
+            if (serverVersion.Length > 0)
+            {
+                req.Headers.Add("X-Server-Version", serverVersion);
+                req.Headers.Add("X-Min-Cluster-Version", minClusterVersion);
+            }
+
+            using var resp = await http.SendAsync(req);
+            Assert.Equal(HttpStatusCode.PreconditionFailed, resp.StatusCode);
+            Assert.Equal(expected + "\n", await resp.Content.ReadAsStringAsync());
+            Assert.Empty(ra.Received);
         }
     }
 
