@@ -37,6 +37,9 @@ public sealed class GrpcHttpServer : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly CancellationTokenSource _abortAll = new();
     private KestrelServer? _kestrel;
+
+    /// <summary>The largest request header list accepted (bytes): Go's <c>http.DefaultMaxHeaderBytes</c>.</summary>
+    private const int MaxHeaderBytes = 1 << 20;
     private ServiceProvider? _services;
     private RequestDelegate? _grpc;
     private IReadOnlyList<Uri> _boundUrls = [];
@@ -92,6 +95,13 @@ public sealed class GrpcHttpServer : IAsyncDisposable
         // keep-alive and idle HTTP/2 alike) at the next one-second heartbeat; a year is "never" without overflowing.
         limits.KeepAliveTimeout = TimeSpan.FromDays(365);
         limits.Http2.MaxStreamsPerConnection = _options.MaxConcurrentStreams;
+
+        // etcd answers a large auth token (64 KiB, 1 MiB) with "etcdserver: invalid auth token": grpc-go accepts header
+        // lists up to 16 MiB and Go's HTTP/1.1 server headers up to 1 MiB. Kestrel's 32 KiB / 16 KiB defaults would close
+        // the connection instead. 1 MiB for both protocols: Kestrel needs its request buffer (1 MiB, the backpressure
+        // bound per connection) to hold the headers, and raising that would cost memory on every busy connection.
+        limits.MaxRequestHeadersTotalSize = MaxHeaderBytes;
+        limits.Http2.MaxRequestHeaderFieldSize = MaxHeaderBytes;
         limits.Http2.KeepAlivePingDelay = _options.KeepAlivePingInterval;
         limits.Http2.KeepAlivePingTimeout = _options.KeepAlivePingTimeout;
 

@@ -144,6 +144,8 @@ public sealed class AuthBadInputTests : IAsyncLifetime
             ("signed by another key", foreign),
             ("simple token shape", "abcdefghijklmnop.12"),
             ("16 KiB of garbage", new string('A', 16 * 1024)),
+            ("64 KiB of garbage (over Kestrel's default header limits, within etcd's)", new string('A', 64 * 1024)),
+            ("512 KiB of garbage", new string('A', 512 * 1024)),
         };
 
         foreach (var (name, token) in bad)
