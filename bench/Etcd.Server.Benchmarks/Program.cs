@@ -9,7 +9,8 @@ namespace Etcd.Server.Benchmarks;
 /// Entry point: <c>dotnet run -c Release --project bench/Etcd.Server.Benchmarks -- --filter '*'</c> runs the
 /// BenchmarkDotNet suite; <c>-- alloc [puts] [clients] [server|grpc]</c> prints the bytes the whole process allocates per put while
 /// <c>clients</c> concurrent callers put 256-byte values on an embedded member, through the server API and through
-/// gRPC with our client (the gRPC figure includes the client's own allocations).
+/// gRPC with our client (the gRPC figure includes the client's own allocations); with <c>ALLOC_TYPES=N</c> in the
+/// environment it also lists the N types that make up most of those bytes (sampled, <see cref="AllocationSampler"/>).
 /// </summary>
 public static class Program
 {
@@ -44,6 +45,9 @@ public static class Program
             }
 
             await RunAsync(put, value, Math.Min(puts, 5000), clients).ConfigureAwait(false); // warm-up
+            var top = int.TryParse(Environment.GetEnvironmentVariable("ALLOC_TYPES"), out var n) ? n : 0;
+            using var sampler = top > 0 ? new AllocationSampler() : null;
+            sampler?.Start();
             var gen0 = GC.CollectionCount(0);
             var before = GC.GetTotalAllocatedBytes(precise: true);
             var sw = Stopwatch.StartNew();
@@ -53,6 +57,11 @@ public static class Program
             Console.WriteLine(
                 $"{name}: {done} puts by {clients} callers in {sw.Elapsed.TotalSeconds:F2} s = {done / sw.Elapsed.TotalSeconds:F0} puts/s; " +
                 $"{bytes / Math.Max(1, done)} B allocated per put; {GC.CollectionCount(0) - gen0} gen0 GCs");
+            sampler?.Stop();
+            foreach (var (type, sampled) in sampler?.Top(top) ?? [])
+            {
+                Console.WriteLine($"  {sampled / Math.Max(1, done),6} B/put  {type}");
+            }
         }
     }
 
