@@ -30,23 +30,6 @@ public static class ElectionServices
 
     /// <summary>No key under the election prefix: <c>election: no leader</c>.</summary>
     public static readonly EtcdError ErrElectionNoLeader = new(StatusCode.Unknown, "election: no leader");
-
-    /// <summary>Registers Campaign, Proclaim, Leader, Observe, Resign, Lock and Unlock; <paramref name="waiter"/>
-    /// defaults to <see cref="AppliedKeyEventWaiter"/>.</summary>
-    public static ServiceRegistry Register(ServiceRegistry registry, EtcdServer server, IKeyDeletionWaiter? waiter = null)
-    {
-        ArgumentNullException.ThrowIfNull(registry);
-        ArgumentNullException.ThrowIfNull(server);
-        var core = new ElectionCore(server, waiter ?? new AppliedKeyEventWaiter(server));
-        registry.MapUnary(EtcdMethods.ElectionService.Campaign, async (req, ctx) => await core.CampaignAsync(req, ctx.CancellationToken).ConfigureAwait(false));
-        registry.MapUnary(EtcdMethods.ElectionService.Proclaim, async (req, ctx) => await core.ProclaimAsync(req, ctx.CancellationToken).ConfigureAwait(false));
-        registry.MapUnary(EtcdMethods.ElectionService.Leader, async (req, ctx) => await core.LeaderAsync(req, ctx.CancellationToken).ConfigureAwait(false));
-        registry.MapUnary(EtcdMethods.ElectionService.Resign, async (req, ctx) => await core.ResignAsync(req, ctx.CancellationToken).ConfigureAwait(false));
-        registry.MapServerStreaming(EtcdMethods.ElectionService.Observe, (req, responses, ctx) => core.ObserveAsync(req, responses, ctx.CancellationToken));
-        registry.MapUnary(EtcdMethods.LockService.Lock, async (req, ctx) => await core.LockAsync(req, ctx.CancellationToken).ConfigureAwait(false));
-        registry.MapUnary(EtcdMethods.LockService.Unlock, async (req, ctx) => await core.UnlockAsync(req, ctx.CancellationToken).ConfigureAwait(false));
-        return registry;
-    }
 }
 
 /// <summary>The election and lock algorithms over one member (see <see cref="ElectionServices"/>).</summary>

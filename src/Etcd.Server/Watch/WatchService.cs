@@ -53,22 +53,6 @@ public static class WatchService
         return new WatchServiceOptions { ProgressNotifyInterval = interval < MinProgressNotifyInterval ? MinProgressNotifyInterval : interval };
     }
 
-    /// <summary>Registers <c>/etcdserverpb.Watch/Watch</c> for <paramref name="server"/>; null <paramref name="options"/> =
-    /// <see cref="OptionsFor"/> the member's options.</summary>
-    public static ServiceRegistry Register(ServiceRegistry registry, EtcdServer server, WatchServiceOptions? options = null)
-    {
-        ArgumentNullException.ThrowIfNull(registry);
-        ArgumentNullException.ThrowIfNull(server);
-        var opts = options ?? OptionsFor(server.Options);
-        if (opts.ProgressNotifyInterval <= TimeSpan.Zero || opts.ControlBufferLength <= 0)
-        {
-            throw new ArgumentOutOfRangeException(nameof(options), "watch intervals and buffers must be positive");
-        }
-
-        registry.MapDuplexStreaming(EtcdMethods.WatchService.Watch, (requests, responses, ctx) => ServeAsync(server, opts, requests, responses, ctx));
-        return registry;
-    }
-
     /// <summary>
     /// Serves one Watch stream until the client goes away (a half-close of the request stream keeps the watchers
     /// running, as etcd does). Fails with <see cref="EtcdErrors.NoLeader"/> (Unavailable, "etcdserver: no leader")
