@@ -74,17 +74,14 @@ public sealed class WatchGrpcService(EtcdServer server) : Etcdserverpb.Watch.Wat
     private readonly Etcd.Server.Watch.WatchServiceOptions _options = Etcd.Server.Watch.WatchService.OptionsFor(server.Options);
 
     /// <inheritdoc/>
-    public override async Task Watch(GrpcCore.IAsyncStreamReader<WatchRequest> requestStream, GrpcCore.IServerStreamWriter<WatchResponse> responseStream, GrpcCore.ServerCallContext context)
-    {
-        var requireLeader = RequireLeaderInterceptor.RequiresLeader(context.RequestHeaders);
-        if (requireLeader && server.Leader == 0)
-        {
-            throw EtcdErrors.NoLeader.ToException();
-        }
-
-        using var session = new Etcd.Server.Watch.WatchSession(server, _options, StreamAdapters.Reader(requestStream), StreamAdapters.Writer(responseStream));
-        await session.RunAsync(requireLeader, context.CancellationToken).ConfigureAwait(false);
-    }
+    public override Task Watch(GrpcCore.IAsyncStreamReader<WatchRequest> requestStream, GrpcCore.IServerStreamWriter<WatchResponse> responseStream, GrpcCore.ServerCallContext context)
+        => Etcd.Server.Watch.WatchService.ServeAsync(
+            server,
+            _options,
+            StreamAdapters.Reader(requestStream),
+            StreamAdapters.Writer(responseStream),
+            RequireLeaderInterceptor.RequiresLeader(context.RequestHeaders),
+            context.CancellationToken);
 }
 
 /// <summary>The <c>etcdserverpb.Lease</c> service (etcd's <c>api/v3rpc/lease.go</c>; see <see cref="Lease.LeaseServices"/>).</summary>
