@@ -11,6 +11,8 @@
 # etcd-load sends every request of a connection to its first reachable endpoint, so the endpoint order decides
 # which member the load hits: by default the leader (puts go straight to it; linearizable ranges are served by it
 # after a ReadIndex round), with ORDER=given whatever member m0 is (a follower 2 times in 3).
+# Each put line is followed by every member's CPU time (user+system from /proc) per 1000 puts, leader first: on a
+# shared machine CPU per request is steadier than throughput.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 ours=${ETCD_UNDER_TEST:-$root/bin/etcd}
@@ -53,6 +55,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
 run_impl() { # label binary
   local label=$1 bin=$2
   work=$(mktemp -d /tmp/cluster-compare.XXXXXX)
@@ -90,7 +94,19 @@ run_impl() { # label binary
   local eps; eps=$(IFS=,; echo "${ordered[*]}")
   local version; version=$("$bin" --version 2>/dev/null | sed -n 1p || true)
   echo "== $label: $bin ($version); 3 members; leader $leader; endpoints $eps; clients $clients conns $conns total $total max ${max_seconds}s"
-  echo "$label put:   $(dotnet "$load_dll" put --endpoints "$eps" --clients "$clients" --conns "$conns" --total "$total" --max-seconds "$max_seconds")"
+  local -A cpu0=()
+  for i in 0 1 2; do cpu0[$i]=$(cpu "${pids[$i]}"); done
+  local line n
+  line=$(dotnet "$load_dll" put --endpoints "$eps" --clients "$clients" --conns "$conns" --total "$total" --max-seconds "$max_seconds")
+  echo "$label put:   $line"
+  n=$(sed -nE 's/^put: ([0-9]+) requests.*/\1/p' <<<"$line")
+  local cpus="" role
+  for i in 0 1 2; do
+    role=follower; [ "${endpoints[$i]}" = "$leader" ] && role=leader
+    cpus+="${cpus:+, }m$i ($role) $(awk -v a="${cpu0[$i]}" -v b="$(cpu "${pids[$i]}")" -v n="${n:-0}" -v hz="$(getconf CLK_TCK)" \
+      'BEGIN { if (n > 0) printf "%.0f", (b - a) * 1000 / hz * 1000 / n; else print "-" }')"
+  done
+  echo "$label put cpu ms/1000 puts: $cpus"
   echo "$label range: $(dotnet "$load_dll" range --endpoints "$eps" --clients "$clients" --conns "$conns" --total "$total" --max-seconds "$max_seconds" --consistency l)"
   cleanup
 }

@@ -25,7 +25,7 @@ if [ -f tests/e2e-passing.txt ] && [ -x "$shared" ]; then
   regex=$(grep -vE '^\s*(#|$)' tests/e2e-passing.txt | sed 's/$/$/' | paste -sd'|' -)
   if [ -n "$regex" ]; then
     elog=$(mktemp)
-    "$shared" --server "$root/bin/etcd" --each --run "$regex" --timeout 40m 2>&1 | tee "$elog"
+    "$shared" --server "$root/bin/etcd" --each --last-release /usr/bin/etcd --run "$regex" --timeout 40m 2>&1 | tee "$elog"
     [ "${PIPESTATUS[0]}" -eq 0 ] || fail=1
     e2e_passed=$(sed -nE 's/^e2e: ([0-9]+) passed, ([0-9]+) failed.*/\1/p' "$elog" | tail -1)
     e2e_failed=$(sed -nE 's/^e2e: ([0-9]+) passed, ([0-9]+) failed.*/\2/p' "$elog" | tail -1)
@@ -36,6 +36,9 @@ elif [ -f tests/e2e-passing.txt ]; then
   echo "test: $shared not found; e2e tests not run" >&2
   fail=1
 fi
+# Name the failures last, where a truncated CI log still shows them.
+grep -E '^\s*Failed [A-Za-z_.]+' "$log" | sed -E 's/^\s*/unit failed: /; s/ \[.*$//' | sort -u
+[ -n "${elog:-}" ] && grep -E '^--- FAIL: ' "$elog" | sed 's/^/e2e /' | sort -u
 echo "unit: $unit_passed passed, $unit_failed failed, $unit_skipped skipped; e2e: $e2e_passed passed, $e2e_failed failed, $e2e_skipped skipped"
 echo "total: $((unit_passed + e2e_passed)) passed, $((unit_failed + e2e_failed)) failed, $((unit_skipped + e2e_skipped)) skipped"
 exit $fail

@@ -11,6 +11,10 @@ using Google.Protobuf;
 //   etcd-load range     --endpoints 127.0.0.1:2379 --clients 64 --conns 8 --total 20000 [--consistency l|s] [--key k]
 //   etcd-load watch     --endpoints 127.0.0.1:2379 --watchers 1000 --streams 100 --conns 8 --clients 8 --total 2000 [--val-size 256]
 //   etcd-load keepalive --endpoints 127.0.0.1:2379 --clients 64 --conns 8 --total 100000 [--ttl 60]
+//   etcd-load authenticate --endpoints 127.0.0.1:2379 --clients 64 --conns 8 --total 2000 --user name:password
+//
+// With --user name:password (auth enabled on the member), put and range authenticate once per connection and send
+// the token with every request; authenticate measures Authenticate calls themselves (a bcrypt check each).
 //
 // put/range/keepalive print one line: requests, seconds, requests/s, and latency avg / p50 / p90 / p99 / max in ms.
 // watch prints the put line, then the events delivered to all watchers per second (from the first put to the last
@@ -35,14 +39,30 @@ var rangeKey = Opt("key", "0000000");
 var watchers = int.Parse(Opt("watchers", "1000"));
 var streams = Math.Max(1, int.Parse(Opt("streams", "100")));
 var ttl = long.Parse(Opt("ttl", "60"));
+var user = Opt("user", "");
 
 var pool = Enumerable.Range(0, conns).Select(_ => EtcdClient.Create(new EtcdClientOptions { Endpoints = endpoints })).ToArray();
 var value = ByteString.CopyFrom(new byte[valSize]);
 using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(maxSeconds));
+var authenticate = user.Length == 0 ? null : new AuthenticateRequest { Name = user.Split(':', 2)[0], Password = user.Split(':', 2)[^1] };
+var callOptions = new Etcd.Client.Grpc.CallOptions?[conns];
+if (authenticate is not null && mode != "authenticate")
+{
+    for (var c = 0; c < conns; c++)
+    {
+        var token = (await pool[c].UnaryAsync(EtcdMethods.AuthService.Authenticate, authenticate)).Token;
+        callOptions[c] = new Etcd.Client.Grpc.CallOptions { Headers = new Etcd.Api.Grpc.Metadata { { "token", token } } };
+    }
+}
+
 try
 {
     switch (mode)
     {
+        case "authenticate" when authenticate is not null:
+            var (authLat, authElapsed) = await RunWorkersAsync(clients, c => () => pool[c % conns].UnaryAsync(EtcdMethods.AuthService.Authenticate, authenticate, cancellationToken: stop.Token));
+            Report(mode, authLat, authElapsed);
+            break;
         case "put":
         case "range":
             await KvLoadAsync();
@@ -54,7 +74,7 @@ try
             await KeepAliveLoadAsync();
             break;
         default:
-            Console.Error.WriteLine($"etcd-load: unknown mode {mode} (put, range, watch, keepalive)");
+            Console.Error.WriteLine($"etcd-load: unknown mode {mode} (put, range, watch, keepalive, authenticate with --user)");
             return 2;
     }
 }
@@ -109,7 +129,7 @@ void Report(string what, double[] latencies, double elapsed)
     Console.WriteLine($"{what}: {lat.Length} requests in {elapsed:F2} s = {lat.Length / elapsed:F0} req/s; latency ms avg {(lat.Length == 0 ? 0 : lat.Average()):F2} p50 {P(0.5):F2} p90 {P(0.9):F2} p99 {P(0.99):F2} max {(lat.Length == 0 ? 0 : lat[^1]):F2}");
 }
 
-Func<Task> PutOp(EtcdClient client, int seed, string prefix)
+Func<Task> PutOp(EtcdClient client, int seed, string prefix, Etcd.Client.Grpc.CallOptions? options = null)
 {
     var rnd = new Random(seed);
     var keyBuf = new byte[prefix.Length + keySize];
@@ -118,7 +138,7 @@ Func<Task> PutOp(EtcdClient client, int seed, string prefix)
     {
         var k = rnd.Next(keySpace).ToString("D" + keySize);
         System.Text.Encoding.ASCII.GetBytes(k.AsSpan(0, keySize), keyBuf.AsSpan(prefix.Length));
-        return client.Kv.PutAsync(new PutRequest { Key = ByteString.CopyFrom(keyBuf), Value = value }, cancellationToken: stop.Token);
+        return client.Kv.PutAsync(new PutRequest { Key = ByteString.CopyFrom(keyBuf), Value = value }, options, stop.Token);
     };
 }
 
@@ -126,12 +146,12 @@ async Task KvLoadAsync()
 {
     if (mode == "range")
     {
-        await pool[0].Kv.PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8(rangeKey), Value = value });
+        await pool[0].Kv.PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8(rangeKey), Value = value }, callOptions[0]);
     }
 
     var (lat, elapsed) = await RunWorkersAsync(clients, c => mode == "put"
-        ? PutOp(pool[c % conns], c, "")
-        : () => pool[c % conns].Kv.RangeAsync(new RangeRequest { Key = ByteString.CopyFromUtf8(rangeKey), Serializable = serializable }, cancellationToken: stop.Token));
+        ? PutOp(pool[c % conns], c, "", callOptions[c % conns])
+        : () => pool[c % conns].Kv.RangeAsync(new RangeRequest { Key = ByteString.CopyFromUtf8(rangeKey), Serializable = serializable }, callOptions[c % conns], stop.Token));
     Report(mode, lat, elapsed);
 }
 

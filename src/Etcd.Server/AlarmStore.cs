@@ -79,6 +79,26 @@ public sealed class AlarmStore
         }
     }
 
+    /// <summary>
+    /// Whether an alarm of <paramref name="type"/> is raised on any member (any alarm for <see cref="AlarmType.None"/>);
+    /// allocates nothing (the appliers ask on every request).
+    /// </summary>
+    public bool IsRaised(AlarmType type)
+    {
+        lock (_lock)
+        {
+            foreach (var a in _alarms)
+            {
+                if (type == AlarmType.None || a.Alarm == type)
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+    }
+
     /// <summary>The alarms of <paramref name="type"/>, or all when it is <see cref="AlarmType.None"/>; ordered by member, then type.</summary>
     public IReadOnlyList<AlarmMember> Get(AlarmType type)
     {

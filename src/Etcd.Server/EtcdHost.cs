@@ -19,10 +19,10 @@ public sealed class EtcdHost : IAsyncDisposable
 {
     private readonly GrpcHttpServer _client;
     private readonly MetricsListener _metrics;
-    private readonly List<TcpListener> _peerListeners;
+    private readonly List<Transport.PeerListener> _peerListeners;
     private readonly ILogger _log;
 
-    private EtcdHost(EtcdServer server, GrpcHttpServer client, MetricsListener metrics, List<TcpListener> peerListeners, ILogger log)
+    private EtcdHost(EtcdServer server, GrpcHttpServer client, MetricsListener metrics, List<Transport.PeerListener> peerListeners, ILogger log)
     {
         Server = server;
         _client = client;
@@ -55,15 +55,13 @@ public sealed class EtcdHost : IAsyncDisposable
         var clientTls = Tls.TlsConfig.ForClients(options, loggerFactory);
 
         // Claim the peer ports first, as etcd does: a busy port fails the start before anything is written.
-        var peers = new List<TcpListener>();
+        var peers = new List<Transport.PeerListener>();
         EtcdHostLog.ConfiguringPeerListeners(log, options);
         try
         {
             foreach (var u in options.ListenPeerUrls)
             {
-                var l = new TcpListener(ResolveListenAddress(u.Host), u.Port);
-                l.Start();
-                peers.Add(l);
+                peers.Add(Transport.PeerListener.Start(u, ResolveListenAddress));
             }
         }
         catch (SocketException e)
@@ -94,7 +92,7 @@ public sealed class EtcdHost : IAsyncDisposable
         try
         {
             var peerTls = Tls.TlsConfig.ForPeers(options, loggerFactory);
-            foreach (var u in options.ListenPeerUrls.Where(u => u.Scheme == "https" && peerTls is null))
+            foreach (var u in options.ListenPeerUrls.Where(u => u.Scheme is "https" or "unixs" && peerTls is null))
             {
                 throw new EtcdStartException($"cannot listen on TLS for {u.Authority}: KeyFile and CertFile are not presented");
             }
@@ -169,7 +167,7 @@ public sealed class EtcdHost : IAsyncDisposable
         EtcdHostLog.NowServing(log, options, Membership.Member.IdString(server.MemberId));
         for (var i = 0; i < peers.Count; i++)
         {
-            transport.Serve(peers[i], options.ListenPeerUrls[i].Scheme == "https");
+            transport.Serve(peers[i]);
             EtcdHostLog.ServingPeerTraffic(log, peers[i].LocalEndpoint.ToString() ?? "");
         }
 
@@ -238,7 +236,7 @@ public sealed class EtcdHost : IAsyncDisposable
 
     private static string BindReason(SocketException e) => e.SocketErrorCode == SocketError.AddressAlreadyInUse ? "address already in use" : e.Message;
 
-    private static void StopAll(List<TcpListener> listeners)
+    private static void StopAll(List<Transport.PeerListener> listeners)
     {
         foreach (var l in listeners)
         {

@@ -210,6 +210,8 @@ public sealed partial class EtcdServer
             }
         }
 
+        V2ReadMembershipAsValidationDoes();
+
         // Bootstrap entries (ID 0) describe members the cluster was built with; everything else is validated as etcd does.
         var error = cc.Id == 0 && cc.Type is ConfChangeType.ConfChangeAddNode or ConfChangeType.ConfChangeAddLearnerNode && Cluster.Find(cc.NodeId) is not null
             ? null

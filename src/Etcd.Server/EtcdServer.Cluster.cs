@@ -38,7 +38,7 @@ public sealed partial class EtcdServer
     private bool _removedFromCluster;
 
     /// <summary>Whether this member is a learner.</summary>
-    public bool IsLearner => Cluster.Find(MemberId)?.IsLearner ?? false;
+    public bool IsLearner => Cluster.IsLearner(MemberId);
 
     /// <summary>Throws <see cref="EtcdErrors.NotSupportedForLearner"/> on a learner (etcd's v3rpc interceptor rule).</summary>
     public void ThrowIfLearner()
@@ -509,6 +509,11 @@ public sealed partial class EtcdServer
                 continue;
             }
 
+            if (m.Type == MessageType.MsgApp)
+            {
+                V2ServerStats.SendAppendReq(MemberId, m.CalculateSize());
+            }
+
             (outgoing ??= new List<Message>(messages.Count)).Add(m);
         }
 
@@ -521,6 +526,12 @@ public sealed partial class EtcdServer
     /// <summary>Applier thread: sends <paramref name="m"/> (a MsgSnap) carrying the state machine as applied now.</summary>
     private void SendMergedSnapshot(Message m)
     {
+        if (Transport.SendsSnapshotDb)
+        {
+            Transport.SendSnapshot(OutgoingMergedSnapshot(m));
+            return;
+        }
+
         var send = m.Clone();
         send.Snapshot = MergedSnapshot();
         _log.LogInformation("sending merged snapshot {from} {to} {snapshot-index}", Hex(MemberId), Hex(m.To), send.Snapshot.Metadata.Index);
@@ -567,19 +578,29 @@ public sealed partial class EtcdServer
     private void ApplySnapshotCore(Snapshot snap, ulong index)
     {
         var (membership, db) = SplitSnapshotData(snap.Data.Memory);
+        var snapshotter = new Storage.Snap.Snapshotter(_options.SnapDir, Metrics.Storage);
+        Snapshot onDisk;
         if (db.IsEmpty)
         {
-            throw new InvalidDataException("raft snapshot carries no database");
-        }
+            // etcd's wire form: the peer transport saved the database that followed the message; the data is the v2 store.
+            if (!File.Exists(snapshotter.DBFilePath(index)))
+            {
+                throw new InvalidDataException("raft snapshot carries no database");
+            }
 
-        var snapshotter = new Storage.Snap.Snapshotter(_options.SnapDir, Metrics.Storage);
-        using (var dbStream = new MemoryStream(db.ToArray(), writable: false))
+            onDisk = new Snapshot { Metadata = snap.Metadata.Clone(), Data = snap.Data };
+        }
+        else
         {
-            snapshotter.SaveDBFromAsync(dbStream, index).GetAwaiter().GetResult();
+            using (var dbStream = new MemoryStream(db.ToArray(), writable: false))
+            {
+                snapshotter.SaveDBFromAsync(dbStream, index).GetAwaiter().GetResult();
+            }
+
+            RecoverV2FromMerged(membership.Span);
+            onDisk = new Snapshot { Metadata = snap.Metadata.Clone(), Data = UnsafeByteOperations.UnsafeWrap(V2StoreWithMembership(MembershipAsV2Store(membership.Span))) };
         }
 
-        RecoverV2FromMerged(membership.Span);
-        var onDisk = new Snapshot { Metadata = snap.Metadata.Clone(), Data = UnsafeByteOperations.UnsafeWrap(V2StoreWithMembership(MembershipAsV2Store(membership.Span))) };
         snapshotter.SaveSnap(onDisk);
         _wal.SaveSnapshot(new Walpb.Snapshot { Index = index, Term = snap.Metadata.Term });
         Failpoints.Hit(Failpoint.RaftAfterSaveSnap);
@@ -803,7 +824,33 @@ public sealed partial class EtcdServer
 
         public ulong ClusterId => server.Cluster.ClusterId;
 
-        public bool Process(Message message) => !server._stopping.IsCancellationRequested && server._inputs.Writer.TryWrite(RaftInput.Step(message));
+        public bool Process(Message message)
+        {
+            if (server._stopping.IsCancellationRequested)
+            {
+                return false;
+            }
+
+            if (message.Type == MessageType.MsgApp)
+            {
+                server.V2ServerStats.RecvAppendReq(message.From, message.CalculateSize());
+            }
+
+            return server._inputs.Writer.TryWrite(RaftInput.Step(message));
+        }
+
+        public void ReportAppendSent(ulong to, TimeSpan elapsed, bool succeeded)
+        {
+            var f = server.V2LeaderStats.Follower(to);
+            if (succeeded)
+            {
+                f.Succ(elapsed);
+            }
+            else
+            {
+                f.Fail();
+            }
+        }
 
         public void ReportUnreachable(ulong id) => server._inputs.Writer.TryWrite(RaftInput.Unreachable(id));
 
@@ -828,5 +875,10 @@ public sealed partial class EtcdServer
         public Task<byte[]> ServeLeaseAsync(byte[] request, CancellationToken cancellationToken) => server.ServeForwardedLeaseAsync(request, cancellationToken);
 
         public Task<HashKVResponse> ServeHashKvAsync(long revision, CancellationToken cancellationToken) => Task.FromResult(server.PeerHashKv(revision));
+
+        public Task<long> SaveSnapshotDbAsync(Stream db, ulong index, CancellationToken cancellationToken)
+            => new Storage.Snap.Snapshotter(server._options.SnapDir, server.Metrics.Storage).SaveDBFromAsync(db, index, cancellationToken);
+
+        public string? ClusterVersion => server.Cluster.Version;
     }
 }

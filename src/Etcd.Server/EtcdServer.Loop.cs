@@ -268,6 +268,10 @@ public sealed partial class EtcdServer
             }
 
             Volatile.Write(ref _isLeader, ss.RaftState == StateType.Leader ? 1 : 0);
+            if (ss.RaftState == StateType.Leader)
+            {
+                V2ServerStats.BecomeLeader(MemberId);
+            }
             DemoteLessorUnlessLeader();
             UpdateCompactorLeadership();
             SignalLeaderChange();

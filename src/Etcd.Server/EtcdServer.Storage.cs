@@ -192,6 +192,30 @@ public sealed partial class EtcdServer
         return ms.ToArray();
     }
 
+    /// <summary>
+    /// Applier thread: <paramref name="m"/> (a MsgSnap) as etcd's createMergedSnapshotMessage makes it: the snapshot at the
+    /// applied index with the v2 store JSON as data, and the backend image pinned now (after committing the consistent
+    /// index) to be streamed after it by the transport.
+    /// </summary>
+    private Transport.OutgoingSnapshot OutgoingMergedSnapshot(Message m)
+    {
+        Kv.Commit();
+        if (_backend is not BoltBackend bolt)
+        {
+            throw new InvalidOperationException("raft snapshots need the bbolt backend");
+        }
+
+        var image = bolt.CreateSnapshot();
+        var applied = AppliedIndex;
+        var send = m.Clone();
+        send.Snapshot = new Snapshot
+        {
+            Metadata = new SnapshotMetadata { Index = applied, Term = _raftStorage.Term(applied), ConfState = _confState.Clone() },
+            Data = UnsafeByteOperations.UnsafeWrap(V2StoreWithMembership(MembershipAsV2Store(Cluster.ExportState()))),
+        };
+        return new Transport.OutgoingSnapshot(send, image.Size, image.WriteTo, image);
+    }
+
     /// <summary>Our membership JSON (<see cref="Membership.RaftCluster.ExportState"/>) as etcd's v2 store JSON, the data of snap files.</summary>
     private static byte[] MembershipAsV2Store(ReadOnlySpan<byte> exported)
     {

@@ -43,11 +43,14 @@ public sealed partial class AuthCompatTests
         async Task Run(params string[] args)
         {
             var r = await Etcdctl.RunAsync(ep, args, args.Contains("passwd") ? "newpw\n" : null, TimeSpan.FromSeconds(30));
-            var stdout = args.Contains("-w=json") ? WithoutHeader(r.Stdout) : r.Stdout;
+            var stdout = args.Contains("-w=json") ? WithoutHeader(r.Stdout)
+                : args.Contains("-w=fields") ? WithoutHeaderFields(r.Stdout)
+                : args.Contains("-w=protobuf") ? WithoutProtobufHeader(r.StdoutBytes)
+                : r.Stdout;
             outputs.Add($"$ etcdctl {string.Join(' ', args)}\nexit {r.ExitCode}\n{stdout}{LastLine(r.Stderr)}");
         }
 
-        foreach (var format in new[] { "simple", "json", "table" })
+        foreach (var format in new[] { "simple", "json", "table", "fields", "protobuf" })
         {
             var w = "-w=" + format;
             var suffix = format;
@@ -139,14 +142,14 @@ public sealed partial class AuthCompatTests
 
     private static async Task<string> OkAsync(string endpoint, string[] args, string? stdin)
     {
-        var r = await Etcdctl.RunAsync(endpoint, args, stdin, TimeSpan.FromSeconds(30));
+        var r = await Etcdctl.RunAsync(endpoint, ["--command-timeout=30s", .. args], stdin, TimeSpan.FromSeconds(40));
         Assert.True(r.ExitCode == 0, $"etcdctl {string.Join(' ', args)}: {r}");
         return r.Stdout;
     }
 
     private static async Task DeniedAsync(string endpoint, string error, params string[] args)
     {
-        var r = await Etcdctl.RunAsync(endpoint, args, null, TimeSpan.FromSeconds(30));
+        var r = await Etcdctl.RunAsync(endpoint, ["--command-timeout=30s", .. args], null, TimeSpan.FromSeconds(40));
         Assert.True(r.ExitCode != 0, $"etcdctl {string.Join(' ', args)} should fail: {r}");
         Assert.Contains("Error: " + error, r.Stderr);
     }
@@ -160,6 +163,35 @@ public sealed partial class AuthCompatTests
 
     /// <summary>A <c>-w json</c> output without its headers (cluster and member IDs, revision and term differ by run).</summary>
     private static string WithoutHeader(string json) => HeaderPattern().Replace(json, string.Empty);
+
+    /// <summary>A <c>-w fields</c> output without the header's lines (cluster and member IDs, revision and term differ by run).</summary>
+    private static string WithoutHeaderFields(string fields) => string.Join('\n', fields.Split('\n').Where(l =>
+        !l.StartsWith("\"ClusterID\" :", StringComparison.Ordinal) && !l.StartsWith("\"MemberID\" :", StringComparison.Ordinal) &&
+        !l.StartsWith("\"Revision\" :", StringComparison.Ordinal) && !l.StartsWith("\"RaftTerm\" :", StringComparison.Ordinal)));
+
+    /// <summary>
+    /// A <c>-w protobuf</c> output as hex without the responses' header fields (field 1, length-delimited, starting with
+    /// the cluster ID: tag 0x08), which Go writes first in each message; <c>user get --detail</c> prints several
+    /// messages, one a line. Everything else is compared byte for byte.
+    /// </summary>
+    private static string WithoutProtobufHeader(byte[] output)
+    {
+        var kept = new List<byte>(output.Length);
+        for (var p = 0; p < output.Length;)
+        {
+            var atMessageStart = p == 0 || output[p - 1] == (byte)'\n';
+            if (atMessageStart && p + 2 < output.Length && output[p] == 0x0a && output[p + 1] is >= 0x08 and < 0x80 && output[p + 2] == 0x08)
+            {
+                p = Math.Min(output.Length, p + 2 + output[p + 1]);
+                kept.Add((byte)'|');
+                continue;
+            }
+
+            kept.Add(output[p++]);
+        }
+
+        return Convert.ToHexString([.. kept]) + "\n";
+    }
 
     [System.Text.RegularExpressions.GeneratedRegex("\"header\":\\{[^}]*\\},?")]
     private static partial System.Text.RegularExpressions.Regex HeaderPattern();

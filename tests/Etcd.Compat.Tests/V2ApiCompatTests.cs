@@ -75,6 +75,11 @@ public sealed partial class V2ApiCompatTests
         ("PUT", "/v2/keys/big", "value=" + new string('v', 2 * 1024 * 1024)),
         ("GET", "/v2/keys/big", null),
         ("GET", "/v2/stats/store", null),
+
+        // Go's JSON escaping (HTML characters, U+2028, control characters) in keys, values and error causes.
+        ("PUT", "/v2/keys/esc%3Ca%3E", "value=a%3Cb%3E%26c%27%2B%E2%80%A8%01%08%C3%A9"),
+        ("GET", "/v2/keys/esc%3Ca%3E", null),
+        ("GET", "/v2/keys/no%26such", null),
     ];
 
     private static string DeepPath => string.Concat(Enumerable.Repeat("d/", 200)) + "leaf";
@@ -132,13 +137,8 @@ public sealed partial class V2ApiCompatTests
         return answers;
     }
 
-    // getsFail is left out: etcd 3.4.23 counts one failed store read more than we do over this script (not yet
-    // located; every other counter, status, index and body is equal).
     private static string Normalise(string body)
-        => GetsFail().Replace(Ttl().Replace(Expiration().Replace(body, "\"expiration\":\"T\""), "\"ttl\":N"), "\"getsFail\":N");
-
-    [GeneratedRegex("\"getsFail\":[0-9]+")]
-    private static partial Regex GetsFail();
+        => Ttl().Replace(Expiration().Replace(body, "\"expiration\":\"T\""), "\"ttl\":N");
 
     [GeneratedRegex("\"expiration\":\"[^\"]+\"")]
     private static partial Regex Expiration();

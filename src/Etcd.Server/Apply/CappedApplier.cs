@@ -16,5 +16,5 @@ internal sealed class CappedApplier(IApplierV3 next, AlarmStore alarms, Func<Int
 {
     /// <inheritdoc/>
     public object? Apply(InternalRaftRequest request)
-        => cost(request) > 0 && alarms.Get(AlarmType.Nospace).Count > 0 ? EtcdErrors.NoSpace.ToException() : next.Apply(request);
+        => cost(request) > 0 && alarms.IsRaised(AlarmType.Nospace) ? EtcdErrors.NoSpace.ToException() : next.Apply(request);
 }

@@ -15,6 +15,6 @@ internal sealed class CorruptApplier(IApplierV3 next, AlarmStore alarms) : IAppl
     {
         var guarded = request.Put is not null || request.Range is not null || request.DeleteRange is not null || request.Txn is not null
             || request.Compaction is not null || request.LeaseGrant is not null || request.LeaseRevoke is not null;
-        return guarded && alarms.Get(AlarmType.Corrupt).Count > 0 ? EtcdErrors.Corrupt.ToException() : next.Apply(request);
+        return guarded && alarms.IsRaised(AlarmType.Corrupt) ? EtcdErrors.Corrupt.ToException() : next.Apply(request);
     }
 }

@@ -135,6 +135,41 @@ public sealed partial class EtcdServer
     }
 
     /// <summary>
+    /// The admin check of the Maintenance RPCs Defragment, Snapshot, Hash and HashKV (etcd 3.4's
+    /// <c>authMaintenanceServer.isAuthenticated</c>). etcd returns the auth store's own error there without
+    /// translating it, so a client sees status Unknown with <c>auth: user name is empty</c>, <c>auth: invalid auth
+    /// token</c>, <c>auth: user name not found</c> or <c>auth: permission denied</c>, not the <c>etcdserver:</c> form.
+    /// </summary>
+    public ValueTask CheckMaintenanceAdminAsync(CancellationToken cancellationToken) =>
+        new(WithUntranslatedAuthErrorsAsync(async () =>
+        {
+            await CheckAdminAsync(cancellationToken).ConfigureAwait(false);
+            return true;
+        }));
+
+    /// <summary>
+    /// Runs <paramref name="call"/>, turning an auth error into the auth store's untranslated form (status Unknown,
+    /// <c>auth: …</c>), as etcd 3.4 answers where its gRPC handler returns <c>AuthInfoFromCtx</c>'s or the auth store's
+    /// error as is: the Maintenance admin checks and Alarm (whose proposal fails with <c>auth: invalid auth token</c>).
+    /// </summary>
+    public static async Task<T> WithUntranslatedAuthErrorsAsync<T>(Func<Task<T>> call)
+    {
+        ArgumentNullException.ThrowIfNull(call);
+        try
+        {
+            return await call().ConfigureAwait(false);
+        }
+        catch (EtcdException e) when (IsAuthError(e.Error))
+        {
+            throw new Etcd.Api.Grpc.RpcException(Etcd.Api.Grpc.StatusCode.Unknown, "auth: " + e.Error.Message["etcdserver: ".Length..], e);
+        }
+    }
+
+    private static bool IsAuthError(EtcdError error) =>
+        error == EtcdErrors.UserEmpty || error == EtcdErrors.UserNotFound || error == EtcdErrors.PermissionDenied ||
+        error == EtcdErrors.InvalidAuthToken || error == EtcdErrors.AuthOldRevision;
+
+    /// <summary>
     /// Read permission of the current call on [key, rangeEnd) (watch creation, etcd's <c>isWatchPermitted</c>).
     /// Throws the auth error.
     /// </summary>
@@ -146,8 +181,11 @@ public sealed partial class EtcdServer
 
     /// <summary>
     /// Why a watch on [key, rangeEnd) may not be created for the current call (etcd's <c>isWatchPermitted</c>): the
-    /// cancel reason (invalid auth token, revision of auth store is old, user name is empty, else permission denied),
-    /// or null when permitted. An empty key means <c>\0</c>, as etcd's watch server reads it.
+    /// cancel reason, or null when permitted. etcd 3.4 puts the gRPC error's text there, code included:
+    /// <c>rpc error: code = Unauthenticated desc = etcdserver: invalid auth token</c>, <c>rpc error: code =
+    /// InvalidArgument desc = etcdserver: revision of auth store is old</c>, <c>rpc error: code = InvalidArgument desc =
+    /// etcdserver: user name is empty</c>, else <c>rpc error: code = PermissionDenied desc = etcdserver: permission
+    /// denied</c>. An empty key means <c>\0</c>, as etcd's watch server reads it.
     /// </summary>
     public async ValueTask<string?> WatchDeniedReasonAsync(ByteString key, ByteString rangeEnd, CancellationToken cancellationToken)
     {
@@ -159,13 +197,16 @@ public sealed partial class EtcdServer
         }
         catch (EtcdException e) when (e.Error == EtcdErrors.InvalidAuthToken || e.Error == EtcdErrors.AuthOldRevision || e.Error == EtcdErrors.UserEmpty)
         {
-            return e.Error.Message;
+            return GrpcErrorText(e.Error);
         }
         catch (EtcdException)
         {
-            return EtcdErrors.PermissionDenied.Message;
+            return GrpcErrorText(EtcdErrors.PermissionDenied);
         }
     }
+
+    /// <summary>grpc-go's text of a status error (<c>rpc error: code = &lt;Code&gt; desc = &lt;message&gt;</c>).</summary>
+    private static string GrpcErrorText(EtcdError error) => $"rpc error: code = {error.Code} desc = {error.Message}";
 
     /// <summary>
     /// Authenticate (etcd's <c>EtcdServer.Authenticate</c>): after a linearizable barrier the password is checked

@@ -30,6 +30,23 @@ public static class ElectionServices
 
     /// <summary>No key under the election prefix: <c>election: no leader</c>.</summary>
     public static readonly EtcdError ErrElectionNoLeader = new(StatusCode.Unknown, "election: no leader");
+
+    /// <summary>
+    /// etcd serves these services through its own client (<c>v3client</c>), which turns a KV, lease or auth error into
+    /// clientv3's error value; the service returns that as is, so the caller sees the same text with code Unknown
+    /// (e.g. <c>etcdserver: permission denied</c>, code 2; HTTP 500 on the gateway).
+    /// </summary>
+    internal static async Task<T> AsClientErrors<T>(Task<T> call)
+    {
+        try
+        {
+            return await call.ConfigureAwait(false);
+        }
+        catch (EtcdException e) when (e.Error.Code != StatusCode.Unknown)
+        {
+            throw new RpcException(StatusCode.Unknown, e.Error.Message, e);
+        }
+    }
 }
 
 /// <summary>The election and lock algorithms over one member (see <see cref="ElectionServices"/>).</summary>

@@ -12,7 +12,7 @@ namespace Etcd.Server.Http;
 /// <summary>
 /// The streaming gateway routes of the Lease and Election services, as etcd's grpc-gateway serves them:
 /// <c>/v3/lease/keepalive</c> (the body is a sequence of JSON <c>LeaseKeepAliveRequest</c> objects) and
-/// <c>/v3/election/observe</c> (one <c>LeaderRequest</c>). Each response is written as one line
+/// <c>/v3/election/observe</c> (one <c>LeaderRequest</c>) and <c>/v3/maintenance/snapshot</c> (root only under auth). Each response is written as one line
 /// <c>{"result":{…}}</c> and flushed; an error ends the stream with <c>{"error":{"grpc_code":N,"http_code":N,"message":"…","http_status":"…"}}</c>.
 /// The request body is read completely before the first response (enough for curl and the e2e tests).
 /// </summary>
@@ -50,6 +50,18 @@ public static class JsonGatewayLease
             {
                 var req = requests.Count > 0 ? requests[0] : new LeaderRequest();
                 await RunAsync<LeaderResponse>(http, w => observe(req, w, new GatewayCallContext(http, method.FullName))).ConfigureAwait(false);
+            }
+
+            return true;
+        }
+
+        if (method.FullName == EtcdMethods.MaintenanceService.Snapshot.FullName
+            && registry.Find(method.FullName)?.Handler is global::Grpc.Core.ServerStreamingServerMethod<SnapshotRequest, SnapshotResponse> snapshot)
+        {
+            var requests = await ReadRequestsAsync(http, SnapshotRequest.Parser).ConfigureAwait(false);
+            if (requests is not null)
+            {
+                await RunAsync<SnapshotResponse>(http, w => snapshot(new SnapshotRequest(), w, new GatewayCallContext(http, method.FullName))).ConfigureAwait(false);
             }
 
             return true;
@@ -137,6 +149,12 @@ public static class JsonGatewayLease
         catch (RpcException e)
         {
             var status = JsonGateway.HttpStatusFromCode(e.Status);
+            if (!http.Response.HasStarted)
+            {
+                // grpc-gateway answers an error before the first message with the error's HTTP status.
+                http.Response.StatusCode = (int)status;
+            }
+
             var body = $"{{\"error\":{{\"grpc_code\":{(int)e.Status},\"http_code\":{(int)status},\"message\":{GoString(e.Detail)},\"http_status\":{GoString(ReasonPhrase(status))}}}}}\n";
             await http.Response.WriteAsync(body, CancellationToken.None).ConfigureAwait(false);
         }

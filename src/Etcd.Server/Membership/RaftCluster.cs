@@ -109,6 +109,15 @@ public sealed class RaftCluster
         }
     }
 
+    /// <summary>Whether the member with <paramref name="id"/> is a learner (false when absent); copies nothing.</summary>
+    public bool IsLearner(ulong id)
+    {
+        lock (_lock)
+        {
+            return _members.TryGetValue(id, out var m) && m.IsLearner;
+        }
+    }
+
     /// <summary>Adds (or replaces) a member; applied from a ConfChangeAddNode/AddLearnerNode entry.</summary>
     public void AddMember(Member m)
     {

@@ -158,7 +158,7 @@ public sealed class MaintenanceGrpcService(EtcdServer server) : Etcdserverpb.Mai
     /// <inheritdoc/>
     public override async Task<HashKVResponse> HashKV(HashKVRequest request, GrpcCore.ServerCallContext context)
     {
-        await server.CheckAdminAsync(context.CancellationToken).ConfigureAwait(false);
+        await server.CheckMaintenanceAdminAsync(context.CancellationToken).ConfigureAwait(false);
 
         // etcd hashes local state; a linearizable barrier first makes the answer comparable across members.
         await server.LinearizableReadNotifyAsync(context.CancellationToken).ConfigureAwait(false);
@@ -177,29 +177,29 @@ public sealed class MaintenanceGrpcService(EtcdServer server) : Etcdserverpb.Mai
     /// <inheritdoc/>
     public override async Task<DefragmentResponse> Defragment(DefragmentRequest request, GrpcCore.ServerCallContext context)
     {
-        await server.CheckAdminAsync(context.CancellationToken).ConfigureAwait(false);
+        await server.CheckMaintenanceAdminAsync(context.CancellationToken).ConfigureAwait(false);
         return await server.DefragmentAsync(context.CancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc/>
     public override async Task<HashResponse> Hash(HashRequest request, GrpcCore.ServerCallContext context)
     {
-        await server.CheckAdminAsync(context.CancellationToken).ConfigureAwait(false);
+        await server.CheckMaintenanceAdminAsync(context.CancellationToken).ConfigureAwait(false);
         return server.Hash();
     }
 
     /// <inheritdoc/>
     public override async Task Snapshot(SnapshotRequest request, GrpcCore.IServerStreamWriter<SnapshotResponse> responseStream, GrpcCore.ServerCallContext context)
     {
-        await server.CheckAdminAsync(context.CancellationToken).ConfigureAwait(false);
+        await server.CheckMaintenanceAdminAsync(context.CancellationToken).ConfigureAwait(false);
         await server.SnapshotAsync(StreamAdapters.Writer(responseStream), context.CancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc/>
     public override async Task<AlarmResponse> Alarm(AlarmRequest request, GrpcCore.ServerCallContext context)
     {
-        // etcd proposes every alarm request, GET included, through raft.
-        var resp = (AlarmResponse)(await server.ProposeAsync(new InternalRaftRequest { Alarm = request }, context.CancellationToken).ConfigureAwait(false))!;
+        // etcd proposes every alarm request, GET included, through raft (an auth error comes back untranslated).
+        var resp = (AlarmResponse)(await EtcdServer.WithUntranslatedAuthErrorsAsync(() => server.ProposeAsync(new InternalRaftRequest { Alarm = request }, context.CancellationToken)).ConfigureAwait(false))!;
         server.FillHeader(resp.Header ??= new ResponseHeader());
         return resp;
     }
@@ -220,16 +220,16 @@ public sealed class ElectionGrpcService : V3Electionpb.Election.ElectionBase
     internal ElectionGrpcService(Election.ElectionCore core) => _core = core;
 
     /// <inheritdoc/>
-    public override Task<V3Electionpb.CampaignResponse> Campaign(V3Electionpb.CampaignRequest request, GrpcCore.ServerCallContext context) => _core.CampaignAsync(request, context.CancellationToken);
+    public override Task<V3Electionpb.CampaignResponse> Campaign(V3Electionpb.CampaignRequest request, GrpcCore.ServerCallContext context) => Election.ElectionServices.AsClientErrors(_core.CampaignAsync(request, context.CancellationToken));
 
     /// <inheritdoc/>
-    public override Task<V3Electionpb.ProclaimResponse> Proclaim(V3Electionpb.ProclaimRequest request, GrpcCore.ServerCallContext context) => _core.ProclaimAsync(request, context.CancellationToken);
+    public override Task<V3Electionpb.ProclaimResponse> Proclaim(V3Electionpb.ProclaimRequest request, GrpcCore.ServerCallContext context) => Election.ElectionServices.AsClientErrors(_core.ProclaimAsync(request, context.CancellationToken));
 
     /// <inheritdoc/>
-    public override Task<V3Electionpb.LeaderResponse> Leader(V3Electionpb.LeaderRequest request, GrpcCore.ServerCallContext context) => _core.LeaderAsync(request, context.CancellationToken);
+    public override Task<V3Electionpb.LeaderResponse> Leader(V3Electionpb.LeaderRequest request, GrpcCore.ServerCallContext context) => Election.ElectionServices.AsClientErrors(_core.LeaderAsync(request, context.CancellationToken));
 
     /// <inheritdoc/>
-    public override Task<V3Electionpb.ResignResponse> Resign(V3Electionpb.ResignRequest request, GrpcCore.ServerCallContext context) => _core.ResignAsync(request, context.CancellationToken);
+    public override Task<V3Electionpb.ResignResponse> Resign(V3Electionpb.ResignRequest request, GrpcCore.ServerCallContext context) => Election.ElectionServices.AsClientErrors(_core.ResignAsync(request, context.CancellationToken));
 
     /// <inheritdoc/>
     public override Task Observe(V3Electionpb.LeaderRequest request, GrpcCore.IServerStreamWriter<V3Electionpb.LeaderResponse> responseStream, GrpcCore.ServerCallContext context)
@@ -244,8 +244,8 @@ public sealed class LockGrpcService : V3Lockpb.Lock.LockBase
     internal LockGrpcService(Election.ElectionCore core) => _core = core;
 
     /// <inheritdoc/>
-    public override Task<V3Lockpb.LockResponse> Lock(V3Lockpb.LockRequest request, GrpcCore.ServerCallContext context) => _core.LockAsync(request, context.CancellationToken);
+    public override Task<V3Lockpb.LockResponse> Lock(V3Lockpb.LockRequest request, GrpcCore.ServerCallContext context) => Election.ElectionServices.AsClientErrors(_core.LockAsync(request, context.CancellationToken));
 
     /// <inheritdoc/>
-    public override Task<V3Lockpb.UnlockResponse> Unlock(V3Lockpb.UnlockRequest request, GrpcCore.ServerCallContext context) => _core.UnlockAsync(request, context.CancellationToken);
+    public override Task<V3Lockpb.UnlockResponse> Unlock(V3Lockpb.UnlockRequest request, GrpcCore.ServerCallContext context) => Election.ElectionServices.AsClientErrors(_core.UnlockAsync(request, context.CancellationToken));
 }

@@ -3,9 +3,9 @@ using Raftpb;
 namespace Etcd.Server.Transport;
 
 /// <summary>
-/// Carries raft messages between members (etcd's <c>rafthttp.Transporter</c>, with our own wire protocol).
+/// Carries raft messages between members (etcd's <c>rafthttp.Transporter</c>).
 /// Implementations: <see cref="InMemoryRaftTransport"/> (in-process clusters in tests, with fault hooks) and
-/// <see cref="TcpRaftTransport"/> (length-prefixed <c>raftpb.Message</c> frames over TCP, optionally TLS).
+/// <see cref="TcpRaftTransport"/> (etcd 3.4's rafthttp over HTTP/1.1, optionally TLS, so etcd's members and ours mix).
 /// </summary>
 /// <remarks>
 /// Concurrency: every method is thread-safe and non-blocking (<see cref="Send"/> only enqueues). Received
@@ -23,6 +23,22 @@ public interface IRaftTransport : IAsyncDisposable
     /// MsgSnap travels on its own stream; its outcome comes back through <see cref="IRaftTransportHandler.ReportSnapshot"/>.
     /// </summary>
     void Send(IReadOnlyList<Message> messages);
+
+    /// <summary>
+    /// Whether MsgSnap should come through <see cref="SendSnapshot"/> as etcd sends it: the v2 store JSON as the message's
+    /// snapshot data and the bbolt database streamed after it. False = the database travels inside the message's data.
+    /// </summary>
+    bool SendsSnapshotDb => false;
+
+    /// <summary>
+    /// Sends a MsgSnap with its database image (only when <see cref="SendsSnapshotDb"/>); the outcome comes back through
+    /// <see cref="IRaftTransportHandler.ReportSnapshot"/>. Takes ownership of <paramref name="snapshot"/>.
+    /// </summary>
+    void SendSnapshot(OutgoingSnapshot snapshot)
+    {
+        snapshot.Dispose();
+        throw new NotSupportedException("this transport carries the database inside MsgSnap");
+    }
 
     /// <summary>Adds a peer reachable at <paramref name="peerUrls"/> (ignored when already known).</summary>
     void AddPeer(ulong id, IReadOnlyList<string> peerUrls);
@@ -88,6 +104,15 @@ public interface IRaftTransportHandler
     /// <summary>The outcome of sending a snapshot to <paramref name="id"/>.</summary>
     void ReportSnapshot(ulong id, Etcd.Raft.SnapshotStatus status);
 
+    /// <summary>
+    /// An append (MsgApp) to <paramref name="to"/> was written to its stream in <paramref name="elapsed"/>
+    /// (<paramref name="succeeded"/>), or dropped undelivered (etcd's <c>FollowerStats.Succ</c>/<c>Fail</c>, shown by
+    /// <c>/v2/stats/leader</c>). Called on the hot path: must not block.
+    /// </summary>
+    void ReportAppendSent(ulong to, TimeSpan elapsed, bool succeeded)
+    {
+    }
+
     /// <summary>Whether <paramref name="id"/> was removed from the cluster (its streams are rejected).</summary>
     bool IsRemoved(ulong id);
 
@@ -107,6 +132,16 @@ public interface IRaftTransportHandler
     /// </summary>
     Task<Etcdserverpb.HashKVResponse> ServeHashKvAsync(long revision, CancellationToken cancellationToken)
         => Task.FromException<Etcdserverpb.HashKVResponse>(new NotSupportedException("hash requests are not served here"));
+
+    /// <summary>
+    /// Saves the database image that follows a MsgSnap on the wire as <c>member/snap/%016x.snap.db</c> for
+    /// <paramref name="index"/> (etcd's <c>SaveDBFrom</c>), before the message is handed to raft. Returns the bytes saved.
+    /// </summary>
+    Task<long> SaveSnapshotDbAsync(Stream db, ulong index, CancellationToken cancellationToken)
+        => Task.FromException<long>(new NotSupportedException("snapshot databases are not saved here"));
+
+    /// <summary>The cluster version as decided ("3.4.0"), or null when not decided yet; served on the peer <c>/version</c>.</summary>
+    string? ClusterVersion => null;
 
     /// <summary>The cluster as this member sees it, for peers that join (<see cref="IRaftTransport.FetchClusterAsync"/>).</summary>
     RemoteCluster DescribeCluster();

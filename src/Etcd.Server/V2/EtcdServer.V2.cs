@@ -25,6 +25,12 @@ public sealed partial class EtcdServer
     /// </summary>
     public V2Store V2Store { get; } = new(TimeProvider.System, V2ClusterPrefix, V2KeysPrefix);
 
+    /// <summary>This member's raft traffic for <c>/v2/stats/self</c>.</summary>
+    public V2ServerStats V2ServerStats { get; } = new(TimeProvider.System);
+
+    /// <summary>Send latencies and counts per follower for <c>/v2/stats/leader</c>.</summary>
+    public V2LeaderStats V2LeaderStats { get; } = new();
+
     /// <summary>
     /// Serves a v2 keys request (etcd's <c>EtcdServer.Do</c>): writes and quorum reads (<c>QGET</c>) go through raft
     /// as a v2 <see cref="Request"/> entry; plain GET and HEAD read the local store, and GET with <c>Wait</c> starts a
@@ -167,6 +173,25 @@ public sealed partial class EtcdServer
     // v2 API's indexes (X-Etcd-Index, waitIndex) then match etcd's. Apply thread; a write the store refuses (the
     // node is there already after a snapshot) changes nothing, as etcd's refused conf change.
 
+    /// <summary>
+    /// Apply thread, before a conf change is validated: etcd validates every conf change against the membership it
+    /// reads back from the v2 store (<c>membersFromStore</c>: <c>/0/members</c>, then <c>/0/removed_members</c> when
+    /// the first exists), and those reads count in <c>/v2/stats/store</c> (a new cluster's first conf change finds no
+    /// members: one <c>getsFail</c>). The results are not used: our membership lives in <see cref="Cluster"/>.
+    /// </summary>
+    private void V2ReadMembershipAsValidationDoes()
+    {
+        try
+        {
+            V2Store.Get(V2ClusterPrefix + "/members", recursive: true, sorted: true);
+            V2Store.Get(V2ClusterPrefix + "/removed_members", recursive: true, sorted: true);
+        }
+        catch (V2Error)
+        {
+            // Not found: etcd stops reading there too.
+        }
+    }
+
     private void V2MirrorMemberAdded(ulong id) => V2Mirror(id, (s, key, m) => s.Create(key + "/raftAttributes", false, m.RaftAttributesJson(), false, 0));
 
     private void V2MirrorRaftAttributes(ulong id) => V2Mirror(id, (s, key, m) => s.Update(key + "/raftAttributes", m.RaftAttributesJson(), 0));
@@ -176,12 +201,12 @@ public sealed partial class EtcdServer
         var attrs = new System.Text.StringBuilder("{");
         if (m.Name.Length > 0)
         {
-            attrs.Append("\"name\":").Append(System.Text.Json.JsonSerializer.Serialize(m.Name));
+            attrs.Append("\"name\":").Append(System.Text.Json.JsonSerializer.Serialize(m.Name, Storage.V2Store.V2Json.SerializerOptions));
         }
 
         if (m.ClientUrls.Count > 0)
         {
-            attrs.Append(attrs.Length > 1 ? "," : "").Append("\"clientURLs\":").Append(System.Text.Json.JsonSerializer.Serialize(m.ClientUrls));
+            attrs.Append(attrs.Length > 1 ? "," : "").Append("\"clientURLs\":").Append(System.Text.Json.JsonSerializer.Serialize(m.ClientUrls, Storage.V2Store.V2Json.SerializerOptions));
         }
 
         s.Set(key + "/attributes", false, attrs.Append('}').ToString(), 0);

@@ -115,15 +115,9 @@ public sealed class V2AuthStore
     /// <summary>Merges password/grant/revoke into the user. 404 when missing, 409 on a duplicate grant or a revoke of an ungranted role, 400 when nothing changes.</summary>
     public async Task<V2User> UpdateUserAsync(V2User user, CancellationToken ct)
     {
-        V2User old;
-        try
-        {
-            old = await GetUserQuorumAsync(user.User, ct).ConfigureAwait(false);
-        }
-        catch (V2AuthError)
-        {
-            throw new V2AuthError(404, $"User {user.User} doesn't exist.");
-        }
+        // etcd's UpdateUser maps a missing user to "doesn't exist.", but its getUser has already turned it into
+        // "does not exist.", which is what clients see.
+        var old = await GetUserQuorumAsync(user.User, ct).ConfigureAwait(false);
 
         var roles = new HashSet<string>(old.Roles ?? [], StringComparer.Ordinal);
         foreach (var g in user.Grant ?? [])
@@ -222,7 +216,8 @@ public sealed class V2AuthStore
         }
         catch (V2Error e) when (e.Code == V2Error.KeyNotFound)
         {
-            throw new V2AuthError(404, $"Role {role.Role} doesn't exist.");
+            // As etcd's UpdateRole: its getRole has already worded the miss as "does not exist.".
+            throw new V2AuthError(404, $"Role {role.Role} does not exist.");
         }
 
         var perms = old.Permissions;
@@ -524,7 +519,7 @@ public sealed class V2AuthStore
         await _server.DoV2Async(new Request { Method = "DELETE", Path = PermsPrefix + res, PrevExist = true }, ct).ConfigureAwait(false);
     }
 
-    private static List<string>? GrantList(List<string>? current, List<string>? add, string kind)
+    private static List<string> GrantList(List<string>? current, List<string>? add, string kind)
     {
         var set = new HashSet<string>(current ?? [], StringComparer.Ordinal);
         foreach (var p in add ?? [])
@@ -535,10 +530,10 @@ public sealed class V2AuthStore
             }
         }
 
-        return set.Count == 0 ? null : set.Order(StringComparer.Ordinal).ToList();
+        return set.Order(StringComparer.Ordinal).ToList(); // never null after a merge: Go's set.Values() is an empty slice, written []
     }
 
-    private static List<string>? RevokeList(List<string>? current, List<string>? remove)
+    private static List<string> RevokeList(List<string>? current, List<string>? remove)
     {
         var set = new HashSet<string>(current ?? [], StringComparer.Ordinal);
         foreach (var p in remove ?? [])
@@ -546,7 +541,7 @@ public sealed class V2AuthStore
             set.Remove(p);
         }
 
-        return set.Count == 0 ? null : set.Order(StringComparer.Ordinal).ToList();
+        return set.Order(StringComparer.Ordinal).ToList(); // never null after a merge: Go's set.Values() is an empty slice, written []
     }
 
     private static bool SameList(List<string>? a, List<string>? b)

@@ -397,7 +397,7 @@ public sealed class V2HttpHandler
                 await http.Response.WriteAsync(_server.V2Store.Stats.ToJson(_server.V2Store.WatcherCount), http.RequestAborted).ConfigureAwait(false);
                 return;
             case "/v2/stats/self":
-                await WriteJsonAsync(http, 200, w => V2Stats.WriteSelf(w, _server), newline: false).ConfigureAwait(false);
+                await WriteJsonAsync(http, 200, w => _server.V2ServerStats.WriteJson(w, _server.Options.Name, _server.MemberId), newline: false).ConfigureAwait(false);
                 return;
             default:
                 if (!_server.IsLeader)
@@ -406,7 +406,15 @@ public sealed class V2HttpHandler
                     return;
                 }
 
-                await WriteJsonAsync(http, 200, w => V2Stats.WriteLeader(w, _server), newline: false).ConfigureAwait(false);
+                // Every peer is a follower here from the moment it is a member (etcd adds it to its transport then).
+                var peers = _server.Cluster.Members().Select(m => m.Id).Where(id => id != _server.MemberId).ToHashSet();
+                foreach (var id in peers)
+                {
+                    _server.V2LeaderStats.Follower(id);
+                }
+
+                _server.V2LeaderStats.RemoveAllExcept(peers);
+                await WriteJsonAsync(http, 200, w => _server.V2LeaderStats.WriteJson(w, _server.MemberId), newline: false).ConfigureAwait(false);
                 return;
         }
     }
@@ -483,7 +491,7 @@ public sealed class V2HttpHandler
     {
         http.Response.ContentType = "application/json";
         http.Response.StatusCode = status;
-        await http.Response.WriteAsync(JsonSerializer.Serialize(new Dictionary<string, string> { ["message"] = message })).ConfigureAwait(false);
+        await http.Response.WriteAsync(JsonSerializer.Serialize(new Dictionary<string, string> { ["message"] = message }, V2Json.SerializerOptions)).ConfigureAwait(false);
     }
 
     internal static async Task WriteJsonAsync(HttpContext http, int status, Action<Utf8JsonWriter> write, bool newline)

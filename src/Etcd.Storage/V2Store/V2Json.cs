@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.Encodings.Web;
 using System.Text.Json;
 
 namespace Etcd.Storage.V2Store;
@@ -14,8 +13,11 @@ public static class V2Json
     /// <summary>Go's zero <c>time.Time</c> as JSON text.</summary>
     public const string ZeroTime = "0001-01-01T00:00:00Z";
 
-    /// <summary>Compact output, characters outside ASCII unescaped.</summary>
-    public static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    /// <summary>Compact output, strings escaped as Go's <c>encoding/json</c> escapes them (<see cref="GoJsonEncoder"/>).</summary>
+    public static readonly JsonWriterOptions WriterOptions = new() { Encoder = GoJsonEncoder.Instance };
+
+    /// <summary>The same escaping for <see cref="JsonSerializer"/>.</summary>
+    public static readonly JsonSerializerOptions SerializerOptions = new() { Encoder = GoJsonEncoder.Instance };
 
     /// <summary>Formats Unix nanoseconds as Go's RFC3339Nano in UTC; 0 gives <see cref="ZeroTime"/>.</summary>
     public static string FormatTime(long unixNanos)

@@ -26,6 +26,9 @@ public sealed record ClusterOptions
 
     /// <summary>Executable; null means <see cref="ClusterEnvironment.RequireUnderTest"/>.</summary>
     public string? Binary { get; init; }
+
+    /// <summary>Executable of each initial member by position (a mixed cluster); null = <see cref="Binary"/> for all.</summary>
+    public IReadOnlyList<string>? Binaries { get; init; }
 }
 
 /// <summary>
@@ -73,7 +76,7 @@ public sealed class ProcessCluster : IAsyncDisposable
         var cluster = new ProcessCluster(options ?? new ClusterOptions());
         try
         {
-            var members = Enumerable.Range(0, size).Select(_ => cluster.NewMember()).ToList();
+            var members = Enumerable.Range(0, size).Select(i => cluster.NewMember(cluster.Options.Binaries?[i] ?? cluster.Binary)).ToList();
             var initial = string.Join(",", members.Select(m => $"{m.Name}={m.PeerUrl}"));
             foreach (var m in members)
             {
@@ -129,9 +132,10 @@ public sealed class ProcessCluster : IAsyncDisposable
     /// MemberAdd of a learner through a live member, then starts it with <c>--initial-cluster-state existing</c>
     /// and waits for it to be ready.
     /// </summary>
-    public async Task<ClusterMember> AddLearnerAsync()
+    /// <param name="binary">The learner's executable; null = the cluster's <see cref="Binary"/>.</param>
+    public async Task<ClusterMember> AddLearnerAsync(string? binary = null)
     {
-        var member = NewMember();
+        var member = NewMember(binary ?? Binary);
         var resp = await RetryAsync(() => AnyLive().Cluster_AddAsync(member.PeerUrl, learner: true), TimeSpan.FromSeconds(20));
         member.MemberId = resp.Member.ID;
         member.Proxy.MemberId = resp.Member.ID;
@@ -224,12 +228,12 @@ public sealed class ProcessCluster : IAsyncDisposable
 
     private static CallOptions Call() => new() { Timeout = TimeSpan.FromSeconds(5) };
 
-    private ClusterMember NewMember()
+    private ClusterMember NewMember(string binary)
     {
         var name = "m" + _nextOrdinal++;
         var peerPort = FreePorts.Next();
         var proxy = Network.AddProxy(name, peerPort);
-        var member = new ClusterMember(Binary, name, Path.Combine(Root, name), proxy, FreePorts.Next(), peerPort);
+        var member = new ClusterMember(binary, name, Path.Combine(Root, name), proxy, FreePorts.Next(), peerPort);
         _members.Add(member);
         return member;
     }

@@ -14,7 +14,7 @@ using Raftpb;
 
 namespace Etcd.Server.Tests.Cluster;
 
-/// <summary>The TCP peer transport between real sockets on 127.0.0.1 (plain and TLS), and a 3-member cluster over it.</summary>
+/// <summary>The rafthttp peer transport between real sockets on 127.0.0.1 (plain and TLS), and a 3-member cluster over it.</summary>
 public sealed class TcpTransportTests
 {
     private sealed class Recorder(ulong id, ulong clusterId) : IRaftTransportHandler
@@ -87,6 +87,16 @@ public sealed class TcpTransportTests
         return (t, r, url);
     }
 
+    private static async Task WaitForAsync(Func<bool> done)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (!done())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "condition not met in 15 s");
+            await Task.Delay(20);
+        }
+    }
+
     private static Message Take(Recorder r)
     {
         Assert.True(r.Received.TryTake(out var m, TimeSpan.FromSeconds(10)), "message not delivered");
@@ -98,12 +108,15 @@ public sealed class TcpTransportTests
     [InlineData(true)]
     public async Task MessagesArriveInOrderAndSnapshotsOnTheirOwnStream(bool tls)
     {
-        var (a, ra, _) = Node(1, 77, tls);
+        var (a, ra, urlA) = Node(1, 77, tls);
         var (b, rb, urlB) = Node(2, 77, tls);
         await using (a)
         await using (b)
         {
+            // Streams are dialled by the receiver: b reads a's stream once each knows the other.
             a.AddPeer(2, [urlB]);
+            b.AddPeer(1, [urlA]);
+            await WaitForAsync(() => a.IsStreaming(2, msgApp: true));
             var batch = Enumerable.Range(1, 300).Select(i => new Message { Type = MessageType.MsgApp, From = 1, To = 2, Index = (ulong)i, Term = 3 }).ToList();
             a.Send(batch);
             for (var i = 1; i <= 300; i++)

@@ -9,7 +9,7 @@ using Raftpb;
 
 namespace Etcd.Server.Tests.Lease;
 
-/// <summary>Forwarded lease requests over the TCP peer transport (plain and TLS): one opaque frame each way.</summary>
+/// <summary>Forwarded lease requests over the peer transport (plain and TLS), as etcd's <c>/leases</c> and <c>/leases/internal</c> carry them.</summary>
 public sealed class LeaseForwardingTransportTests
 {
     private sealed class Leader(ulong id, ulong clusterId) : IRaftTransportHandler
@@ -43,7 +43,22 @@ public sealed class LeaseForwardingTransportTests
         public Task<byte[]> ServeLeaseAsync(byte[] request, CancellationToken cancellationToken)
         {
             Interlocked.Increment(ref Served);
-            return Task.FromResult(request.Reverse().Append((byte)0xFF).ToArray());
+            if (request[0] == ForwardedLease.Renew)
+            {
+                var r = Etcdserverpb.LeaseKeepAliveRequest.Parser.ParseFrom(request.AsSpan(1));
+                return Task.FromResult(r.ID == 404 ? ForwardedLease.Error(EtcdErrors.LeaseNotFound)
+                    : r.ID == 500 ? ForwardedLease.NotPrimary()
+                    : ForwardedLease.Ok(new Etcdserverpb.LeaseKeepAliveResponse { ID = r.ID, TTL = r.ID * 10 }));
+            }
+
+            var t = Etcdserverpb.LeaseTimeToLiveRequest.Parser.ParseFrom(request.AsSpan(1));
+            var resp = new Etcdserverpb.LeaseTimeToLiveResponse { ID = t.ID, TTL = 7, GrantedTTL = 9 };
+            if (t.Keys)
+            {
+                resp.Keys.Add(Google.Protobuf.ByteString.CopyFromUtf8("k1"));
+            }
+
+            return Task.FromResult(ForwardedLease.Ok(resp));
         }
     }
 
@@ -78,16 +93,26 @@ public sealed class LeaseForwardingTransportTests
         {
             a.AddPeer(2, [urlB]);
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-            for (var i = 0; i < 5; i++)
+            for (var i = 1; i <= 5; i++)
             {
-                byte[] request = [1, (byte)i, 2, 3];
-                Assert.Equal([3, 2, (byte)i, 1, 0xFF], await a.ForwardLeaseAsync(2, request, cts.Token));
+                var answer = await a.ForwardLeaseAsync(2, ForwardedLease.Request(ForwardedLease.Renew, new Etcdserverpb.LeaseKeepAliveRequest { ID = i }), cts.Token);
+                Assert.Equal(i * 10, ForwardedLease.Parse(answer, Etcdserverpb.LeaseKeepAliveResponse.Parser).TTL);
             }
 
-            Assert.Equal(5, hb.Served);
+            var ttl = ForwardedLease.Parse(
+                await a.ForwardLeaseAsync(2, ForwardedLease.Request(ForwardedLease.TimeToLive, new Etcdserverpb.LeaseTimeToLiveRequest { ID = 3, Keys = true }), cts.Token),
+                Etcdserverpb.LeaseTimeToLiveResponse.Parser);
+            Assert.Equal((3L, 7L, 9L, "k1"), (ttl.ID, ttl.TTL, ttl.GrantedTTL, Assert.Single(ttl.Keys).ToStringUtf8()));
+
+            // etcd's 404 "lease not found" is the lease error; a lessor that is not primary makes the follower retry.
+            var missing = await a.ForwardLeaseAsync(2, ForwardedLease.Request(ForwardedLease.Renew, new Etcdserverpb.LeaseKeepAliveRequest { ID = 404 }), cts.Token);
+            Assert.Same(EtcdErrors.LeaseNotFound, Assert.Throws<EtcdException>(() => ForwardedLease.Parse(missing, Etcdserverpb.LeaseKeepAliveResponse.Parser)).Error);
+            var notPrimary = await a.ForwardLeaseAsync(2, ForwardedLease.Request(ForwardedLease.Renew, new Etcdserverpb.LeaseKeepAliveRequest { ID = 500 }), cts.Token);
+            Assert.Throws<Etcd.Server.Lease.LessorNotPrimaryException>(() => ForwardedLease.Parse(notPrimary, Etcdserverpb.LeaseKeepAliveResponse.Parser));
+            Assert.Equal(8, hb.Served);
 
             // an unknown member cannot be reached: the caller retries with the next leader
-            await Assert.ThrowsAsync<IOException>(() => a.ForwardLeaseAsync(9, [1], cts.Token));
+            await Assert.ThrowsAsync<IOException>(() => a.ForwardLeaseAsync(9, ForwardedLease.Request(ForwardedLease.Renew, new Etcdserverpb.LeaseKeepAliveRequest { ID = 1 }), cts.Token));
         }
     }
 }

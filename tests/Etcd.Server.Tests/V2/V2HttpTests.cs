@@ -114,6 +114,48 @@ public sealed class V2HttpTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Watch_WithAFutureWaitIndex_AnswersWithTheEventAtThatIndex()
+    {
+        var first = await Read(_http.PutAsync("/v2/keys/fw", Form(("value", "0"))));
+        var target = ulong.Parse(Header(first.Response, "X-Etcd-Index"), System.Globalization.CultureInfo.InvariantCulture) + 3;
+        var watch = _http.GetAsync($"/v2/keys/fw?wait=true&waitIndex={target}");
+        await WaitForWatchersAsync(1);
+        for (var i = 1; i <= 3; i++)
+        {
+            Assert.False(watch.IsCompleted, $"answered before index {target} existed");
+            await _http.PutAsync("/v2/keys/fw", Form(("value", $"{i}")));
+        }
+
+        var (status, body, _) = await Read(watch.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.StartsWith($$"""{"action":"set","node":{"key":"/fw","value":"3","modifiedIndex":{{target}},""", body, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task StreamWatch_DeliversEveryChange_AsOneJsonLineEach()
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        using var resp = await _http.GetAsync("/v2/keys/sw?wait=true&stream=true&recursive=true", HttpCompletionOption.ResponseHeadersRead, cts.Token);
+        Assert.Equal(HttpStatusCode.OK, resp.StatusCode);
+        Assert.NotEqual("", Header(resp, "X-Etcd-Index"));
+        using var reader = new StreamReader(await resp.Content.ReadAsStreamAsync(cts.Token));
+        await WaitForWatchersAsync(1);
+        for (var i = 0; i < 3; i++)
+        {
+            await _http.PutAsync($"/v2/keys/sw/k{i}", Form(("value", $"v{i}")), cts.Token);
+        }
+
+        await _http.DeleteAsync("/v2/keys/sw/k0", cts.Token);
+        for (var i = 0; i < 3; i++)
+        {
+            var line = await reader.ReadLineAsync(cts.Token);
+            Assert.StartsWith($$"""{"action":"set","node":{"key":"/sw/k{{i}}","value":"v{{i}}","modifiedIndex":""", line, StringComparison.Ordinal);
+        }
+
+        Assert.StartsWith("""{"action":"delete","node":{"key":"/sw/k0","modifiedIndex":""", await reader.ReadLineAsync(cts.Token), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Ttl_ExpiresThroughTheLeadersSync()
     {
         await _http.PutAsync("/v2/keys/ttl", Form(("value", "v"), ("ttl", "1")));
