@@ -80,32 +80,53 @@ public sealed class RequireLeaderInterceptor : GrpcCore.Interceptors.Interceptor
         }
     }
 
+    // The handlers below add no async frame of their own to a call that needs no guard (every unary call, and every
+    // streaming call without hasleader): the check runs and the continuation's task is returned as it is.
+
     /// <inheritdoc/>
-    public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, GrpcCore.ServerCallContext context, GrpcCore.UnaryServerMethod<TRequest, TResponse> continuation)
+    public override Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, GrpcCore.ServerCallContext context, GrpcCore.UnaryServerMethod<TRequest, TResponse> continuation)
     {
         Check(context.RequestHeaders, streaming: false);
-        return await continuation(request, context).ConfigureAwait(false);
+        return continuation(request, context);
     }
 
     /// <inheritdoc/>
-    public override async Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, GrpcCore.IServerStreamWriter<TResponse> responseStream, GrpcCore.ServerCallContext context, GrpcCore.ServerStreamingServerMethod<TRequest, TResponse> continuation)
+    public override Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, GrpcCore.IServerStreamWriter<TResponse> responseStream, GrpcCore.ServerCallContext context, GrpcCore.ServerStreamingServerMethod<TRequest, TResponse> continuation)
     {
-        using var guard = Guard(context);
-        await continuation(request, responseStream, context).ConfigureAwait(false);
+        var guard = Guard(context);
+        return guard == default ? continuation(request, responseStream, context) : GuardedAsync(guard, () => continuation(request, responseStream, context));
     }
 
     /// <inheritdoc/>
-    public override async Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(GrpcCore.IAsyncStreamReader<TRequest> requestStream, GrpcCore.ServerCallContext context, GrpcCore.ClientStreamingServerMethod<TRequest, TResponse> continuation)
+    public override Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(GrpcCore.IAsyncStreamReader<TRequest> requestStream, GrpcCore.ServerCallContext context, GrpcCore.ClientStreamingServerMethod<TRequest, TResponse> continuation)
     {
-        using var guard = Guard(context);
-        return await continuation(requestStream, context).ConfigureAwait(false);
+        var guard = Guard(context);
+        return guard == default ? continuation(requestStream, context) : GuardedAsync(guard, () => continuation(requestStream, context));
     }
 
     /// <inheritdoc/>
-    public override async Task DuplexStreamingServerHandler<TRequest, TResponse>(GrpcCore.IAsyncStreamReader<TRequest> requestStream, GrpcCore.IServerStreamWriter<TResponse> responseStream, GrpcCore.ServerCallContext context, GrpcCore.DuplexStreamingServerMethod<TRequest, TResponse> continuation)
+    public override Task DuplexStreamingServerHandler<TRequest, TResponse>(GrpcCore.IAsyncStreamReader<TRequest> requestStream, GrpcCore.IServerStreamWriter<TResponse> responseStream, GrpcCore.ServerCallContext context, GrpcCore.DuplexStreamingServerMethod<TRequest, TResponse> continuation)
     {
-        using var guard = Guard(context);
-        await continuation(requestStream, responseStream, context).ConfigureAwait(false);
+        var guard = Guard(context);
+        return guard == default ? continuation(requestStream, responseStream, context) : GuardedAsync(guard, () => continuation(requestStream, responseStream, context));
+    }
+
+    /// <summary>Runs a guarded call, then drops its lost-leader registration.</summary>
+    private static async Task GuardedAsync(CancellationTokenRegistration guard, Func<Task> call)
+    {
+        using (guard)
+        {
+            await call().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Runs a guarded call, then drops its lost-leader registration.</summary>
+    private static async Task<T> GuardedAsync<T>(CancellationTokenRegistration guard, Func<Task<T>> call)
+    {
+        using (guard)
+        {
+            return await call().ConfigureAwait(false);
+        }
     }
 
     /// <summary>Checks a streaming call and, when it asks for a leader, ends it with <c>etcdserver: no leader</c> once the leader is lost.</summary>
