@@ -119,8 +119,7 @@ public sealed class EtcdHost : IAsyncDisposable
             throw;
         }
 
-        var registry = Auth.AuthService.Register(ClusterServices.Register(EtcdServices.Register(new ServiceRegistry(), server), server), server);
-        registry.Interceptor = new Auth.AuthCallInterceptor(new RequireLeaderInterceptor(server), options.ClientTls.ClientCertAuth);
+        var registry = EtcdServices.Bind(new GrpcServiceTable(), server);
         server.Metrics.Grpc.Register(registry.Methods.Select(m => m.Method));
         var http = new HttpEndpoints(server, registry, new AccessController(options, loggerFactory), loggerFactory);
         var client = new GrpcHttpServer(
@@ -134,6 +133,7 @@ public sealed class EtcdHost : IAsyncDisposable
                 LoggerFactory = loggerFactory,
                 Tls = clientTls,
                 Metrics = server.Metrics.Grpc,
+                Interceptors = [new Auth.AuthCallInterceptor(options.ClientTls.ClientCertAuth), new RequireLeaderInterceptor(server)],
             },
             registry,
             http.HandleAsync);

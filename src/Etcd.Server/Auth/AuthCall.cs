@@ -60,18 +60,47 @@ public static class AuthCall
 }
 
 /// <summary>
-/// The gRPC seam: reads every call's token metadata and client certificate into <see cref="AuthCall"/>, then runs
-/// the inner interceptor (e.g. <c>hasleader</c>). Thread-safe.
+/// The gRPC seam, a Grpc.AspNetCore interceptor: reads every call's token metadata (<c>token</c>, else
+/// <c>authorization</c>) and, with <c>--client-cert-auth</c>, the verified client certificate's CN into
+/// <see cref="AuthCall"/> before the handler runs. Thread-safe.
 /// </summary>
-/// <param name="inner">The interceptor that ran before auth existed; null for none.</param>
 /// <param name="clientCertAuth">Whether <c>--client-cert-auth</c> is on (only then is the CN a user).</param>
-public sealed class AuthCallInterceptor(ServerCallInterceptor? inner, bool clientCertAuth) : ServerCallInterceptor
+public sealed class AuthCallInterceptor(bool clientCertAuth) : global::Grpc.Core.Interceptors.Interceptor
 {
     /// <inheritdoc/>
-    public override StreamGuard? BeforeCall(IMethod method, ServerCallContext context)
+    public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, global::Grpc.Core.ServerCallContext context, global::Grpc.Core.UnaryServerMethod<TRequest, TResponse> continuation)
     {
-        ArgumentNullException.ThrowIfNull(context);
-        AuthCall.Enter(CallCredentials.From(context.RequestHeaders, clientCertAuth ? context.ClientCertificate : null));
-        return inner?.BeforeCall(method, context);
+        Enter(context);
+        return await continuation(request, context).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc/>
+    public override async Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, global::Grpc.Core.IServerStreamWriter<TResponse> responseStream, global::Grpc.Core.ServerCallContext context, global::Grpc.Core.ServerStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        Enter(context);
+        await continuation(request, responseStream, context).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc/>
+    public override async Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(global::Grpc.Core.IAsyncStreamReader<TRequest> requestStream, global::Grpc.Core.ServerCallContext context, global::Grpc.Core.ClientStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        Enter(context);
+        return await continuation(requestStream, context).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc/>
+    public override async Task DuplexStreamingServerHandler<TRequest, TResponse>(global::Grpc.Core.IAsyncStreamReader<TRequest> requestStream, global::Grpc.Core.IServerStreamWriter<TResponse> responseStream, global::Grpc.Core.ServerCallContext context, global::Grpc.Core.DuplexStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        Enter(context);
+        await continuation(requestStream, responseStream, context).ConfigureAwait(false);
+    }
+
+    private void Enter(global::Grpc.Core.ServerCallContext context)
+    {
+        var headers = context.RequestHeaders;
+        var token = headers.GetValue(CallCredentials.TokenKey) ?? headers.GetValue(CallCredentials.AuthorizationKey);
+        var certificate = clientCertAuth ? global::Grpc.Core.ServerCallContextExtensions.GetHttpContext(context).Connection.ClientCertificate : null;
+        var cn = certificate?.GetNameInfo(X509NameType.SimpleName, forIssuer: false);
+        AuthCall.Enter(new CallCredentials(string.IsNullOrEmpty(token) ? null : token, string.IsNullOrEmpty(cn) ? null : cn));
     }
 }

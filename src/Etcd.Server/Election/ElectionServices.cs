@@ -31,33 +31,16 @@ public static class ElectionServices
     /// <summary>No key under the election prefix: <c>election: no leader</c>.</summary>
     public static readonly EtcdError ErrElectionNoLeader = new(StatusCode.Unknown, "election: no leader");
 
-    /// <summary>Registers Campaign, Proclaim, Leader, Observe, Resign, Lock and Unlock; <paramref name="waiter"/>
-    /// defaults to <see cref="AppliedKeyEventWaiter"/>.</summary>
-    public static ServiceRegistry Register(ServiceRegistry registry, EtcdServer server, IKeyDeletionWaiter? waiter = null)
-    {
-        ArgumentNullException.ThrowIfNull(registry);
-        ArgumentNullException.ThrowIfNull(server);
-        var core = new ElectionCore(server, waiter ?? new AppliedKeyEventWaiter(server));
-        registry.MapUnary(EtcdMethods.ElectionService.Campaign, (req, ctx) => AsClientErrors(() => core.CampaignAsync(req, ctx.CancellationToken)));
-        registry.MapUnary(EtcdMethods.ElectionService.Proclaim, (req, ctx) => AsClientErrors(() => core.ProclaimAsync(req, ctx.CancellationToken)));
-        registry.MapUnary(EtcdMethods.ElectionService.Leader, (req, ctx) => AsClientErrors(() => core.LeaderAsync(req, ctx.CancellationToken)));
-        registry.MapUnary(EtcdMethods.ElectionService.Resign, (req, ctx) => AsClientErrors(() => core.ResignAsync(req, ctx.CancellationToken)));
-        registry.MapServerStreaming(EtcdMethods.ElectionService.Observe, (req, responses, ctx) => core.ObserveAsync(req, responses, ctx.CancellationToken));
-        registry.MapUnary(EtcdMethods.LockService.Lock, (req, ctx) => AsClientErrors(() => core.LockAsync(req, ctx.CancellationToken)));
-        registry.MapUnary(EtcdMethods.LockService.Unlock, (req, ctx) => AsClientErrors(() => core.UnlockAsync(req, ctx.CancellationToken)));
-        return registry;
-    }
-
     /// <summary>
     /// etcd serves these services through its own client (<c>v3client</c>), which turns a KV, lease or auth error into
     /// clientv3's error value; the service returns that as is, so the caller sees the same text with code Unknown
     /// (e.g. <c>etcdserver: permission denied</c>, code 2; HTTP 500 on the gateway).
     /// </summary>
-    private static async ValueTask<T> AsClientErrors<T>(Func<Task<T>> call)
+    internal static async Task<T> AsClientErrors<T>(Task<T> call)
     {
         try
         {
-            return await call().ConfigureAwait(false);
+            return await call.ConfigureAwait(false);
         }
         catch (EtcdException e) when (e.Error.Code != StatusCode.Unknown)
         {

@@ -6,7 +6,7 @@ namespace Etcd.Server.Election;
 /// <summary>
 /// What the Election and Lock services need from a watch: the changes of a key (or range) from a revision on.
 /// <see cref="AppliedKeyEventWaiter"/> serves it from the store's history after each apply; a watch-based
-/// implementation can replace it (<see cref="ElectionServices.Register"/>).
+/// implementation can replace it (<see cref="ElectionCore"/>'s constructor).
 /// </summary>
 public interface IKeyDeletionWaiter
 {

@@ -6,31 +6,36 @@ using Microsoft.AspNetCore.Http;
 namespace Etcd.Server.Grpc;
 
 /// <summary>
-/// The server side of one gRPC call served by Grpc.AspNetCore, as etcd's handlers see it: the call's token (client
-/// reset, connection loss, the <c>grpc-timeout</c> deadline, a server-side abort), its request metadata and trailers,
-/// and the Go status the call ends with when it was cancelled, timed out or aborted. One per call; thread-safe for
-/// <see cref="Abort"/>, otherwise used by the call's handler only.
+/// The server side of one gRPC call served by Grpc.AspNetCore, as etcd's handlers need it: the call's token (client
+/// reset, connection loss, the <c>grpc-timeout</c> deadline, a server-side abort) and the Go status the call ends with
+/// when it was cancelled, timed out or aborted. Made by <see cref="GrpcCallInterceptor"/>, which makes the token the
+/// request's <see cref="HttpContext.RequestAborted"/> for the call's duration, so Grpc.AspNetCore's own
+/// <see cref="global::Grpc.Core.ServerCallContext.CancellationToken"/> (what interceptors and services see) is it;
+/// interceptors find the call in the context's user state (<see cref="Of"/>). One per call; thread-safe for <see cref="Abort"/>, otherwise used
+/// by the call's handler only.
 /// </summary>
 internal sealed class GrpcCall : IDisposable
 {
     /// <summary>Deadlines this far off or farther are kept but never armed as timers.</summary>
     private static readonly TimeSpan MaxTimer = TimeSpan.FromDays(30);
 
-    private readonly global::Grpc.Core.ServerCallContext _grpc;
+    /// <summary>The <see cref="global::Grpc.Core.ServerCallContext.UserState"/> key of the call.</summary>
+    public static readonly object UserStateKey = new();
+
     private readonly CancellationTokenSource? _deadlineCts;
     private readonly CancellationTokenSource _callCts;
     private RpcException? _abortReason;
 
-    /// <param name="grpc">Grpc.AspNetCore's context of the call.</param>
+    /// <param name="http">The call's HTTP/2 request.</param>
     /// <param name="timeout">The call's <c>grpc-timeout</c>, taken off the request before Grpc.AspNetCore saw it; null when none.</param>
-    public GrpcCall(global::Grpc.Core.ServerCallContext grpc, TimeSpan? timeout)
+    public GrpcCall(HttpContext http, TimeSpan? timeout)
     {
-        _grpc = grpc;
-        var deadline = DateTime.MaxValue;
+        Http = http;
+        Deadline = DateTime.MaxValue;
         if (timeout is { } t)
         {
             var now = DateTime.UtcNow;
-            deadline = t >= DateTime.MaxValue - now ? DateTime.MaxValue : now + t;
+            Deadline = t >= DateTime.MaxValue - now ? DateTime.MaxValue : now + t;
             if (t < MaxTimer)
             {
                 _deadlineCts = new CancellationTokenSource(t);
@@ -38,19 +43,22 @@ internal sealed class GrpcCall : IDisposable
         }
 
         _callCts = _deadlineCts is null
-            ? CancellationTokenSource.CreateLinkedTokenSource(grpc.CancellationToken)
-            : CancellationTokenSource.CreateLinkedTokenSource(grpc.CancellationToken, _deadlineCts.Token);
-        Context = new Ctx(this, deadline);
+            ? CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted)
+            : CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, _deadlineCts.Token);
+        Token = _callCts.Token;
     }
 
-    /// <summary>What the handler sees of the call.</summary>
-    public ServerCallContext Context { get; }
+    /// <summary>The call's HTTP/2 request (connection, client certificate, headers).</summary>
+    public HttpContext Http { get; }
+
+    /// <summary>Absolute deadline from <c>grpc-timeout</c>, or <see cref="DateTime.MaxValue"/>.</summary>
+    public DateTime Deadline { get; }
 
     /// <summary>Fires on client cancellation, connection loss, deadline or <see cref="Abort"/>.</summary>
-    public CancellationToken Token => _callCts.Token;
+    public CancellationToken Token { get; }
 
     /// <summary>True once the call was cancelled, whatever the reason.</summary>
-    public bool CallCancelled => _callCts.IsCancellationRequested;
+    public bool CallCancelled => Token.IsCancellationRequested;
 
     /// <summary>True once the <c>grpc-timeout</c> deadline passed.</summary>
     public bool DeadlineExceeded => _deadlineCts?.IsCancellationRequested == true;
@@ -58,8 +66,12 @@ internal sealed class GrpcCall : IDisposable
     /// <summary>The error the server ended the call with (<see cref="Abort"/>); null when it did not.</summary>
     public RpcException? AbortReason => Volatile.Read(ref _abortReason);
 
-    /// <summary>The trailers the handler added; null when none.</summary>
-    public Metadata? Trailers => ((Ctx)Context).Trailers;
+    /// <summary>The call of a Grpc.AspNetCore call context inside <see cref="GrpcCallInterceptor"/>; null elsewhere (e.g. the JSON gateway).</summary>
+    public static GrpcCall? Of(global::Grpc.Core.ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        return context.UserState.TryGetValue(UserStateKey, out var call) ? call as GrpcCall : null;
+    }
 
     /// <summary>
     /// Ends the call from the server side: the handler's token fires and the call ends with <paramref name="reason"/>
@@ -93,14 +105,14 @@ internal sealed class GrpcCall : IDisposable
         _deadlineCts?.Dispose();
     }
 
-    /// <summary>Reads request messages for streaming handlers, failing as etcd's handlers expect (our <see cref="RpcException"/>).</summary>
-    internal sealed class RequestReader<T>(global::Grpc.Core.IAsyncStreamReader<T> inner, GrpcCall call) : IAsyncStreamReader<T>
+    /// <summary>Reads request messages for streaming handlers, failing as etcd's handlers expect (our <see cref="RpcException"/> with Go's status).</summary>
+    internal sealed class RequestReader<T>(global::Grpc.Core.IAsyncStreamReader<T> inner, GrpcCall call) : global::Grpc.Core.IAsyncStreamReader<T>
     {
         private bool _ended;
 
         public T Current => inner.Current;
 
-        public async ValueTask<bool> MoveNext(CancellationToken cancellationToken = default)
+        public async Task<bool> MoveNext(CancellationToken cancellationToken)
         {
             if (_ended)
             {
@@ -108,10 +120,11 @@ internal sealed class GrpcCall : IDisposable
             }
 
             // Handlers mostly read with the call's own token: no linked source per message then.
-            using var linked = cancellationToken.CanBeCanceled && cancellationToken != call.Token ? CancellationTokenSource.CreateLinkedTokenSource(call.Token, cancellationToken) : null;
+            var token = call.Token;
+            using var linked = cancellationToken.CanBeCanceled && cancellationToken != token ? CancellationTokenSource.CreateLinkedTokenSource(token, cancellationToken) : null;
             try
             {
-                if (!await inner.MoveNext(linked?.Token ?? call.Token).ConfigureAwait(false))
+                if (!await inner.MoveNext(linked?.Token ?? token).ConfigureAwait(false))
                 {
                     _ended = true;
                     return false;
@@ -137,9 +150,17 @@ internal sealed class GrpcCall : IDisposable
     }
 
     /// <summary>Writes response messages for streaming handlers; writes must not overlap (the stream writer contract).</summary>
-    internal sealed class ResponseWriter<T>(global::Grpc.Core.IServerStreamWriter<T> inner, GrpcCall call) : IAsyncStreamWriter<T>
+    internal sealed class ResponseWriter<T>(global::Grpc.Core.IServerStreamWriter<T> inner, GrpcCall call) : global::Grpc.Core.IServerStreamWriter<T>
     {
-        public async ValueTask WriteAsync(T message, CancellationToken cancellationToken = default)
+        public global::Grpc.Core.WriteOptions? WriteOptions
+        {
+            get => inner.WriteOptions;
+            set => inner.WriteOptions = value;
+        }
+
+        public Task WriteAsync(T message) => WriteAsync(message, CancellationToken.None);
+
+        public async Task WriteAsync(T message, CancellationToken cancellationToken)
         {
             ArgumentNullException.ThrowIfNull(message);
             if (call.CallCancelled)
@@ -160,44 +181,6 @@ internal sealed class GrpcCall : IDisposable
 
                 throw call.CancelledException(e);
             }
-        }
-    }
-
-    private sealed class Ctx(GrpcCall call, DateTime deadline) : ServerCallContext
-    {
-        private Metadata? _requestHeaders;
-
-        public Metadata? Trailers { get; private set; }
-
-        public override string Method => call._grpc.Method;
-
-        public override DateTime Deadline { get; } = deadline;
-
-        public override CancellationToken CancellationToken => call._callCts.Token;
-
-        public override string Peer => call._grpc.Peer;
-
-        public override Metadata RequestHeaders => _requestHeaders ??= BuildHeaders();
-
-        public override Metadata ResponseTrailers => Trailers ??= [];
-
-        public override System.Security.Cryptography.X509Certificates.X509Certificate2? ClientCertificate =>
-            global::Grpc.Core.ServerCallContextExtensions.GetHttpContext(call._grpc).Connection.ClientCertificate;
-
-        private Metadata BuildHeaders()
-        {
-            var md = new Metadata();
-            foreach (var h in call._grpc.RequestHeaders)
-            {
-                if (GrpcProtocol.IsReservedHeader(h.Key))
-                {
-                    continue;
-                }
-
-                md.Add(h.Key, h.IsBinary ? Convert.ToBase64String(h.ValueBytes) : h.Value);
-            }
-
-            return md;
         }
     }
 }

@@ -17,9 +17,9 @@ namespace Etcd.Server.Grpc;
 /// apart by the connection's first bytes; an https URL serves both over TLS
 /// (<see cref="GrpcHttpServerOptions.Tls"/>), ALPN choosing; an http and an https URL on one address share the
 /// port, as etcd's do. HTTP/2 requests with <c>content-type: application/grpc*</c> are served by Grpc.AspNetCore
-/// (<see cref="GrpcServices"/>): the <see cref="ServiceRegistry"/>'s methods, each run through
-/// <see cref="GrpcCallHandler"/> (deadline, interceptor, metrics, grpc-go's statuses; unknown methods: Unimplemented
-/// in grpc-go's words); every other request, of any HTTP version, goes to the fallback <see cref="RequestDelegate"/>
+/// (<see cref="GrpcServices"/>): the <see cref="GrpcServiceTable"/>'s methods (generated service bases' overrides), each
+/// run through <see cref="GrpcCallInterceptor"/> and <see cref="GrpcHttpServerOptions.Interceptors"/> (deadline, auth,
+/// <c>hasleader</c>, metrics, grpc-go's statuses; unknown methods: Unimplemented in grpc-go's words); every other request, of any HTTP version, goes to the fallback <see cref="RequestDelegate"/>
 /// (health, version, metrics, JSON gateway).
 /// Lifecycle: construct, <see cref="StartAsync"/> once, <see cref="StopAsync"/>, dispose. Start and stop are not
 /// to be called concurrently; <see cref="BoundUrls"/> may be read from any thread after start.
@@ -31,7 +31,8 @@ public sealed class GrpcHttpServer : IAsyncDisposable
 
     private readonly GrpcHttpServerOptions _options;
     private readonly RequestDelegate _fallback;
-    private readonly GrpcCallHandler _calls;
+    private readonly GrpcCallInterceptor _calls;
+    private readonly GrpcServiceTable _table;
     private readonly List<SniffedPort> _ports = [];
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stopping = new();
@@ -46,17 +47,18 @@ public sealed class GrpcHttpServer : IAsyncDisposable
 
     /// <summary>Creates a stopped server.</summary>
     /// <param name="options">URLs, limits, keepalive, logging.</param>
-    /// <param name="registry">The gRPC methods served (frozen at the first request).</param>
+    /// <param name="services">The gRPC methods served (frozen at the first request).</param>
     /// <param name="fallback">Serves every request that is not gRPC over HTTP/2.</param>
-    public GrpcHttpServer(GrpcHttpServerOptions options, ServiceRegistry registry, RequestDelegate fallback)
+    public GrpcHttpServer(GrpcHttpServerOptions options, GrpcServiceTable services, RequestDelegate fallback)
     {
         ArgumentNullException.ThrowIfNull(options);
-        ArgumentNullException.ThrowIfNull(registry);
+        ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(fallback);
         _options = options;
         _fallback = fallback;
         _logger = options.LoggerFactory.CreateLogger<GrpcHttpServer>();
-        _calls = new GrpcCallHandler(registry, options, _logger);
+        _table = services;
+        _calls = new GrpcCallInterceptor(services, options, _logger);
     }
 
     /// <summary>
@@ -105,7 +107,7 @@ public sealed class GrpcHttpServer : IAsyncDisposable
         limits.Http2.KeepAlivePingDelay = _options.KeepAlivePingInterval;
         limits.Http2.KeepAlivePingTimeout = _options.KeepAlivePingTimeout;
 
-        _services = GrpcServices.Build(loggerFactory, _calls);
+        _services = GrpcServices.Build(loggerFactory, _table, _calls, _options);
         kestrelOptions.ApplicationServices = _services;
         _grpc = GrpcServices.Pipeline(_services, _calls);
 
@@ -286,7 +288,7 @@ public sealed class GrpcHttpServer : IAsyncDisposable
             // Grpc.AspNetCore's; it never sees the header.
             if (request.Headers.Remove(GrpcProtocol.TimeoutHeader, out var timeout) && GrpcTimeout.TryParse(timeout.ToString(), out var parsed))
             {
-                context.Items[GrpcCallHandler.TimeoutItem] = parsed;
+                context.Items[GrpcCallInterceptor.TimeoutItem] = parsed;
             }
 
             context.RequestServices = _services!;

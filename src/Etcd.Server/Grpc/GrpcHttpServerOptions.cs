@@ -53,4 +53,12 @@ public sealed record GrpcHttpServerOptions
 
     /// <summary>The member's gRPC metrics (grpc_server_*, client bytes and requests); null = calls are not counted.</summary>
     public Etcd.Server.Metrics.GrpcServerMetrics? Metrics { get; init; }
+
+    /// <summary>
+    /// Grpc.AspNetCore interceptors every call runs through, outermost first, inside the server's own
+    /// <see cref="GrpcCallInterceptor"/> (so they see the call's <see cref="GrpcCall"/> context: deadline, abort, and a
+    /// status they throw is rewritten like the handler's). etcd's member sets the auth token and <c>hasleader</c> ones.
+    /// Instances are shared by all calls and must be thread-safe.
+    /// </summary>
+    public IReadOnlyList<global::Grpc.Core.Interceptors.Interceptor> Interceptors { get; init; } = [];
 }

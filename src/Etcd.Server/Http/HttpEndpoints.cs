@@ -23,7 +23,7 @@ public sealed class HttpEndpoints
     /// etcd's). <paramref name="access"/> (host whitelist, CORS) runs before every request when given;
     /// <paramref name="loggerFactory"/> receives the health check's warnings.
     /// </summary>
-    public HttpEndpoints(EtcdServer server, ServiceRegistry registry, AccessController? access = null, Microsoft.Extensions.Logging.ILoggerFactory? loggerFactory = null)
+    public HttpEndpoints(EtcdServer server, Grpc.GrpcServiceTable registry, AccessController? access = null, Microsoft.Extensions.Logging.ILoggerFactory? loggerFactory = null)
     {
         _server = server;
         _gateway = server.Options.EnableGrpcGateway ? new JsonGateway(registry, server.Options.MaxConcurrentStreams) : null;

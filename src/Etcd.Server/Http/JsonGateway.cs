@@ -9,7 +9,7 @@ namespace Etcd.Server.Http;
 
 /// <summary>
 /// etcd's gRPC-gateway: <c>POST /v3/...</c> (and <c>/v3beta/...</c>) with a proto3-JSON body, dispatched to
-/// the same <see cref="ServiceRegistry"/> handlers as gRPC. JSON uses the proto field names
+/// the same service implementations as gRPC (the <see cref="Grpc.GrpcServiceTable"/>'s generated-base overrides). JSON uses the proto field names
 /// (<c>range_end</c>), bytes as base64 and 64-bit integers as strings; zero values are omitted, as etcd's
 /// gateway (<c>JSONPb{OrigName: true}</c>) writes them. Errors are written as etcd 3.4's gateway does:
 /// <c>{"error":"…","code":N,"message":"…"}</c> with the HTTP status mapped from the gRPC code.
@@ -75,7 +75,7 @@ public sealed class JsonGateway
         ["/lock/unlock"] = EtcdMethods.LockService.Unlock,
     };
 
-    private readonly ServiceRegistry _registry;
+    private readonly Grpc.GrpcServiceTable _registry;
     private readonly GatewayStreams _streams;
 
     /// <summary>
@@ -83,7 +83,7 @@ public sealed class JsonGateway
     /// gateway requests per listener run at once, later ones wait (etcd's <c>--max-concurrent-streams</c>, which bounds
     /// the gateway's one connection to the server; 0 or <see cref="uint.MaxValue"/>: unlimited).
     /// </summary>
-    public JsonGateway(ServiceRegistry registry, long maxConcurrentStreams = 0)
+    public JsonGateway(Grpc.GrpcServiceTable registry, long maxConcurrentStreams = 0)
     {
         _registry = registry;
         _streams = new GatewayStreams(maxConcurrentStreams);
@@ -133,7 +133,7 @@ public sealed class JsonGateway
         }
 
         // The gateway authenticates by the Authorization header only, never by the connection's client certificate.
-        Auth.AuthCall.Enter(Auth.CallCredentials.From(new GatewayCallContext(http, method.FullName).RequestHeaders, clientCertificate: null));
+        Auth.AuthCall.Enter(Auth.CallCredentials.From(GatewayCallContext.Credentials(http), clientCertificate: null));
         if (method.Type != MethodType.Unary && await JsonGatewayLease.TryHandleStreamingAsync(_registry, http, method).ConfigureAwait(false))
         {
             return;

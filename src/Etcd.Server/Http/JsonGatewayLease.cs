@@ -25,13 +25,13 @@ public static class JsonGatewayLease
     /// Serves <paramref name="method"/> when it is one of the streaming methods above and registered; false
     /// (nothing written) otherwise.
     /// </summary>
-    public static async Task<bool> TryHandleStreamingAsync(ServiceRegistry registry, HttpContext http, IMethod method)
+    public static async Task<bool> TryHandleStreamingAsync(Grpc.GrpcServiceTable registry, HttpContext http, IMethod method)
     {
         ArgumentNullException.ThrowIfNull(registry);
         ArgumentNullException.ThrowIfNull(http);
         ArgumentNullException.ThrowIfNull(method);
         if (method.FullName == EtcdMethods.LeaseService.LeaseKeepAlive.FullName
-            && registry.Find(method.FullName)?.Handler is DuplexStreamingHandler<LeaseKeepAliveRequest, LeaseKeepAliveResponse> keepAlive)
+            && registry.Find(method.FullName)?.Handler is global::Grpc.Core.DuplexStreamingServerMethod<LeaseKeepAliveRequest, LeaseKeepAliveResponse> keepAlive)
         {
             var requests = await ReadRequestsAsync(http, LeaseKeepAliveRequest.Parser).ConfigureAwait(false);
             if (requests is not null)
@@ -43,7 +43,7 @@ public static class JsonGatewayLease
         }
 
         if (method.FullName == EtcdMethods.ElectionService.Observe.FullName
-            && registry.Find(method.FullName)?.Handler is ServerStreamingHandler<LeaderRequest, LeaderResponse> observe)
+            && registry.Find(method.FullName)?.Handler is global::Grpc.Core.ServerStreamingServerMethod<LeaderRequest, LeaderResponse> observe)
         {
             var requests = await ReadRequestsAsync(http, LeaderRequest.Parser).ConfigureAwait(false);
             if (requests is not null)
@@ -56,7 +56,7 @@ public static class JsonGatewayLease
         }
 
         if (method.FullName == EtcdMethods.MaintenanceService.Snapshot.FullName
-            && registry.Find(method.FullName)?.Handler is ServerStreamingHandler<SnapshotRequest, SnapshotResponse> snapshot)
+            && registry.Find(method.FullName)?.Handler is global::Grpc.Core.ServerStreamingServerMethod<SnapshotRequest, SnapshotResponse> snapshot)
         {
             var requests = await ReadRequestsAsync(http, SnapshotRequest.Parser).ConfigureAwait(false);
             if (requests is not null)
@@ -136,7 +136,7 @@ public static class JsonGatewayLease
         return sb is null ? json : sb.Append(json, copied, json.Length - copied).ToString();
     }
 
-    private static async Task RunAsync<TResponse>(HttpContext http, Func<IAsyncStreamWriter<TResponse>, Task> run)
+    private static async Task RunAsync<TResponse>(HttpContext http, Func<global::Grpc.Core.IServerStreamWriter<TResponse>, Task> run)
         where TResponse : IMessage
     {
         http.Response.StatusCode = 200;
@@ -206,29 +206,33 @@ public static class JsonGatewayLease
         return list;
     }
 
-    private sealed class ListReader<T>(List<T> items) : IAsyncStreamReader<T>
+    private sealed class ListReader<T>(List<T> items) : global::Grpc.Core.IAsyncStreamReader<T>
     {
         private int _next;
 
         public T Current { get; private set; } = default!;
 
-        public ValueTask<bool> MoveNext(CancellationToken cancellationToken = default)
+        public Task<bool> MoveNext(CancellationToken cancellationToken)
         {
             cancellationToken.ThrowIfCancellationRequested();
             if (_next >= items.Count)
             {
-                return ValueTask.FromResult(false);
+                return Task.FromResult(false);
             }
 
             Current = items[_next++];
-            return ValueTask.FromResult(true);
+            return Task.FromResult(true);
         }
     }
 
-    private sealed class LineWriter<T>(HttpContext http) : IAsyncStreamWriter<T>
+    private sealed class LineWriter<T>(HttpContext http) : global::Grpc.Core.IServerStreamWriter<T>
         where T : IMessage
     {
-        public async ValueTask WriteAsync(T message, CancellationToken cancellationToken = default)
+        public global::Grpc.Core.WriteOptions? WriteOptions { get; set; }
+
+        public Task WriteAsync(T message) => WriteAsync(message, CancellationToken.None);
+
+        public async Task WriteAsync(T message, CancellationToken cancellationToken)
         {
             var line = "{\"result\":" + JsonGateway.Compact(Formatter.Format(message)) + "}\n";
             await http.Response.WriteAsync(line, cancellationToken).ConfigureAwait(false);

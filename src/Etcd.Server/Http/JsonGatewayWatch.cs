@@ -21,9 +21,9 @@ internal static class JsonGatewayWatch
     private static readonly JsonParser Parser = new(JsonParser.Settings.Default);
 
     /// <summary>Serves one gateway watch with the registered duplex handler <paramref name="served"/>.</summary>
-    public static async Task HandleAsync(HttpContext http, ServiceMethod served)
+    public static async Task HandleAsync(HttpContext http, Grpc.GrpcServiceMethod served)
     {
-        var handler = (DuplexStreamingHandler<WatchRequest, WatchResponse>)served.Handler;
+        var handler = (global::Grpc.Core.DuplexStreamingServerMethod<WatchRequest, WatchResponse>)served.Handler;
         var writer = new ResultWriter(http);
         try
         {
@@ -41,11 +41,15 @@ internal static class JsonGatewayWatch
         }
     }
 
-    private sealed class ResultWriter(HttpContext http) : IAsyncStreamWriter<WatchResponse>
+    private sealed class ResultWriter(HttpContext http) : global::Grpc.Core.IServerStreamWriter<WatchResponse>
     {
         private bool _started;
 
-        public async ValueTask WriteAsync(WatchResponse message, CancellationToken cancellationToken = default)
+        public global::Grpc.Core.WriteOptions? WriteOptions { get; set; }
+
+        public Task WriteAsync(WatchResponse message) => WriteAsync(message, CancellationToken.None);
+
+        public async Task WriteAsync(WatchResponse message, CancellationToken cancellationToken)
         {
             if (!_started)
             {
@@ -99,7 +103,7 @@ internal static class JsonGatewayWatch
     /// be decoded fails the call when it is the first request (code Unknown; "unexpected EOF" for a truncated one) and
     /// otherwise just ends the request stream (the watchers keep running).
     /// </summary>
-    private sealed class BodyReader(HttpContext http) : IAsyncStreamReader<WatchRequest>
+    private sealed class BodyReader(HttpContext http) : global::Grpc.Core.IAsyncStreamReader<WatchRequest>
     {
         private readonly ArrayBufferWriter<byte> _buffer = new();
         private bool _eof;
@@ -108,7 +112,7 @@ internal static class JsonGatewayWatch
 
         public WatchRequest Current { get; private set; } = null!;
 
-        public async ValueTask<bool> MoveNext(CancellationToken cancellationToken = default)
+        public async Task<bool> MoveNext(CancellationToken cancellationToken)
         {
             while (!_failed)
             {

@@ -69,7 +69,7 @@ public sealed class MetricsListener : IAsyncDisposable
                 LoggerFactory = loggerFactory,
                 Tls = clientTls,
             },
-            new ServiceRegistry(),
+            new Grpc.GrpcServiceTable(),
             listener.HandleAsync);
         try
         {

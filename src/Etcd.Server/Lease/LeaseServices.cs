@@ -5,37 +5,25 @@ using Etcdserverpb;
 namespace Etcd.Server.Lease;
 
 /// <summary>
-/// The <c>etcdserverpb.Lease</c> gRPC service (etcd's <c>api/v3rpc/lease.go</c>) over <see cref="EtcdServer"/>.
+/// The <c>etcdserverpb.Lease</c> gRPC service (etcd's <c>api/v3rpc/lease.go</c>) over <see cref="EtcdServer"/>, served by <see cref="Services.LeaseGrpcService"/>.
 /// </summary>
 public static class LeaseServices
 {
-    /// <summary>Registers LeaseGrant, LeaseRevoke, LeaseKeepAlive, LeaseTimeToLive and LeaseLeases.</summary>
-    public static ServiceRegistry Register(ServiceRegistry registry, EtcdServer server)
+    /// <summary>LeaseTimeToLive as etcd answers it: an unknown lease is TTL -1, not an error.</summary>
+    public static async Task<LeaseTimeToLiveResponse> TimeToLiveAsync(EtcdServer server, LeaseTimeToLiveRequest request, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(registry);
         ArgumentNullException.ThrowIfNull(server);
-        registry.MapUnary(EtcdMethods.LeaseService.LeaseGrant, async (req, ctx) =>
-            await server.LeaseGrantAsync(req, ctx.CancellationToken).ConfigureAwait(false));
-        registry.MapUnary(EtcdMethods.LeaseService.LeaseRevoke, async (req, ctx) =>
-            await server.LeaseRevokeAsync(req, ctx.CancellationToken).ConfigureAwait(false));
-        registry.MapUnary(EtcdMethods.LeaseService.LeaseTimeToLive, async (req, ctx) =>
+        ArgumentNullException.ThrowIfNull(request);
+        try
         {
-            try
-            {
-                return await server.LeaseTimeToLiveAsync(req, ctx.CancellationToken).ConfigureAwait(false);
-            }
-            catch (EtcdException e) when (e.Error == EtcdErrors.LeaseNotFound)
-            {
-                // etcd answers an unknown lease with TTL -1, not an error.
-                var resp = new LeaseTimeToLiveResponse { Header = new ResponseHeader(), ID = req.ID, TTL = -1 };
-                server.FillHeader(resp.Header);
-                return resp;
-            }
-        });
-        registry.MapUnary(EtcdMethods.LeaseService.LeaseLeases, (req, ctx) => ValueTask.FromResult(server.LeaseLeases()));
-        registry.MapDuplexStreaming(EtcdMethods.LeaseService.LeaseKeepAlive, (requests, responses, ctx) =>
-            KeepAliveAsync(server, requests, responses, ctx.CancellationToken));
-        return registry;
+            return await server.LeaseTimeToLiveAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+        catch (EtcdException e) when (e.Error == EtcdErrors.LeaseNotFound)
+        {
+            var resp = new LeaseTimeToLiveResponse { Header = new ResponseHeader(), ID = request.ID, TTL = -1 };
+            server.FillHeader(resp.Header);
+            return resp;
+        }
     }
 
     /// <summary>

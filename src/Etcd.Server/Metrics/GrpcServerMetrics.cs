@@ -30,7 +30,7 @@ public sealed class GrpcServerMetrics
     private readonly Histogram? _handling;
     private readonly Counter _clientRequests;
     private readonly Counter _streamFailures;
-    private readonly ConcurrentDictionary<IMethod, MethodStats> _methods = new();
+    private readonly ConcurrentDictionary<string, MethodStats> _methods = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<(string Type, string Version), Counter.Child> _requests = new();
 
     internal GrpcServerMetrics(IMetricFactory f, bool extensive)
@@ -62,7 +62,7 @@ public sealed class GrpcServerMetrics
     public Counter ClientReceivedBytes { get; }
 
     /// <summary>Initialises every series of <paramref name="methods"/> (zero for each code), as go-grpc-prometheus' Register does.</summary>
-    public void Register(IEnumerable<IMethod> methods)
+    public void Register(IEnumerable<global::Grpc.Core.IMethod> methods)
     {
         ArgumentNullException.ThrowIfNull(methods);
         foreach (var m in methods)
@@ -72,7 +72,11 @@ public sealed class GrpcServerMetrics
     }
 
     /// <summary>The cached children of <paramref name="method"/>.</summary>
-    public MethodStats For(IMethod method) => _methods.GetOrAdd(method, static (m, self) => new MethodStats(self, m), this);
+    public MethodStats For(global::Grpc.Core.IMethod method)
+    {
+        ArgumentNullException.ThrowIfNull(method);
+        return _methods.GetOrAdd(method.FullName, static (_, a) => new MethodStats(a.Self, a.Method), (Self: this, Method: method));
+    }
 
     /// <summary>Counts one request in <c>etcd_server_client_requests_total</c> (<paramref name="type"/> "unary" or "stream"; version "unknown" when the client sent none).</summary>
     public void ClientRequest(string type, string? clientApiVersion)
@@ -91,11 +95,11 @@ public sealed class GrpcServerMetrics
         return e.Status is not (StatusCode.Cancelled or StatusCode.DeadlineExceeded);
     }
 
-    private static string TypeName(MethodType t) => t switch
+    private static string TypeName(global::Grpc.Core.MethodType t) => t switch
     {
-        MethodType.Unary => "unary",
-        MethodType.ClientStreaming => "client_stream",
-        MethodType.ServerStreaming => "server_stream",
+        global::Grpc.Core.MethodType.Unary => "unary",
+        global::Grpc.Core.MethodType.ClientStreaming => "client_stream",
+        global::Grpc.Core.MethodType.ServerStreaming => "server_stream",
         _ => "bidi_stream",
     };
 
@@ -107,10 +111,10 @@ public sealed class GrpcServerMetrics
         private readonly Counter _sentBytes;
         private readonly Counter _receivedBytes;
 
-        internal MethodStats(GrpcServerMetrics owner, IMethod method)
+        internal MethodStats(GrpcServerMetrics owner, global::Grpc.Core.IMethod method)
         {
             var type = TypeName(method.Type);
-            IsUnary = method.Type == MethodType.Unary;
+            IsUnary = method.Type == global::Grpc.Core.MethodType.Unary;
             Started = owner._started.WithLabels(method.Name, method.ServiceName, type);
             Received = owner._received.WithLabels(method.Name, method.ServiceName, type);
             Sent = owner._sent.WithLabels(method.Name, method.ServiceName, type);

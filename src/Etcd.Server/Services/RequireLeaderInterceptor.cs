@@ -1,5 +1,6 @@
 using Etcd.Api;
-using Etcd.Api.Grpc;
+using Etcd.Server.Grpc;
+using GrpcCore = global::Grpc.Core;
 
 namespace Etcd.Server.Services;
 
@@ -9,9 +10,10 @@ namespace Etcd.Server.Services;
 /// <see cref="EtcdErrors.NoLeader"/> (<c>etcdserver: no leader</c>, Unavailable) when the member knows no leader;
 /// such a streaming call (Watch, LeaseKeepAlive, ...) that started with a leader is ended with the same error once
 /// the member has found no leader at <see cref="MaxNoLeaderChecks"/> checks in a row, one check per election
-/// timeout (etcd's monitorLeader). Thread-safe. The monitor runs until the server stops or this is disposed.
+/// timeout (etcd's monitorLeader). A Grpc.AspNetCore interceptor inside the server's call interceptor (whose call it aborts).
+/// Thread-safe. The monitor runs until the server stops or this is disposed.
 /// </summary>
-public sealed class RequireLeaderInterceptor : ServerCallInterceptor, IDisposable
+public sealed class RequireLeaderInterceptor : GrpcCore.Interceptors.Interceptor, IDisposable
 {
     /// <summary>The metadata key clientv3 sets (etcd's <c>rpctypes.MetadataRequireLeaderKey</c>).</summary>
     public const string RequireLeaderKey = "hasleader";
@@ -43,18 +45,22 @@ public sealed class RequireLeaderInterceptor : ServerCallInterceptor, IDisposabl
     }
 
     /// <summary>Whether <paramref name="requestHeaders"/> ask for a leader (<c>hasleader: true</c>).</summary>
-    public static bool RequiresLeader(Metadata requestHeaders) =>
-        string.Equals(requestHeaders.Get(RequireLeaderKey), "true", StringComparison.Ordinal);
-
-    /// <inheritdoc/>
-    /// <exception cref="EtcdException"><c>etcdserver: no leader</c> for a <c>hasleader</c> call while leaderless.</exception>
-    public override StreamGuard? BeforeCall(IMethod method, ServerCallContext context)
+    public static bool RequiresLeader(GrpcCore.Metadata requestHeaders)
     {
-        ArgumentNullException.ThrowIfNull(method);
-        ArgumentNullException.ThrowIfNull(context);
-        if (!RequiresLeader(context.RequestHeaders))
+        ArgumentNullException.ThrowIfNull(requestHeaders);
+        return string.Equals(requestHeaders.GetValue(RequireLeaderKey), "true", StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Checks a call with <paramref name="requestHeaders"/> before its handler runs. Returns a token that fires when a
+    /// streaming call must end for a lost leader (none for unary calls or calls that do not ask for a leader).
+    /// </summary>
+    /// <exception cref="EtcdException"><c>etcdserver: no leader</c> for a <c>hasleader</c> call while leaderless.</exception>
+    public CancellationToken Check(GrpcCore.Metadata requestHeaders, bool streaming)
+    {
+        if (!RequiresLeader(requestHeaders))
         {
-            return null;
+            return CancellationToken.None;
         }
 
         if (!_hasLeader())
@@ -62,16 +68,74 @@ public sealed class RequireLeaderInterceptor : ServerCallInterceptor, IDisposabl
             throw EtcdErrors.NoLeader.ToException();
         }
 
-        if (method.Type == MethodType.Unary)
+        if (!streaming)
         {
-            return null;
+            return CancellationToken.None;
         }
 
         lock (_gate)
         {
             _monitor ??= Task.Run(MonitorAsync);
-            return new StreamGuard(_lostLeader.Token, EtcdErrors.NoLeader.ToException());
+            return _lostLeader.Token;
         }
+    }
+
+    // The handlers below add no async frame of their own to a call that needs no guard (every unary call, and every
+    // streaming call without hasleader): the check runs and the continuation's task is returned as it is.
+
+    /// <inheritdoc/>
+    public override Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, GrpcCore.ServerCallContext context, GrpcCore.UnaryServerMethod<TRequest, TResponse> continuation)
+    {
+        Check(context.RequestHeaders, streaming: false);
+        return continuation(request, context);
+    }
+
+    /// <inheritdoc/>
+    public override Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, GrpcCore.IServerStreamWriter<TResponse> responseStream, GrpcCore.ServerCallContext context, GrpcCore.ServerStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        var guard = Guard(context);
+        return guard == default ? continuation(request, responseStream, context) : GuardedAsync(guard, () => continuation(request, responseStream, context));
+    }
+
+    /// <inheritdoc/>
+    public override Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(GrpcCore.IAsyncStreamReader<TRequest> requestStream, GrpcCore.ServerCallContext context, GrpcCore.ClientStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        var guard = Guard(context);
+        return guard == default ? continuation(requestStream, context) : GuardedAsync(guard, () => continuation(requestStream, context));
+    }
+
+    /// <inheritdoc/>
+    public override Task DuplexStreamingServerHandler<TRequest, TResponse>(GrpcCore.IAsyncStreamReader<TRequest> requestStream, GrpcCore.IServerStreamWriter<TResponse> responseStream, GrpcCore.ServerCallContext context, GrpcCore.DuplexStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        var guard = Guard(context);
+        return guard == default ? continuation(requestStream, responseStream, context) : GuardedAsync(guard, () => continuation(requestStream, responseStream, context));
+    }
+
+    /// <summary>Runs a guarded call, then drops its lost-leader registration.</summary>
+    private static async Task GuardedAsync(CancellationTokenRegistration guard, Func<Task> call)
+    {
+        using (guard)
+        {
+            await call().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Runs a guarded call, then drops its lost-leader registration.</summary>
+    private static async Task<T> GuardedAsync<T>(CancellationTokenRegistration guard, Func<Task<T>> call)
+    {
+        using (guard)
+        {
+            return await call().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Checks a streaming call and, when it asks for a leader, ends it with <c>etcdserver: no leader</c> once the leader is lost.</summary>
+    private CancellationTokenRegistration Guard(GrpcCore.ServerCallContext context)
+    {
+        var lost = Check(context.RequestHeaders, streaming: true);
+        return lost.CanBeCanceled && GrpcCall.Of(context) is { } call
+            ? lost.Register(() => call.Abort(EtcdErrors.NoLeader.ToException()))
+            : default;
     }
 
     /// <summary>Stops the monitor; streams already guarded are no longer ended for a lost leader.</summary>

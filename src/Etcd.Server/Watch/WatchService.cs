@@ -53,39 +53,21 @@ public static class WatchService
         return new WatchServiceOptions { ProgressNotifyInterval = interval < MinProgressNotifyInterval ? MinProgressNotifyInterval : interval };
     }
 
-    /// <summary>Registers <c>/etcdserverpb.Watch/Watch</c> for <paramref name="server"/>; null <paramref name="options"/> =
-    /// <see cref="OptionsFor"/> the member's options.</summary>
-    public static ServiceRegistry Register(ServiceRegistry registry, EtcdServer server, WatchServiceOptions? options = null)
-    {
-        ArgumentNullException.ThrowIfNull(registry);
-        ArgumentNullException.ThrowIfNull(server);
-        var opts = options ?? OptionsFor(server.Options);
-        if (opts.ProgressNotifyInterval <= TimeSpan.Zero || opts.ControlBufferLength <= 0)
-        {
-            throw new ArgumentOutOfRangeException(nameof(options), "watch intervals and buffers must be positive");
-        }
-
-        registry.MapDuplexStreaming(EtcdMethods.WatchService.Watch, (requests, responses, ctx) => ServeAsync(server, opts, requests, responses, ctx));
-        return registry;
-    }
-
     /// <summary>
     /// Serves one Watch stream until the client goes away (a half-close of the request stream keeps the watchers
     /// running, as etcd does). Fails with <see cref="EtcdErrors.NoLeader"/> (Unavailable, "etcdserver: no leader")
-    /// when the call carries <c>hasleader: true</c> and the member knows no leader.
+    /// when <paramref name="requireLeader"/> (the call carries <c>hasleader: true</c>) and the member knows no leader.
     /// </summary>
-    public static async Task ServeAsync(EtcdServer server, WatchServiceOptions options, IAsyncStreamReader<WatchRequest> requests, IAsyncStreamWriter<WatchResponse> responses, ServerCallContext context)
+    public static async Task ServeAsync(EtcdServer server, WatchServiceOptions options, IAsyncStreamReader<WatchRequest> requests, IAsyncStreamWriter<WatchResponse> responses, bool requireLeader, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(server);
         ArgumentNullException.ThrowIfNull(options);
-        ArgumentNullException.ThrowIfNull(context);
-        var requireLeader = context.RequestHeaders.Get(RequireLeaderKey) == "true";
         if (requireLeader && server.Leader == 0)
         {
             throw EtcdErrors.NoLeader.ToException();
         }
 
         using var session = new WatchSession(server, options, requests, responses);
-        await session.RunAsync(requireLeader, context.CancellationToken).ConfigureAwait(false);
+        await session.RunAsync(requireLeader, cancellationToken).ConfigureAwait(false);
     }
 }

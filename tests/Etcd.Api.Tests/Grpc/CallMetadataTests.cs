@@ -6,7 +6,7 @@ namespace Etcd.Api.Tests.Grpc;
 
 /// <summary>
 /// Request metadata as the auth work reads it: a registry interceptor and a handler both see the client's
-/// <c>token</c> and <c>authorization</c> entries through <see cref="ServerCallContext.RequestHeaders"/>, and an
+/// <c>token</c> and <c>authorization</c> entries through <see cref="global::Grpc.Core.ServerCallContext.RequestHeaders"/>, and an
 /// interceptor's etcd error (<c>etcdserver: invalid auth token</c>) reaches the client with its code and text.
 /// </summary>
 public sealed class CallMetadataTests
@@ -16,10 +16,10 @@ public sealed class CallMetadataTests
     private static StringValue S(string s) => new() { Value = s };
 
     /// <summary>Refuses calls whose <c>token</c> is not "good" (an auth token check's shape).</summary>
-    private sealed class TokenInterceptor : ServerCallInterceptor
+    private sealed class TokenInterceptor : global::Grpc.Core.Interceptors.Interceptor
     {
-        public override StreamGuard? BeforeCall(IMethod method, ServerCallContext context) =>
-            context.RequestHeaders.Get("token") == "good" ? null : throw EtcdErrors.InvalidAuthToken.ToException();
+        public override Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, global::Grpc.Core.ServerCallContext context, global::Grpc.Core.UnaryServerMethod<TRequest, TResponse> continuation) =>
+            context.RequestHeaders.GetValue("token") == "good" ? continuation(request, context) : throw EtcdErrors.InvalidAuthToken.ToException();
     }
 
     [Fact]
@@ -27,8 +27,8 @@ public sealed class CallMetadataTests
     {
         await using var t = await TestServer.StartAsync(r =>
         {
-            r.Interceptor = new TokenInterceptor();
-            r.MapUnary(EchoMethods.Unary, (req, ctx) => ValueTask.FromResult(S($"{ctx.RequestHeaders.Get("token")}|{ctx.RequestHeaders.Get("authorization")}")));
+            r.Interceptors.Add(new TokenInterceptor());
+            r.MapUnary(EchoMethods.Unary, (req, ctx) => ValueTask.FromResult(S($"{ctx.RequestHeaders.GetValue("token")}|{ctx.RequestHeaders.GetValue("authorization")}")));
         });
 
         var ok = await t.Channel.UnaryAsync(EchoMethods.Unary, S("x"), new CallOptions { Headers = [new("token", "good"), new("authorization", "Bearer b")] }).WaitAsync(Bound);

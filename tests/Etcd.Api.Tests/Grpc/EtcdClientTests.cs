@@ -12,7 +12,7 @@ public sealed class EtcdClientTests
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(20);
 
     /// <summary>A toy KV over a dictionary, enough to see requests and responses travel.</summary>
-    private static void MapToyKv(ServiceRegistry r, Dictionary<string, string> store)
+    private static void MapToyKv(ToyServices r, Dictionary<string, string> store)
     {
         long rev = 1;
         ResponseHeader Header() => new() { ClusterId = 11, MemberId = 22, Revision = rev, RaftTerm = 1 };

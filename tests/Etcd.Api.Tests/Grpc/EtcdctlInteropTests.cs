@@ -10,7 +10,7 @@ public sealed class EtcdctlInteropTests
 {
     internal const string Etcdctl = "/usr/bin/etcdctl";
 
-    private static void MapFakeKv(ServiceRegistry r) => r
+    private static void MapFakeKv(ToyServices r) => r
         .MapUnary(EtcdMethods.KVService.Range, (req, ctx) =>
         {
             var resp = new RangeResponse { Header = new ResponseHeader { ClusterId = 1, MemberId = 2, Revision = 7, RaftTerm = 3 }, Count = 1 };

@@ -15,7 +15,7 @@ public sealed class GrpcStreamingTests
 
     private static StringValue S(string v) => new() { Value = v };
 
-    private static void MapEcho(ServiceRegistry r) => r
+    private static void MapEcho(ToyServices r) => r
         .MapUnary(EchoMethods.Unary, (req, ctx) => ValueTask.FromResult(S("echo:" + req.Value)))
         .MapServerStreaming(EchoMethods.ServerStream, async (req, responses, ctx) =>
         {
@@ -164,10 +164,17 @@ public sealed class GrpcStreamingTests
         {
             foreach (var e in ctx.RequestHeaders)
             {
-                ctx.ResponseTrailers.Add("echo-" + e.Key, e.Value);
+                if (e.IsBinary)
+                {
+                    ctx.ResponseTrailers.Add("echo-" + e.Key, e.ValueBytes);
+                }
+                else
+                {
+                    ctx.ResponseTrailers.Add("echo-" + e.Key, e.Value);
+                }
             }
 
-            return ValueTask.FromResult(S(ctx.RequestHeaders.Get("token") ?? "none"));
+            return ValueTask.FromResult(S(ctx.RequestHeaders.GetValue("token") ?? "none"));
         }));
 
         var md = new Metadata { { "Token", "secret-token" }, { "hasleader", "true" } };
@@ -180,7 +187,14 @@ public sealed class GrpcStreamingTests
         {
             foreach (var e in ctx.RequestHeaders)
             {
-                ctx.ResponseTrailers.Add("echo-" + e.Key, e.Value);
+                if (e.IsBinary)
+                {
+                    ctx.ResponseTrailers.Add("echo-" + e.Key, e.ValueBytes);
+                }
+                else
+                {
+                    ctx.ResponseTrailers.Add("echo-" + e.Key, e.Value);
+                }
             }
 
             await responses.WriteAsync(S("one"));
@@ -198,7 +212,7 @@ public sealed class GrpcStreamingTests
     [Fact]
     public async Task Deadline_ClientSide_DeadlineExceeded_And_ServerTokenFires()
     {
-        var serverSaw = new TaskCompletionSource<(DateTime Deadline, bool Cancelled)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var serverSaw = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var t = await TestServer.StartAsync(r => r.MapUnary(EchoMethods.Unary, async (req, ctx) =>
         {
             try
@@ -207,7 +221,7 @@ public sealed class GrpcStreamingTests
             }
             finally
             {
-                serverSaw.TrySetResult((ctx.Deadline, ctx.CancellationToken.IsCancellationRequested));
+                serverSaw.TrySetResult(ctx.CancellationToken.IsCancellationRequested);
             }
 
             return req;
@@ -217,9 +231,8 @@ public sealed class GrpcStreamingTests
         var e = await Assert.ThrowsAsync<RpcException>(() => t.Channel.UnaryAsync(EchoMethods.Unary, S("slow"), new CallOptions { Timeout = TimeSpan.FromMilliseconds(300) }).WaitAsync(Bound));
         Assert.Equal(StatusCode.DeadlineExceeded, e.Status);
         Assert.Equal("context deadline exceeded", e.Detail);
-        var (deadline, cancelled) = await serverSaw.Task.WaitAsync(Bound);
-        Assert.True(cancelled);
-        Assert.InRange(deadline, before, before + TimeSpan.FromSeconds(5));
+        Assert.True(await serverSaw.Task.WaitAsync(Bound));
+        Assert.InRange(DateTime.UtcNow - before, TimeSpan.FromMilliseconds(250), Bound);
     }
 
     [Fact]
@@ -677,7 +690,7 @@ public sealed class GrpcStreamingTests
     public async Task Start_OnTakenPort_Throws()
     {
         await using var t = await TestServer.StartAsync(MapEcho);
-        await using var second = new GrpcHttpServer(new GrpcHttpServerOptions { Urls = [$"http://127.0.0.1:{t.Url.Port}"] }, new ServiceRegistry(), ctx => Task.CompletedTask);
+        await using var second = new GrpcHttpServer(new GrpcHttpServerOptions { Urls = [$"http://127.0.0.1:{t.Url.Port}"] }, new GrpcServiceTable(), ctx => Task.CompletedTask);
         await Assert.ThrowsAnyAsync<IOException>(() => second.StartAsync());
 
         // A failed start with several URLs leaves none of them bound.
@@ -688,7 +701,7 @@ public sealed class GrpcStreamingTests
             free = ((IPEndPoint)probe.LocalEndpoint).Port;
         }
 
-        await using var third = new GrpcHttpServer(new GrpcHttpServerOptions { Urls = [$"http://127.0.0.1:{free}", $"http://127.0.0.1:{t.Url.Port}"] }, new ServiceRegistry(), ctx => Task.CompletedTask);
+        await using var third = new GrpcHttpServer(new GrpcHttpServerOptions { Urls = [$"http://127.0.0.1:{free}", $"http://127.0.0.1:{t.Url.Port}"] }, new GrpcServiceTable(), ctx => Task.CompletedTask);
         await Assert.ThrowsAnyAsync<IOException>(() => third.StartAsync());
         using (var rebind = new System.Net.Sockets.TcpListener(IPAddress.Loopback, free))
         {
@@ -696,9 +709,9 @@ public sealed class GrpcStreamingTests
         }
 
         // https without TLS settings: etcd's "TLS key/cert ... must be provided" (TlsTransportTests covers https).
-        await Assert.ThrowsAsync<InvalidOperationException>(() => new GrpcHttpServer(new GrpcHttpServerOptions { Urls = ["https://127.0.0.1:0"] }, new ServiceRegistry(), ctx => Task.CompletedTask).StartAsync());
-        await Assert.ThrowsAsync<FormatException>(() => new GrpcHttpServer(new GrpcHttpServerOptions { Urls = ["not a url"] }, new ServiceRegistry(), ctx => Task.CompletedTask).StartAsync());
-        await Assert.ThrowsAsync<FormatException>(() => new GrpcHttpServer(new GrpcHttpServerOptions { Urls = ["unix://x:1"] }, new ServiceRegistry(), ctx => Task.CompletedTask).StartAsync());
+        await Assert.ThrowsAsync<InvalidOperationException>(() => new GrpcHttpServer(new GrpcHttpServerOptions { Urls = ["https://127.0.0.1:0"] }, new GrpcServiceTable(), ctx => Task.CompletedTask).StartAsync());
+        await Assert.ThrowsAsync<FormatException>(() => new GrpcHttpServer(new GrpcHttpServerOptions { Urls = ["not a url"] }, new GrpcServiceTable(), ctx => Task.CompletedTask).StartAsync());
+        await Assert.ThrowsAsync<FormatException>(() => new GrpcHttpServer(new GrpcHttpServerOptions { Urls = ["unix://x:1"] }, new GrpcServiceTable(), ctx => Task.CompletedTask).StartAsync());
     }
 
     [Fact]

@@ -18,7 +18,7 @@ public sealed class RequireLeaderTests
 
     private static Task<TestServer> StartAsync(RequireLeaderInterceptor interceptor) => TestServer.StartAsync(r =>
     {
-        r.Interceptor = interceptor;
+        r.Interceptors.Add(interceptor);
         r.MapUnary(EchoMethods.Unary, (req, ctx) => ValueTask.FromResult(S("echo:" + req.Value)))
             .MapServerStreaming(EchoMethods.ServerStream, async (req, responses, ctx) =>
             {

@@ -38,8 +38,7 @@ public sealed class TlsTransportTests : IClassFixture<TlsTransportTests.Pki>
 
     private static async Task<GrpcHttpServer> StartAsync(EtcdTlsInfo tls, params string[] urls)
     {
-        var registry = new ServiceRegistry();
-        registry.MapUnary(EchoMethods.Unary, (req, _) => ValueTask.FromResult(new StringValue { Value = "echo " + req.Value }));
+        var registry = new Etcd.Api.Tests.Grpc.ToyServices().MapUnary(EchoMethods.Unary, (req, _) => ValueTask.FromResult(new StringValue { Value = "echo " + req.Value })).Table;
         var server = new GrpcHttpServer(
             new GrpcHttpServerOptions { Urls = urls.Length == 0 ? ["https://127.0.0.1:0"] : urls, Tls = tls },
             registry,
@@ -195,7 +194,7 @@ public sealed class TlsTransportTests : IClassFixture<TlsTransportTests.Pki>
     [Fact]
     public async Task HttpsWithoutTls_FailsAtStartWithEtcdsMessage()
     {
-        var server = new GrpcHttpServer(new GrpcHttpServerOptions { Urls = ["https://127.0.0.1:0"] }, new ServiceRegistry(), _ => Task.CompletedTask);
+        var server = new GrpcHttpServer(new GrpcHttpServerOptions { Urls = ["https://127.0.0.1:0"] }, new GrpcServiceTable(), _ => Task.CompletedTask);
         await using (server)
         {
             var e = await Assert.ThrowsAsync<InvalidOperationException>(() => server.StartAsync());

@@ -340,15 +340,15 @@ public sealed class ClusterTests
         var leader = await c.WaitLeaderAsync();
         var f = c.Live.First(m => m != leader);
         using var interceptor = new Services.RequireLeaderInterceptor(f);
-        var requireLeader = new FakeCallContext([new("hasleader", "true")]);
-        Assert.Null(interceptor.BeforeCall(EtcdMethods.KVService.Range, requireLeader));
+        var requireLeader = new global::Grpc.Core.Metadata { { "hasleader", "true" } };
+        Assert.False(interceptor.Check(requireLeader, streaming: false).CanBeCanceled);
 
         c.Network.Isolate(f.MemberId);
         await c.EventuallyAsync(() => f.Leader == 0, "isolated follower campaigns and forgets the leader");
-        var e = Assert.Throws<EtcdException>(() => interceptor.BeforeCall(EtcdMethods.KVService.Range, requireLeader));
+        var e = Assert.Throws<EtcdException>(() => interceptor.Check(requireLeader, streaming: false));
         Assert.Equal(EtcdErrors.NoLeader, e.Error);
-        Assert.Throws<EtcdException>(() => interceptor.BeforeCall(EtcdMethods.WatchService.Watch, requireLeader));
-        Assert.Null(interceptor.BeforeCall(EtcdMethods.KVService.Range, new FakeCallContext([])));
+        Assert.Throws<EtcdException>(() => interceptor.Check(requireLeader, streaming: true));
+        Assert.False(interceptor.Check([], streaming: false).CanBeCanceled);
 
         // Its serializable reads still answer from local state; linearizable ones cannot.
         var local = await f.RangeAsync(Get("none", serializable: true), Soon());
@@ -357,10 +357,10 @@ public sealed class ClusterTests
 
         c.Network.Heal();
         await c.EventuallyAsync(() => f.Leader != 0, "healed follower learns the leader");
-        Assert.Null(interceptor.BeforeCall(EtcdMethods.KVService.Range, requireLeader));
-        using var guard = interceptor.BeforeCall(EtcdMethods.WatchService.Watch, requireLeader);
-        Assert.NotNull(guard);
-        Assert.False(guard.Aborted.IsCancellationRequested);
+        Assert.False(interceptor.Check(requireLeader, streaming: false).CanBeCanceled);
+        var lost = interceptor.Check(requireLeader, streaming: true);
+        Assert.True(lost.CanBeCanceled);
+        Assert.False(lost.IsCancellationRequested);
     }
 
     [Fact]
@@ -429,20 +429,4 @@ public sealed class ClusterTests
         c.Members[c.Members.IndexOf(victim)] = null;
         await victim.DisposeAsync();
     }
-}
-
-/// <summary>A call context carrying only request metadata (for interceptor checks without a transport).</summary>
-internal sealed class FakeCallContext(Etcd.Api.Grpc.Metadata headers) : Etcd.Api.Grpc.ServerCallContext
-{
-    public override string Method => "/test/Method";
-
-    public override Etcd.Api.Grpc.Metadata RequestHeaders { get; } = headers;
-
-    public override DateTime Deadline => DateTime.MaxValue;
-
-    public override CancellationToken CancellationToken => CancellationToken.None;
-
-    public override string Peer => "ipv4:127.0.0.1:1";
-
-    public override Etcd.Api.Grpc.Metadata ResponseTrailers { get; } = [];
 }

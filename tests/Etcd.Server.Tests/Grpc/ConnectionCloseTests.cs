@@ -84,7 +84,7 @@ public sealed class ConnectionCloseTests
         using var loggerFactory = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Debug).AddProvider(log));
         var server = new GrpcHttpServer(
             new GrpcHttpServerOptions { Urls = ["http://127.0.0.1:0", "https://127.0.0.1:0"], Tls = tls, LoggerFactory = loggerFactory },
-            new ServiceRegistry(),
+            new GrpcServiceTable(),
             ctx => ctx.Response.WriteAsync("ok"));
         await server.StartAsync();
         var http = server.BoundUrls[0].Port;

@@ -188,7 +188,7 @@ public sealed class Http2AuthorityFilterTests
 
         var server = new GrpcHttpServer(
             new GrpcHttpServerOptions { Urls = [tls ? "https://127.0.0.1:0" : "http://127.0.0.1:0"], Tls = tlsInfo },
-            new ServiceRegistry(),
+            new GrpcServiceTable(),
             ctx => ctx.Response.WriteAsync($"host={ctx.Request.Host} path={ctx.Request.Path}"));
         await server.StartAsync();
         await using var _ = server;

@@ -14,7 +14,7 @@ internal sealed class DirectWatch : IAsyncDisposable
 
     private DirectWatch(EtcdServer server, WatchServiceOptions options, Metadata headers)
     {
-        Serve = WatchService.ServeAsync(server, options, In, Out, new Context(headers, _cts.Token));
+        Serve = WatchService.ServeAsync(server, options, In, Out, headers.Get("hasleader") == "true", _cts.Token);
     }
 
     public Requests In { get; } = new();
@@ -73,20 +73,5 @@ internal sealed class DirectWatch : IAsyncDisposable
             using var cts = new CancellationTokenSource(timeout ?? WatchCall.DefaultTimeout);
             return await Queue.Reader.ReadAsync(cts.Token);
         }
-    }
-
-    internal sealed class Context(Metadata headers, CancellationToken token) : ServerCallContext
-    {
-        public override string Method => EtcdMethods.WatchService.Watch.FullName;
-
-        public override Metadata RequestHeaders => headers;
-
-        public override DateTime Deadline => DateTime.MaxValue;
-
-        public override CancellationToken CancellationToken => token;
-
-        public override string Peer => "test";
-
-        public override Metadata ResponseTrailers { get; } = [];
     }
 }

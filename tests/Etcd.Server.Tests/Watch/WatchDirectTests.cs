@@ -18,7 +18,7 @@ public sealed class WatchDirectTests : WatchMemberFixture
         using var cts = new CancellationTokenSource();
         var req = new DirectWatch.Requests();
         var resp = new DirectWatch.Responses();
-        var serve = WatchService.ServeAsync(Host.Server, new WatchServiceOptions { ProgressNotifyInterval = TimeSpan.FromMilliseconds(50) }, req, resp, new DirectWatch.Context([], cts.Token));
+        var serve = WatchService.ServeAsync(Host.Server, new WatchServiceOptions { ProgressNotifyInterval = TimeSpan.FromMilliseconds(50) }, req, resp, requireLeader: false, cts.Token);
         req.Queue.Writer.TryWrite(new WatchRequest { CreateRequest = new WatchCreateRequest { Key = B("quiet"), ProgressNotify = true } });
         req.Queue.Writer.TryWrite(new WatchRequest { CreateRequest = new WatchCreateRequest { Key = B("quiet") } });
         Assert.Equal((true, 0L), ((await resp.NextAsync()).Created, 0L));
@@ -55,7 +55,7 @@ public sealed class WatchDirectTests : WatchMemberFixture
         {
             Assert.Equal(0UL, server.Leader);
             var e = await Assert.ThrowsAsync<EtcdException>(() =>
-                WatchService.ServeAsync(server, new WatchServiceOptions(), new DirectWatch.Requests(), new DirectWatch.Responses(), new DirectWatch.Context([new("hasleader", "true")], CancellationToken.None)));
+                WatchService.ServeAsync(server, new WatchServiceOptions(), new DirectWatch.Requests(), new DirectWatch.Responses(), requireLeader: true, CancellationToken.None));
             Assert.Equal(StatusCode.Unavailable, e.Status);
             Assert.Equal("etcdserver: no leader", e.Detail);
         }
