@@ -19,6 +19,7 @@ public sealed class HonestFlagsTests : ConfigTestBase
         nameof(EtcdOptions.ResolvedWalDir),
         nameof(EtcdOptions.SnapDir),
         nameof(EtcdOptions.ResolvedInitialCluster),
+        nameof(EtcdOptions.Time), // the member's clock: a fake one in tests, never a flag
     };
 
     /// <summary>A non-default value for every honoured flag (with what else etcd needs to accept it).</summary>
