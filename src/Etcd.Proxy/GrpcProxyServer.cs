@@ -43,7 +43,7 @@ public sealed record GrpcProxyOptions
 /// etcd's <c>grpc-proxy start</c> server (<c>etcdmain/grpc_proxy.go</c>): on one port gRPC over HTTP/2 (h2c in the clear,
 /// ALPN h2 over TLS) serving the proxies of KV, Watch, Lease, Cluster, Maintenance, Auth, Election and Lock through
 /// Grpc.AspNetCore on their generated service bases, and HTTP/1.1 serving <c>/metrics</c> (the first endpoint's
-/// <c>/metrics</c> fetched, as etcd 3.4's proxy answers, followed by the proxy's own <c>etcd_grpc_proxy_*</c> families),
+/// <c>/metrics</c> fetched, as etcd 3.4's proxy answers, with its <c>etcd_grpc_proxy_*</c> families replaced by the proxy's own),
 /// <c>/proxy/metrics</c> (the proxy's own families alone) and <c>/health</c> (a one-second range of key <c>a</c> on the
 /// cluster: success or permission denied is healthy). <see cref="GrpcProxyOptions.MetricsUrl"/> serves the same HTTP
 /// paths on a listener of its own. Lifecycle: <see cref="StartAsync"/> once, then <see cref="DisposeAsync"/>.
@@ -93,6 +93,9 @@ public sealed class GrpcProxyServer : IAsyncDisposable
     /// <summary>The shared keep-alive stream.</summary>
     public LeaseKeepAliveHub KeepAlives { get; }
 
+    /// <summary>The Watch service (its broadcasts and watcher counts).</summary>
+    public WatchProxy? Watch { get; private set; }
+
     /// <summary>The bound client address (real port); null before start.</summary>
     public IPEndPoint? ListenEndPoint => _ports.Count > 0 ? _ports[0].BoundEndPoint : null;
 
@@ -128,7 +131,8 @@ public sealed class GrpcProxyServer : IAsyncDisposable
         });
         var ns = new KeyNamespace(_options.Namespace);
         services.AddSingleton(new KvProxy(Upstream, ns, Cache, Metrics));
-        services.AddSingleton(new WatchProxy(Upstream, ns, Metrics, _loggerFactory));
+        Watch = new WatchProxy(Upstream, ns, Metrics, _loggerFactory);
+        services.AddSingleton(Watch);
         services.AddSingleton(new LeaseProxy(Upstream, ns, KeepAlives));
         services.AddSingleton(new ClusterProxy(Upstream));
         services.AddSingleton(new MaintenanceProxy(Upstream));
@@ -231,7 +235,11 @@ public sealed class GrpcProxyServer : IAsyncDisposable
         context.Response.ContentType = "text/plain; version=0.0.4";
         if (upstream is not null)
         {
-            await context.Response.Body.WriteAsync(upstream, context.RequestAborted).ConfigureAwait(false);
+            // A member registers the proxy's families too (at zero); the proxy's own values replace them.
+            var text = System.Text.Encoding.UTF8.GetString(upstream);
+            var kept = text.Split('\n').Where(l => !l.StartsWith("etcd_grpc_proxy_", StringComparison.Ordinal)
+                && !l.StartsWith("# HELP etcd_grpc_proxy_", StringComparison.Ordinal) && !l.StartsWith("# TYPE etcd_grpc_proxy_", StringComparison.Ordinal));
+            await context.Response.WriteAsync(string.Join('\n', kept), context.RequestAborted).ConfigureAwait(false);
         }
 
         await Metrics.Registry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted).ConfigureAwait(false);

@@ -113,9 +113,13 @@ public sealed class LeaseKeepAliveHub : IDisposable
     private readonly CancellationTokenSource _disposed = new();
     private AsyncDuplexStreamingCall<LeaseKeepAliveRequest, LeaseKeepAliveResponse>? _call;
     private long _upstreamRequests;
+    private long _streamsOpened;
 
     /// <summary>Creates the hub; no stream is opened yet.</summary>
     public LeaseKeepAliveHub(ProxyUpstream upstream) => _upstream = upstream;
+
+    /// <summary>Keep-alive streams opened to the cluster so far (one while the cluster keeps it open).</summary>
+    public long StreamsOpened => Interlocked.Read(ref _streamsOpened);
 
     /// <summary>Keep-alive requests sent to the cluster so far (fan-in: fewer than the clients sent when they overlap).</summary>
     public long UpstreamRequests => Interlocked.Read(ref _upstreamRequests);
@@ -139,6 +143,7 @@ public sealed class LeaseKeepAliveHub : IDisposable
             if (_call is null)
             {
                 _call = _upstream.Lease.LeaseKeepAlive(cancellationToken: _disposed.Token);
+                Interlocked.Increment(ref _streamsOpened);
                 _ = ReadAsync(_call);
             }
 

@@ -34,6 +34,18 @@ public sealed class WatchProxy : Etcdserverpb.Watch.WatchBase
         _logger = loggerFactory.CreateLogger("proxy/grpcproxy/watch");
     }
 
+    /// <summary>Client watchers open now, over all ranges.</summary>
+    public int Watchers
+    {
+        get
+        {
+            lock (_rangesLock)
+            {
+                return _ranges.Values.Sum(r => r.WatcherCount);
+            }
+        }
+    }
+
     internal ProxyUpstream Upstream => _upstream;
 
     internal KeyNamespace Namespace => _ns;
@@ -398,6 +410,8 @@ internal sealed class WatchBroadcasts
     private readonly Dictionary<ProxyWatcher, WatchBroadcast> _watchers = [];
 
     public WatchBroadcasts(WatchProxy proxy) => _proxy = proxy;
+
+    public int WatcherCount => _watchers.Count;
 
     public void Add(ProxyWatcher w)
     {

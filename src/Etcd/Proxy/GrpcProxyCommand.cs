@@ -88,7 +88,8 @@ internal static class GrpcProxyCommand
         }
         catch (TlsConfigException e)
         {
-            log.LogEtcd(LogLevel.Critical, Caller + ":345", "failed to create TLS listener", e.Message, ("error", e.Message));
+            // etcd: log.Fatal(err)
+            await stderr.WriteLineAsync(e.Message).ConfigureAwait(false);
             return 1;
         }
 
