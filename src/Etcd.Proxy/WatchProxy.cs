@@ -621,49 +621,27 @@ internal sealed class WatchBroadcast
         Interlocked.Increment(ref _proxy.Metrics._upstreamWatches);
         try
         {
-            var create = new WatchCreateRequest
+            // As clientv3 does, a watch the cluster drops (a member went away, a connection broke) is made again from
+            // the next revision the receivers need, until the broadcast stops or the cluster cancels it.
+            while (!_cancel.IsCancellationRequested)
             {
-                Key = _key,
-                RangeEnd = _end,
-                ProgressNotify = true,
-                StartRevision = _nextRevision,
-                PrevKv = true,
-            };
-            var options = ProxyUpstream.Forward(_firstContext);
-            options = new CallOptions(options.Headers, null, _cancel.Token);
-            using var call = _proxy.Upstream.Watch.Watch(options);
-            await call.RequestStream.WriteAsync(new WatchRequest { CreateRequest = _proxy.Namespace.Up(create) }).ConfigureAwait(false);
-            while (await call.ResponseStream.MoveNext(_cancel.Token).ConfigureAwait(false))
-            {
-                var wr = call.ResponseStream.Current;
-                foreach (var ev in wr.Events)
+                try
                 {
-                    _proxy.Namespace.Down(ev);
-                }
-
-                Broadcast(wr);
-                _update(this);
-                if (wr.Canceled)
-                {
-                    break;
-                }
-            }
-        }
-        catch (Exception e) when (e is RpcException or OperationCanceledException or IOException or InvalidOperationException)
-        {
-            if (!_cancel.IsCancellationRequested)
-            {
-                // The cluster ended the watch (a member went away): its clients' streams end, and clientv3 clients
-                // watch again from their next revision, which starts a new upstream watch.
-                _proxy.Logger.LogWarning("upstream watch ended: {Error}", e.Message);
-                lock (_lock)
-                {
-                    foreach (var w in _receivers)
+                    if (await WatchOnceAsync().ConfigureAwait(false))
                     {
-                        w.Stream.Cancel();
+                        return;
                     }
                 }
+                catch (Exception e) when (e is RpcException or IOException or InvalidOperationException && !_cancel.IsCancellationRequested)
+                {
+                    _proxy.Logger.LogWarning("upstream watch failed, retrying: {Error}", e.Message);
+                }
+
+                await Task.Delay(RetryDelay, _cancel.Token).ConfigureAwait(false);
             }
+        }
+        catch (OperationCanceledException)
+        {
         }
         finally
         {
@@ -672,10 +650,64 @@ internal sealed class WatchBroadcast
         }
     }
 
-    private void Broadcast(WatchResponse wr)
+    /// <summary>Time between a failed upstream watch and the next try.</summary>
+    private static readonly TimeSpan RetryDelay = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>One upstream watch stream; true when the cluster canceled the watch (the broadcast ends).</summary>
+    private async Task<bool> WatchOnceAsync()
+    {
+        long start;
+        lock (_lock)
+        {
+            start = _nextRevision;
+        }
+
+        var create = new WatchCreateRequest
+        {
+            Key = _key,
+            RangeEnd = _end,
+            ProgressNotify = true,
+            StartRevision = start,
+            PrevKv = true,
+        };
+        var options = ProxyUpstream.Forward(_firstContext);
+        options = new CallOptions(options.Headers, null, _cancel.Token);
+        using var call = _proxy.Upstream.Watch.Watch(options);
+        await call.RequestStream.WriteAsync(new WatchRequest { CreateRequest = _proxy.Namespace.Up(create) }).ConfigureAwait(false);
+        while (await call.ResponseStream.MoveNext(_cancel.Token).ConfigureAwait(false))
+        {
+            var wr = call.ResponseStream.Current;
+            foreach (var ev in wr.Events)
+            {
+                _proxy.Namespace.Down(ev);
+            }
+
+            if (!Broadcast(wr))
+            {
+                continue;
+            }
+
+            _update(this);
+            if (wr.Canceled)
+            {
+                return true;
+            }
+        }
+
+        throw new RpcException(new Status(StatusCode.Unavailable, "upstream watch stream closed"));
+    }
+
+    /// <summary>Hands a response to every receiver; false for the created response of a watch made again (already
+    /// announced to them).</summary>
+    private bool Broadcast(WatchResponse wr)
     {
         lock (_lock)
         {
+            if (wr.Created && !wr.Canceled && _responses > 0)
+            {
+                return false;
+            }
+
             if (_responses > 0 || _nextRevision == 0)
             {
                 _nextRevision = (wr.Header?.Revision ?? 0) + 1;
@@ -691,6 +723,8 @@ internal sealed class WatchBroadcast
             {
                 _proxy.Metrics.EventsCoalescing.Inc(_receivers.Count - 1);
             }
+
+            return true;
         }
     }
 }
