@@ -33,7 +33,11 @@ public sealed class ProxyUpstream : IDisposable
         }
 
         Endpoints = options.Endpoints;
-        bool secure = options.Tls is not null || options.Endpoints.Any(e => e.StartsWith("https://", StringComparison.OrdinalIgnoreCase));
+        // clientv3's choice per scheme: https:// dials TLS, http:// dials in the clear even with TLS configured, and a
+        // bare host:port dials TLS when TLS is configured.
+        bool secure = options.Endpoints.Any(e => e.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
+            || ((options.Tls is not null || options.InsecureSkipTlsVerify) && options.Endpoints.Any(e => !e.Contains("://", StringComparison.Ordinal)));
+        Secure = secure;
         var addresses = options.Endpoints.Select(e => ParseEndpoint(e)).Select(p => new BalancerAddress(p.Host, p.Port)).ToArray();
         var services = new ServiceCollection();
         services.AddSingleton<ResolverFactory>(new StaticResolverFactory(_ => addresses));
@@ -80,6 +84,9 @@ public sealed class ProxyUpstream : IDisposable
         Election = new V3Electionpb.Election.ElectionClient(_channel);
         Lock = new V3Lockpb.Lock.LockClient(_channel);
     }
+
+    /// <summary>Whether the cluster is dialled over TLS.</summary>
+    public bool Secure { get; }
 
     /// <summary>The endpoints as given.</summary>
     public IReadOnlyList<string> Endpoints { get; }

@@ -205,6 +205,17 @@ public sealed class GrpcProxyTests() : InProcessMemberTests("proxy"), IAsyncLife
         Assert.Equal("w", watch.Current.Events[0].Kv.Key.ToStringUtf8());
     }
 
+    [Theory]
+    [InlineData("http://127.0.0.1:2379", true, false)]
+    [InlineData("https://127.0.0.1:2379", false, true)]
+    [InlineData("127.0.0.1:2379", true, true)]
+    [InlineData("127.0.0.1:2379", false, false)]
+    public void Upstream_DialsTlsByScheme_AsClientv3(string endpoint, bool tlsConfigured, bool secure)
+    {
+        using var upstream = new ProxyUpstream(new ProxyUpstreamOptions { Endpoints = [endpoint], InsecureSkipTlsVerify = tlsConfigured }, NullLoggerFactory.Instance);
+        Assert.Equal(secure, upstream.Secure);
+    }
+
     [Fact]
     public async Task Http_HealthAndMetrics()
     {
