@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Etcd.Main.Config;
+using Etcd.Main.Proxy;
 using Etcd.Server;
 using Etcd.Server.Logging;
 using Microsoft.Extensions.Logging;
@@ -16,6 +17,11 @@ internal static class Program
 {
     private static async Task<int> Main(string[] args)
     {
+        if (ProxyMain.Handles(args))
+        {
+            return await ProxyMain.RunAsync(args, Console.Out, Console.Error);
+        }
+
         var config = EtcdConfigLoader.Load(args, Environment.GetEnvironmentVariables());
         if (config.StandardOutput.Length > 0)
         {

@@ -206,12 +206,6 @@ internal sealed partial class LoaderRun
 
     public EtcdOptions Execute(IReadOnlyList<string> args)
     {
-        if (args.Count > 0 && args[0] is "gateway" or "grpc-proxy")
-        {
-            // etcd runs these as separate sub-commands; we do not implement them.
-            Err.Append($"Error: 'etcd {args[0]}' is not supported by {EtcdConfigLoader.ProductName} {EtcdConfigLoader.ProductVersion}\n");
-            throw new ExitException(1);
-        }
         var values = new FlagValues();
         var positional = ParseFlags(args, values);
         if (positional.Count > 0)

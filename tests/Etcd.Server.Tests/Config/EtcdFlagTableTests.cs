@@ -71,14 +71,6 @@ public sealed partial class EtcdFlagTableTests
         Assert.Equal("ETCD_TEST.COVERPROFILE", EtcdFlags.ByName["test.coverprofile"].EnvName);
     }
 
-    [Fact]
-    public void Subcommands_AreRefused()
-    {
-        var r = EtcdConfigLoader.Load(["grpc-proxy", "start"], new Hashtable());
-        Assert.Equal(1, r.ExitCode);
-        Assert.StartsWith("Error: 'etcd grpc-proxy' is not supported by etcd-cs", r.StandardError);
-    }
-
     [GeneratedRegex(@"fs\.(?:String|Uint|Uint64|Int|Int64|Bool|Duration)Var\([^,]+,\s*""([^""]+)""")]
     private static partial Regex TypedVar();
 
