@@ -219,8 +219,15 @@ public sealed class PagesTests(BrowserFixture browser, PagesMember fixture) : IC
 
         await page.ClickAsync("#nav >> text=Metrics");
         await Expect(page.Locator("#charts figure")).ToHaveCountAsync(3);
-        // Rates need two samples; each chart then draws lines and states its current values in text.
+        // Rates need two samples; each chart then draws lines and states its current values in text. gRPC requests
+        // made now show as a non-zero rate.
         await Expect(page.Locator("#chart-requests polyline")).ToHaveCountAsync(2, new() { Timeout = 15_000 });
+        for (var i = 0; i < 40; i++)
+        {
+            await Member.Client.Kv.PutAsync("metrics/k", i.ToString());
+        }
+
+        await Expect(page.Locator("#chart-requests .now")).ToHaveTextAsync(new Regex(@"^gRPC requests handled \(solid\): (?!0\.00 )\d+(\.\d+)? · proposals applied \(dashed\): (?!0\.00$)\d+(\.\d+)?$"));
         await Expect(page.Locator("#chart-dbsize .now")).ToHaveTextAsync(new Regex(@"^total \(solid\): \d+\.\d+ · in use \(dashed\): \d+\.\d+$"));
         await Expect(page.Locator("#chart-latency .now")).ToContainTextAsync("WAL fsync (solid): ");
         await BrowserFixture.ShotAsync(page, "metrics");
@@ -300,11 +307,11 @@ public sealed class PagesTests(BrowserFixture browser, PagesMember fixture) : IC
     [BrowserFact]
     public async Task NarrowWindow_HasNoPageWideHorizontalScroll()
     {
-        foreach (var (hash, name) in new[] { ("#/keys?prefix=tree/", "narrow-keys"), ("#/cluster", "narrow-cluster"), ("#/watch", "narrow-watch") })
+        foreach (var (hash, name, ready) in new[] { ("#/keys?prefix=tree/", "narrow-keys", "#keys-list li"), ("#/cluster", "narrow-cluster", "#members tbody tr"), ("#/watch", "narrow-watch", "#watch-form") })
         {
             var page = await OpenAsync(hash, 390, 800);
             await Expect(page.Locator("#nav")).ToBeVisibleAsync();
-            await page.WaitForLoadStateAsync(LoadState.NetworkIdle);
+            await Expect(page.Locator(ready)).Not.ToHaveCountAsync(0);
             var overflow = await page.EvaluateAsync<int>("() => document.documentElement.scrollWidth - document.documentElement.clientWidth");
             Assert.True(overflow <= 0, $"{hash}: page is {overflow}px wider than a 390px window");
             await BrowserFixture.ShotAsync(page, name);

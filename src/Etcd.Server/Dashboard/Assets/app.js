@@ -337,7 +337,7 @@
     try {
       if (k.page === 0) {
         api('/kv/range', { key: toB64(k.prefix.length ? k.prefix : new Uint8Array([0])), range_end: toB64(end), count_only: true })
-          .then((r) => { const c = $('keys-count'); if (c) c.textContent = '(' + Number(r.count || 0).toLocaleString('en') + ' keys under this prefix)'; })
+          .then((r) => { const c = $('keys-count'); const n = Number(r.count || 0); if (c) c.textContent = '(' + n.toLocaleString('en') + (n === 1 ? ' key' : ' keys') + ' under this prefix)'; })
           .catch(() => {});
       }
       const range = (from, limit) => api('/kv/range', { key: toB64(from.length ? from : new Uint8Array([0])), range_end: toB64(end), keys_only: true, limit });
