@@ -77,6 +77,17 @@ public sealed class DashboardHttpTests : IAsyncLifetime
         Assert.Equal("/ui/", redirect.Headers.Location!.ToString());
     }
 
+    [Fact]
+    public async Task OverHttps_TheDashboardIsServedToo()
+    {
+        await using var tls = await DashboardMember.StartAsync(dashboard: true, https: true);
+        Assert.StartsWith("https://", tls.Url);
+        using var response = await tls.Http.GetAsync("/ui/");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Contains("<title>etcd dashboard</title>", await response.Content.ReadAsStringAsync());
+        Assert.Contains("default-src 'none'", response.Headers.GetValues("Content-Security-Policy").Single());
+    }
+
     [Theory]
     [InlineData("app.js", "text/javascript; charset=utf-8")]
     [InlineData("app.css", "text/css; charset=utf-8")]

@@ -21,7 +21,12 @@ public sealed class DashboardMember : IAsyncDisposable
         _dir = dir;
         Url = host.ClientUrls[0].ToString().TrimEnd('/');
         Client = EtcdClient.Create(new EtcdClientOptions { Endpoints = [Url] });
-        Http = new HttpClient { BaseAddress = new Uri(Url), Timeout = TimeSpan.FromSeconds(30) };
+        // Auto-TLS members present a self-signed certificate.
+        Http = new HttpClient(new HttpClientHandler { ServerCertificateCustomValidationCallback = (_, _, _, _) => true })
+        {
+            BaseAddress = new Uri(Url),
+            Timeout = TimeSpan.FromSeconds(30),
+        };
     }
 
     /// <summary>The member.</summary>
@@ -36,15 +41,17 @@ public sealed class DashboardMember : IAsyncDisposable
     /// <summary>Plain HTTP to its client URL.</summary>
     public HttpClient Http { get; }
 
-    /// <summary>Starts a member, with the dashboard when <paramref name="dashboard"/>.</summary>
-    public static async Task<DashboardMember> StartAsync(bool dashboard = true)
+    /// <summary>Starts a member, with the dashboard when <paramref name="dashboard"/>, on an HTTPS client URL (etcd's
+    /// auto-TLS) when <paramref name="https"/>.</summary>
+    public static async Task<DashboardMember> StartAsync(bool dashboard = true, bool https = false)
     {
         var dir = Path.Combine(Path.GetTempPath(), "etcd-dash-" + Guid.NewGuid().ToString("N")[..10]);
         var options = new EtcdOptions
         {
             Name = "dash",
             DataDir = dir,
-            ListenClientUrls = [new Uri("http://127.0.0.1:0")],
+            ListenClientUrls = [new Uri(https ? "https://127.0.0.1:0" : "http://127.0.0.1:0")],
+            ClientTls = new TlsSettings { AutoTls = https },
             AdvertiseClientUrls = [new Uri("http://127.0.0.1:2379")],
             ListenPeerUrls = [new Uri("http://127.0.0.1:0")],
             InitialAdvertisePeerUrls = [new Uri("http://127.0.0.1:12380")],
