@@ -5,7 +5,8 @@ namespace Etcd.Dashboard.Tests;
 
 /// <summary>
 /// The cluster page on a 3-member cluster of bin/etcd processes (ETCD_UNDER_TEST; scripts/publish.sh first): every
-/// member's health and Status, a member killed shown as unreachable, and shown healthy again after its restart.
+/// member's health and Status, a member killed shown as unreachable, and shown healthy again after its restart; a
+/// learner added.
 /// </summary>
 [Collection(BrowserCollection.Name)]
 [Trait(ClusterEnvironment.TraitName, ClusterEnvironment.Category)]
@@ -38,6 +39,13 @@ public sealed class ClusterPageTests(BrowserFixture browser)
         await Expect(page.Locator($"#members tr[data-member={victim.Name}] td").Nth(3)).ToHaveTextAsync("healthy", new() { Timeout = 30_000 });
         await Expect(page.Locator("#cluster-summary")).ToContainTextAsync("3 members, 3 healthy");
         await BrowserFixture.ShotAsync(page, "cluster-member-back");
+
+        // A learner joins: listed as such, with its own health and status.
+        var learner = await cluster.AddLearnerAsync();
+        await Expect(rows).ToHaveCountAsync(4);
+        await Expect(page.Locator($"#members tr[data-member={learner.Name}] td").Nth(2)).ToHaveTextAsync("learner");
+        await Expect(page.Locator($"#members tr[data-member={learner.Name}] td").Nth(3)).ToHaveTextAsync("healthy", new() { Timeout = 30_000 });
+        await BrowserFixture.ShotAsync(page, "cluster-learner");
         await page.Context.CloseAsync();
     }
 }

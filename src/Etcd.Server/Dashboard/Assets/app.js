@@ -661,7 +661,7 @@
         $('cluster-summary').textContent = 'Error: ' + e.message;
         return;
       }
-      const members = list.members || [];
+      const members = (list.members || []).sort((a, b) => (a.name || '').localeCompare(b.name || '') || (a.ID < b.ID ? -1 : 1));
       const rows = await Promise.all(members.map(async (m) => {
         const base = baseOf(m);
         if (base === null) return { m, health: 'no client URL (not started)', status: { error: 'not started' } };
@@ -900,6 +900,16 @@
     });
     box.querySelector('.now').textContent = readings.join(' · ');
   }
+
+  // The page's Content-Security-Policy lets it fetch from the client URLs the cluster's members had when it was served.
+  // A member added since is blocked: reload (at most every 10 s) to be served a policy that names it.
+  document.addEventListener('securitypolicyviolation', (e) => {
+    if (e.effectiveDirective !== 'connect-src' || !location.hash.startsWith('#/cluster')) return;
+    const last = Number(sessionStorage.getItem('etcd-csp-reload') || 0);
+    if (Date.now() - last < 10000) return;
+    sessionStorage.setItem('etcd-csp-reload', String(Date.now()));
+    location.reload();
+  });
 
   // ---- start ------------------------------------------------------------------------------------------------------
 
