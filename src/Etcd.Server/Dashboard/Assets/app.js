@@ -194,6 +194,7 @@
 
   function route() {
     stopTimers();
+    clearNotice();
     const [page, query] = (location.hash.replace(/^#\/?/, '') || 'keys').split('?');
     const params = new URLSearchParams(query || '');
     if (state.authEnabled && !state.token) {
@@ -539,7 +540,7 @@
       loadKeyPage();
       openKey(enc.encode(key));
     } catch (e) {
-      notice(e.message, true);
+      notice('put "' + key + '": ' + e.message, true);
     }
   });
 
@@ -554,7 +555,7 @@
       state.keys.current = null;
       loadKeyPage();
     } catch (e) {
-      notice(e.message, true);
+      notice('delete "' + showKey(key) + '": ' + e.message, true);
     }
   });
 
@@ -737,7 +738,7 @@
           notice('Disarmed ' + a.alarm + ' on member ' + hexId(a.memberID) + '.');
           refreshAlarms();
         } catch (e) {
-          notice(e.message, true);
+          notice('disarm ' + a.alarm + ': ' + e.message, true);
         }
       });
       li.append(b);
@@ -752,7 +753,7 @@
       notice('Defragmented member ' + (m.name || hexId(m.ID)) + '.');
       refreshCluster();
     } catch (e) {
-      notice(e.message, true);
+      notice('defragment ' + (m.name || hexId(m.ID)) + ': ' + e.message, true);
     }
   }
 
@@ -766,7 +767,7 @@
       await api('/kv/compaction', { revision: rev, physical });
       notice('Compacted up to revision ' + rev + '.');
     } catch (e) {
-      notice(e.message, true);
+      notice('compact: ' + e.message, true);
     }
   });
 
@@ -782,7 +783,7 @@
       });
     } catch (e) {
       st.textContent = '';
-      notice(e.message, true);
+      notice('snapshot: ' + e.message, true);
       return;
     }
     const url = URL.createObjectURL(new Blob(parts, { type: 'application/octet-stream' }));
