@@ -705,8 +705,11 @@
       const healthy = rows.filter((r) => r.health === 'healthy').length;
       $('cluster-summary').textContent = members.length + ' members, ' + healthy + ' healthy' + (leader ? ', leader ' + hexId(leader) : ', no leader') +
         (own.header ? ', revision ' + own.header.revision : '') + ', cluster ' + hexId(list.header.cluster_id) + '.';
-      const compact = $('compact-rev');
-      if (!compact.value && own.header) compact.value = own.header.revision;
+      // The current revision is offered as the placeholder (never written into the field the user may be typing in).
+      if (own.header) {
+        state.revision = own.header.revision;
+        $('compact-rev').placeholder = own.header.revision + ' (current)';
+      }
       await refreshAlarms();
     } finally {
       clusterBusy = false;
@@ -759,7 +762,7 @@
 
   $('compact-form').addEventListener('submit', async (ev) => {
     ev.preventDefault();
-    const rev = $('compact-rev').value.trim();
+    const rev = $('compact-rev').value.trim() || String(state.revision || '');
     const physical = $('compact-physical').checked;
     if (!/^\d+$/.test(rev)) { notice('the revision must be a number', true); return; }
     if (!(await confirmAction('Compact the key history up to revision ' + rev + (physical ? ' (physical)' : '') + '? Older revisions are lost.', 'Compact'))) return;
