@@ -12,6 +12,8 @@ command -v go >/dev/null || need+=(golang-go)
 /usr/bin/python3 -c 'import prometheus_client' 2>/dev/null || need+=(python3-prometheus-client)
 # A third gRPC stack (grpcio's C core) in the in-process tests, beside grpc-go and grpc-dotnet
 /usr/bin/python3 -c 'import grpc' 2>/dev/null || need+=(python3-grpcio)
+# The browser the dashboard tests drive through Playwright (tests/Etcd.Dashboard.Tests)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

@@ -161,6 +161,10 @@ public sealed record EtcdOptions
     /// <c>/v2/stats</c>, <c>/v2/auth</c>) on the client URLs; off by default, as in etcd 3.4.</summary>
     public bool EnableV2 { get; init; }
 
+    /// <summary><c>--enable-dashboard</c> (ours; no etcd release has it): serve the web dashboard under <c>/ui/</c> on
+    /// the client URLs (<see cref="Dashboard.DashboardHandler"/>); off by default, and <c>/ui/</c> is then 404.</summary>
+    public bool EnableDashboard { get; init; }
+
     /// <summary><c>--cors</c>: origins allowed by the client HTTP endpoints' CORS handling, sorted; <c>*</c> allows all.</summary>
     public IReadOnlyList<string> Cors { get; init; } = ["*"];
 

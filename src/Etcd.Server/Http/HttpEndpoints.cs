@@ -6,8 +6,8 @@ namespace Etcd.Server.Http;
 
 /// <summary>
 /// The member's HTTP endpoints on the client URLs (etcd's <c>embed/serve.go</c> and <c>etcdhttp</c>):
-/// <c>/health</c>, <c>/version</c>, <c>/metrics</c> and the JSON gateway under <c>/v3</c> and
-/// <c>/v3beta</c>. Thread-safe.
+/// <c>/health</c>, <c>/version</c>, <c>/metrics</c>, the JSON gateway under <c>/v3</c> and
+/// <c>/v3beta</c>, and the dashboard under <c>/ui/</c> with <see cref="EtcdOptions.EnableDashboard"/>. Thread-safe.
 /// </summary>
 public sealed class HttpEndpoints
 {
@@ -16,6 +16,7 @@ public sealed class HttpEndpoints
     private readonly AccessController? _access;
     private readonly HealthHandler _health;
     private readonly V2.V2HttpHandler? _v2;
+    private readonly Dashboard.DashboardHandler? _dashboard;
 
     /// <summary>
     /// Creates the endpoints of <paramref name="server"/>; the gateway dispatches through <paramref name="registry"/>
@@ -30,6 +31,7 @@ public sealed class HttpEndpoints
         _access = access;
         _health = new HealthHandler(server, loggerFactory);
         _v2 = server.Options.EnableV2 ? new V2.V2HttpHandler(server) : null;
+        _dashboard = server.Options.EnableDashboard ? new Dashboard.DashboardHandler(server) : null;
     }
 
     /// <summary>Serves one HTTP request (any method, any path).</summary>
@@ -65,6 +67,12 @@ public sealed class HttpEndpoints
         if (_v2 is not null && V2.V2HttpHandler.IsV2Path(path))
         {
             await _v2.HandleAsync(http).ConfigureAwait(false);
+            return;
+        }
+
+        if (_dashboard is not null && Dashboard.DashboardHandler.IsDashboardPath(path))
+        {
+            await _dashboard.HandleAsync(http).ConfigureAwait(false);
             return;
         }
 

@@ -722,6 +722,7 @@ internal sealed partial class LoaderRun
             Metrics = v.Str("metrics"),
             EnableGrpcGateway = v.Bool("enable-grpc-gateway"),
             EnableV2 = v.Bool("enable-v2"),
+            EnableDashboard = v.Bool("enable-dashboard"),
             Cors = v.Urls("cors").Values.OrderBy(s => s, StringComparer.Ordinal).ToArray(),
             HostWhitelist = v.Strings("host-whitelist"),
             InitialElectionTickAdvance = v.Bool("initial-election-tick-advance"),

@@ -85,7 +85,10 @@ internal static class EtcdFlags
     /// <summary>etcd 3.5 flags in <see cref="All"/> that etcd 3.4 does not define.</summary>
     public static readonly IReadOnlySet<string> FromEtcd35 = new HashSet<string>(StringComparer.Ordinal) { "tls-min-version", "self-signed-cert-validity" };
 
-    /// <summary>All flags, in etcd's declaration order (plus <see cref="FromEtcd35"/>).</summary>
+    /// <summary>Flags of our own in <see cref="All"/> that no etcd release defines (<c>--enable-dashboard</c>).</summary>
+    public static readonly IReadOnlySet<string> OwnFlags = new HashSet<string>(StringComparer.Ordinal) { "enable-dashboard" };
+
+    /// <summary>All flags, in etcd's declaration order (plus <see cref="FromEtcd35"/> and <see cref="OwnFlags"/>).</summary>
     public static readonly FlagDef[] All =
     [
         L("config-file", FlagKind.String, ""),
@@ -166,6 +169,7 @@ internal static class EtcdFlags
         H("bcrypt-cost", FlagKind.Uint, "10", "BcryptCost"),
         H("auth-token-ttl", FlagKind.Uint, "300", "AuthTokenTtl"),
         H("enable-grpc-gateway", FlagKind.Bool, "true", "EnableGrpcGateway"),
+        H("enable-dashboard", FlagKind.Bool, "false", "EnableDashboard"),
         H("experimental-initial-corrupt-check", FlagKind.Bool, "false", "ExperimentalInitialCorruptCheck"),
         H("experimental-corrupt-check-time", FlagKind.Duration, "0s", "ExperimentalCorruptCheckTime"),
         R("experimental-enable-v2v3", FlagKind.String, "", V2),

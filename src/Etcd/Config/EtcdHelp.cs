@@ -143,6 +143,8 @@ internal static class EtcdHelp
             'extensive' adds histogram metrics.
           --listen-metrics-urls ''
             Extra URLs serving only /metrics and /health.
+          --enable-dashboard 'false'
+            Serve the web dashboard under /ui/ on the client URLs (not an etcd flag).
 
         Logging:
           --logger 'capnslog'

@@ -84,6 +84,7 @@ public sealed class HonestFlagsTests : ConfigTestBase
         ["auth-token-ttl"] = ["--auth-token-ttl", "60"],
         ["enable-grpc-gateway"] = ["--enable-grpc-gateway=false"],
         ["enable-v2"] = ["--enable-v2"],
+        ["enable-dashboard"] = ["--enable-dashboard"],
         ["experimental-initial-corrupt-check"] = ["--experimental-initial-corrupt-check"],
         ["experimental-corrupt-check-time"] = ["--experimental-corrupt-check-time", "1m"],
         ["experimental-enable-lease-checkpoint"] = ["--experimental-enable-lease-checkpoint"],
