@@ -272,12 +272,29 @@ public sealed class Ctl : IDisposable
                 var left = deadline - DateTime.UtcNow;
                 if (left <= TimeSpan.Zero)
                 {
+                    WarnRetry(endpoint ?? client.Endpoints[0].Authority, "rpc error: code = DeadlineExceeded desc = latest balancer error: all SubConns are in TransientFailure");
                     throw new RpcException(StatusCode.DeadlineExceeded, "context deadline exceeded");
                 }
 
                 await Task.Delay(left < TimeSpan.FromMilliseconds(200) ? left : TimeSpan.FromMilliseconds(200)).ConfigureAwait(false);
             }
+            catch (RpcException e)
+            {
+                WarnRetry(endpoint ?? client.Endpoints[0].Authority, e.Status == StatusCode.DeadlineExceeded ? "context deadline exceeded" : $"rpc error: code = {GoCode(e.Status)} desc = {e.Detail}");
+                throw;
+            }
         }
+    }
+
+    // clientv3's retry interceptor logs every failed unary call at warn level (zap JSON on stderr).
+    private void WarnRetry(string endpoint, string error)
+    {
+        var sb = new StringBuilder("{\"level\":\"warn\",\"ts\":\"");
+        sb.Append(DateTime.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", System.Globalization.CultureInfo.InvariantCulture));
+        sb.Append("\",\"caller\":\"clientv3/retry_interceptor.go:62\",\"msg\":\"retrying of unary invoker failed\",\"target\":\"endpoint://client-");
+        sb.Append(Guid.NewGuid().ToString("D")).Append('/').Append(endpoint).Append("\",\"attempt\":0,\"error\":");
+        GoFormat.JsonString(sb, error);
+        Console.Err(sb.Append("}\n").ToString());
     }
 
     /// <summary>Go's <c>err.Error()</c> for a failed call: etcd's own message, <c>context deadline exceeded</c>, or <c>rpc error: code = X desc = Y</c>.</summary>

@@ -39,38 +39,29 @@ public static partial class TxnCommand
             run.Console.Out("compares:\n");
         }
 
-        foreach (var line in ReadBlock(reader))
-        {
-            request.Compare.Add(ParseCompare(line));
-        }
+        request.Compare.Add(ReadBlock(reader, ParseCompare));
 
         if (interactive)
         {
             run.Console.Out("success requests (get, put, del):\n");
         }
 
-        foreach (var line in ReadBlock(reader))
-        {
-            request.Success.Add(ParseRequest(line));
-        }
+        request.Success.Add(ReadBlock(reader, ParseRequest));
 
         if (interactive)
         {
             run.Console.Out("failure requests (get, put, del):\n");
         }
 
-        foreach (var line in ReadBlock(reader))
-        {
-            request.Failure.Add(ParseRequest(line));
-        }
+        request.Failure.Add(ReadBlock(reader, ParseRequest));
 
         var response = await ctl.MustAsync(ctl.CallAsync(EtcdMethods.KVService.Txn, request, Timeout.InfiniteTimeSpan)).ConfigureAwait(false);
         ctl.Display.Txn(response);
     }
 
-    private static List<string> ReadBlock(LineReader reader)
+    private static List<T> ReadBlock<T>(LineReader reader, Func<string, T> parse)
     {
-        var lines = new List<string>();
+        var lines = new List<T>();
         while (true)
         {
             var line = reader.ReadLine() ?? throw new ExitException(ExitException.ExitInvalidInput, "EOF");
@@ -80,7 +71,7 @@ public static partial class TxnCommand
                 return lines;
             }
 
-            lines.Add(line);
+            lines.Add(parse(line));
         }
     }
 
