@@ -65,6 +65,8 @@ public static class EtcdctlMain
             LeaseCommands.Create(),
             MemberCommands.Create(),
             MaintenanceCommands.Snapshot(),
+            ConcurrencyCommands.Lock(),
+            ConcurrencyCommands.Elect(),
             AuthCommands.Auth(),
             AuthCommands.User(),
             AuthCommands.Role());
