@@ -65,6 +65,7 @@ public static class EtcdctlMain
             LeaseCommands.Create(),
             MemberCommands.Create(),
             MaintenanceCommands.Snapshot(),
+            MakeMirrorCommand.Create(),
             ConcurrencyCommands.Lock(),
             ConcurrencyCommands.Elect(),
             AuthCommands.Auth(),
