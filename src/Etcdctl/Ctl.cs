@@ -47,7 +47,7 @@ public sealed class Ctl : IDisposable
     {
         if (env)
         {
-            ApplyEnvironment(run.Command);
+            ApplyEnvironment(run.Command, run.Console);
         }
 
         var display = Printer.Create(run.Command.Get("write-out").Raw, run.Command.Get("hex").Bool, run.Console)
@@ -55,7 +55,7 @@ public sealed class Ctl : IDisposable
         return new Ctl(run, display);
     }
 
-    private static void ApplyEnvironment(Command cmd)
+    private static void ApplyEnvironment(Command cmd, CtlConsole console)
     {
         var used = new HashSet<string>(StringComparer.Ordinal);
         var alreadySet = new HashSet<string>(StringComparer.Ordinal);
@@ -109,8 +109,8 @@ public sealed class Ctl : IDisposable
         }
 
         // capnslog's line as etcd's pkg/flags prints it.
-        static void Log(char level, string message) =>
-            System.Console.Error.Write($"{DateTime.Now:yyyy-MM-dd HH:mm:ss.ffffff} {level} | pkg/flags: {message}\n");
+        void Log(char level, string message) =>
+            console.Err($"{DateTime.Now:yyyy-MM-dd HH:mm:ss.ffffff} {level} | pkg/flags: {message}\n");
     }
 
     /// <summary>The endpoints (<c>--endpoints</c>, trimmed).</summary>

@@ -14,7 +14,9 @@ public static class EtcdctlMain
     {
         var api = Environment.GetEnvironmentVariable("ETCDCTL_API") ?? string.Empty;
         Environment.SetEnvironmentVariable("ETCDCTL_API", null);
-        var console = new CtlConsole(Console.OpenStandardOutput(), Console.OpenStandardError(), Console.OpenStandardInput());
+        // The raw descriptors, not System.Console's streams: on a terminal System.Console initialises it and writes
+        // terminfo's keypad-transmit sequence (ESC [?1h ESC =) ahead of our output, which etcdctl never does.
+        var console = new CtlConsole(Fd(1, FileAccess.Write), Fd(2, FileAccess.Write), Fd(0, FileAccess.Read));
         if (api.Length != 0 && api != "3")
         {
             console.Err(api == "2" ? "etcdctl: the v2 API (ETCDCTL_API=2) is not supported by this etcdctl\n" : "unsupported API version " + api + "\n");
@@ -23,6 +25,9 @@ public static class EtcdctlMain
 
         return await RunAsync(args, console).ConfigureAwait(false);
     }
+
+    private static FileStream Fd(int fd, FileAccess access) =>
+        new(new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: false), access, bufferSize: 0);
 
     /// <summary>Runs the v3 command line with <paramref name="args"/> on <paramref name="console"/>; returns the exit code.</summary>
     public static Task<int> RunAsync(IReadOnlyList<string> args, CtlConsole console) => CommandLine.ExecuteAsync(Root(), args, console);
