@@ -50,6 +50,21 @@ public sealed class Ctl : IDisposable
             ApplyEnvironment(run.Command, run.Console);
         }
 
+        if (run.Command.Get("discovery-srv").Raw.Length > 0 || run.Command.Get("discovery-srv-name").Raw.Length > 0)
+        {
+            throw new ExitException(ExitException.ExitBadFeature, "--discovery-srv (DNS SRV discovery) is not supported by this etcdctl yet; give --endpoints");
+        }
+
+        if (env && run.Command.Get("debug").Bool)
+        {
+            // etcdctl --debug prints every inherited flag as its environment variable (and enables gRPC logging)
+            foreach (var f in run.Command.InheritedFlags)
+            {
+                var value = f.Kind == FlagKind.StringSlice ? "[" + string.Join(',', f.Slice) : f.Raw;
+                run.Console.Err("ETCDCTL_" + f.Name.Replace('-', '_').ToUpperInvariant() + "=" + value + (f.Kind == FlagKind.StringSlice ? "]" : string.Empty) + "\n");
+            }
+        }
+
         var display = Printer.Create(run.Command.Get("write-out").Raw, run.Command.Get("hex").Bool, run.Console)
             ?? throw new ExitException(ExitException.ExitBadFeature, "unsupported output format");
         return new Ctl(run, display);

@@ -111,6 +111,14 @@ public static class ConcurrencyCommands
 
     private static readonly List<PosixSignalRegistration> Registrations = [];
 
+    // Interrupted while waiting: etcdctl's ExitWithError with the canceled context, at once (the pending call and the
+    // session are left to the server, as etcdctl's os.Exit leaves them).
+    private static void Canceled(CtlConsole console)
+    {
+        console.Err("Error: context canceled\n");
+        Environment.Exit(ExitException.ExitError);
+    }
+
     private static async Task LockAsync(CommandRun run)
     {
         if (run.Args.Count == 0)
@@ -124,7 +132,7 @@ public static class ConcurrencyCommands
         var lockCall = ctl.MustAsync(ctl.CallAsync(EtcdMethods.LockService.Lock, new V3Lockpb.LockRequest { Name = ByteString.CopyFromUtf8(run.Args[0]), Lease = session.Lease }, Timeout.InfiniteTimeSpan));
         if (await Task.WhenAny(lockCall, signal).ConfigureAwait(false) == signal)
         {
-            throw new ExitException(ExitException.ExitError, "context canceled");
+            Canceled(run.Console);
         }
 
         var locked = await lockCall.ConfigureAwait(false);
@@ -232,7 +240,7 @@ public static class ConcurrencyCommands
         var campaign = ctl.MustAsync(ctl.CallAsync(EtcdMethods.ElectionService.Campaign, new V3Electionpb.CampaignRequest { Name = name, Lease = session.Lease, Value = ByteString.CopyFromUtf8(run.Args[1]) }, Timeout.InfiniteTimeSpan));
         if (await Task.WhenAny(campaign, signal).ConfigureAwait(false) == signal)
         {
-            throw new ExitException(ExitException.ExitError, "context canceled");
+            Canceled(run.Console);
         }
 
         var leader = (await campaign.ConfigureAwait(false)).Leader;
