@@ -14,9 +14,8 @@ public static class EtcdctlMain
     {
         var api = Environment.GetEnvironmentVariable("ETCDCTL_API") ?? string.Empty;
         Environment.SetEnvironmentVariable("ETCDCTL_API", null);
-        // The raw descriptors, not System.Console's streams: on a terminal System.Console initialises it and writes
-        // terminfo's keypad-transmit sequence (ESC [?1h ESC =) ahead of our output, which etcdctl never does.
-        var console = new CtlConsole(Fd(1, FileAccess.Write), Fd(2, FileAccess.Write), Fd(0, FileAccess.Read));
+        // The descriptors themselves (see FdStream), not System.Console's streams.
+        var console = new CtlConsole(new FdStream(1, read: false), new FdStream(2, read: false), new FdStream(0, read: true));
         if (api.Length != 0 && api != "3")
         {
             console.Err(api == "2" ? "etcdctl: the v2 API (ETCDCTL_API=2) is not supported by this etcdctl\n" : "unsupported API version " + api + "\n");
@@ -25,9 +24,6 @@ public static class EtcdctlMain
 
         return await RunAsync(args, console).ConfigureAwait(false);
     }
-
-    private static FileStream Fd(int fd, FileAccess access) =>
-        new(new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: false), access, bufferSize: 0);
 
     /// <summary>Runs the v3 command line with <paramref name="args"/> on <paramref name="console"/>; returns the exit code.</summary>
     public static Task<int> RunAsync(IReadOnlyList<string> args, CtlConsole console) => CommandLine.ExecuteAsync(Root(), args, console);
