@@ -157,6 +157,10 @@ public sealed class Ctl : IDisposable
                     new CallOptions { Timeout = Flag("dial-timeout").Duration }).GetAwaiter().GetResult();
                 _token = [new KeyValuePair<string, string>("token", r.Token)];
             }
+            catch (EtcdException e) when (e.Detail == "etcdserver: authentication is not enabled")
+            {
+                // clientv3 needs no token then
+            }
             catch (Exception e) when (e is RpcException)
             {
                 throw new ExitException(ExitException.ExitBadConnection, ErrorText(e));
