@@ -37,7 +37,7 @@ elif [ -f tests/e2e-passing.txt ]; then
   fail=1
 fi
 # Name the failures last, where a truncated CI log still shows them.
-grep -E '^\s*Failed [A-Za-z_.]+' "$log" | sed -E 's/^\s*/unit failed: /; s/ \[.*$//' | sort -u
+grep -E '^\s*Failed [A-Za-z_.]+' "$log" | sed -E 's/^\s*Failed /unit failed: /; s/ \[[0-9].*$//' | sort -u
 [ -n "${elog:-}" ] && grep -E '^--- FAIL: ' "$elog" | sed 's/^/e2e /' | sort -u
 echo "unit: $unit_passed passed, $unit_failed failed, $unit_skipped skipped; e2e: $e2e_passed passed, $e2e_failed failed, $e2e_skipped skipped"
 echo "total: $((unit_passed + e2e_passed)) passed, $((unit_failed + e2e_failed)) failed, $((unit_skipped + e2e_skipped)) skipped"

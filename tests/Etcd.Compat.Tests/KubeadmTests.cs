@@ -190,7 +190,8 @@ public sealed partial class KubeadmTests
             promote = await ApiServerCtlAsync(pki, endpoints, "member", "promote", id);
             if (promote.ExitCode == 0)
             {
-                Assert.Contains($"Member {id} promoted in cluster", promote.Stdout, StringComparison.Ordinal);
+                // etcdctl prints the ID with %16x: space-padded when it has fewer than 16 hex digits.
+                Assert.Contains($"Member {id,16} promoted in cluster", promote.Stdout, StringComparison.Ordinal);
                 return;
             }
 
@@ -258,7 +259,7 @@ public sealed partial class KubeadmTests
     private static string Tails(Dictionary<string, EtcdProcess> members) =>
         string.Join("\n", members.Values.Select(m => $"---- {m.Name} ----\n{m.LogTail(40)}"));
 
-    [GeneratedRegex(@"Member ([0-9a-f]+) added to cluster")]
+    [GeneratedRegex(@"Member +([0-9a-f]+) added to cluster")]
     private static partial Regex MemberAdded();
 
     [GeneratedRegex("ETCD_INITIAL_CLUSTER=\"([^\"]*)\"")]
